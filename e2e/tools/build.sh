@@ -43,6 +43,7 @@ build() {
     mv "$out/$bin.tmp" "$out/$bin"
     log "$name $version: $bin built in $((SECONDS - t0)) s"
   done
+  if declare -F "after_$name" >/dev/null; then "after_$name" "$out"; fi
   date -u +%FT%TZ >"$out/.complete"
   log "$name $version: done in $((SECONDS - start)) s"
 }
@@ -57,6 +58,19 @@ k8s_ldflags() {
     flags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   printf '%s' "$flags"
+}
+
+# kwok >= 0.8 ships no built-in stages: copy the upstream ones the harness needs (node
+# initialize + heartbeat with lease, fast pod lifecycle) next to the binary.
+after_kwok() {
+  local moddir f
+  moddir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  : >"$1/stages.yaml"
+  for f in "$moddir"/kustomize/stage/node/fast/*.yaml "$moddir"/kustomize/stage/node/heartbeat-with-lease/*.yaml \
+    "$moddir"/kustomize/stage/pod/fast/*.yaml; do
+    [[ $(basename "$f") == kustomization.yaml ]] && continue
+    { echo '---'; cat "$f"; } >>"$1/stages.yaml"
+  done
 }
 
 build_component() {

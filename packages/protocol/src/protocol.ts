@@ -1,0 +1,260 @@
+/**
+ * The contract between baton's controller, its agents and the people who operate them.
+ *
+ * Every name that crosses a process boundary lives here: node condition types and reasons,
+ * annotations, labels, taints, Lease names and Event reasons. Each one says who writes it, who
+ * reads it and which values it takes. State lives in the API server, never only in memory, so
+ * this file is also the map of everything baton ever writes into a cluster.
+ *
+ * docs/protocol.md is the same table for people; keep them together.
+ */
+
+/** Prefix of every annotation, label and taint key baton owns. */
+export const DOMAIN = 'baton.dev';
+
+// ---------------------------------------------------------------------------------------------
+// Node conditions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Node condition type `RebootRequired`.
+ * Written by: the agent on its own node (status subresource, strategic merge keyed by `type`, so
+ * the kubelet's conditions stay intact), on every change and on a heartbeat.
+ * Read by: the controller (who needs a reboot), people (`kubectl describe node`), the CLI.
+ * Status: `True` | `False` | `Unknown`; reason from {@link RebootRequiredReason}.
+ */
+export const REBOOT_REQUIRED_CONDITION = 'RebootRequired';
+
+/** Reasons of the {@link REBOOT_REQUIRED_CONDITION} condition, with the status each implies. */
+export const RebootRequiredReason = {
+  /** `True`: the sentinel file exists. */
+  SentinelPresent: 'SentinelPresent',
+  /** `True`: the sentinel command exited 0. */
+  SentinelCommandSaysReboot: 'SentinelCommandSaysReboot',
+  /** `True`: a person asked through the {@link Annotation.RebootRequested} annotation. */
+  RebootRequested: 'RebootRequested',
+  /** `False`: no sentinel file, or the command exited 1, and nobody asked. */
+  NoSentinel: 'NoSentinel',
+  /**
+   * `Unknown`: the sentinel could not be read, or the command exited with anything but 0 or 1
+   * (127 "command not found" included). Never means "reboot".
+   */
+  SentinelError: 'SentinelError',
+  /**
+   * `True` but held: the sentinel was still there after {@link Annotation.RebootAttempts}
+   * reached the agent's limit. The controller never grants a held node; a person clears
+   * {@link Annotation.RebootAttempts} to let it try again.
+   */
+  AttemptLimitReached: 'AttemptLimitReached',
+} as const;
+export type RebootRequiredReason = (typeof RebootRequiredReason)[keyof typeof RebootRequiredReason];
+
+/**
+ * Node condition type `RebootGate`: why a node that needs a reboot is not rebooting now.
+ * Written by: the controller (leader only), on the node's status.
+ * Read by: people (`kubectl describe node`), the CLI.
+ * Status: `True` = a gate holds the node back (reason = the first blocking gate, message = all
+ * of them in words); `False` = not held back (reason {@link GateReason.Granted} or
+ * {@link GateReason.NotRequired}).
+ */
+export const REBOOT_GATE_CONDITION = 'RebootGate';
+
+/**
+ * Stable reasons the controller reports per node, in the condition above and in the metric
+ * `baton_node_blocked{node,reason}`. Stable: dashboards and alerts depend on these strings.
+ */
+export const GateReason = {
+  NotRequired: 'NotRequired',
+  Granted: 'Granted',
+  WaitingForSlot: 'WaitingForSlot',
+  OutsideWindow: 'OutsideWindow',
+  BlackoutDate: 'BlackoutDate',
+  Paused: 'Paused',
+  OptedOut: 'OptedOut',
+  AlertFiring: 'AlertFiring',
+  PrometheusUnreachable: 'PrometheusUnreachable',
+  BlockingPod: 'BlockingPod',
+  GroupBudgetExhausted: 'GroupBudgetExhausted',
+  MaxUnavailableReached: 'MaxUnavailableReached',
+  RolloutHalted: 'RolloutHalted',
+  AttemptLimitReached: 'AttemptLimitReached',
+  SentinelUnknown: 'SentinelUnknown',
+  ControllerNode: 'ControllerNode',
+} as const;
+export type GateReason = (typeof GateReason)[keyof typeof GateReason];
+
+// ---------------------------------------------------------------------------------------------
+// Annotations
+// ---------------------------------------------------------------------------------------------
+
+/** Node annotations. Keys are `baton.dev/<name>`. */
+export const Annotation = {
+  /**
+   * Written by: a person (or `kubectl baton request`), any value; removed to withdraw.
+   * Read by: the agent, which then reports `RebootRequired=True` reason `RebootRequested`
+   * without a sentinel. The agent removes it after the reboot it asked for.
+   */
+  RebootRequested: `${DOMAIN}/reboot-requested`,
+  /**
+   * Written by: the agent, when it starts acting on a grant: `"true"` if the node was already
+   * cordoned (by someone else) before baton touched it, else `"false"`.
+   * Read by: the agent after the reboot or on abort: it uncordons only if this is `"false"`,
+   * so an administrator's cordon is never undone. Removed by the agent when done.
+   */
+  WasUnschedulable: `${DOMAIN}/was-unschedulable`,
+  /**
+   * Written by: the agent, just before it reboots: `status.nodeInfo.bootID` at that moment.
+   * Read by: the agent on start: a different bootID now means the reboot happened; the same
+   * one means the agent restarted without a reboot and must not pretend otherwise.
+   */
+  RebootFromBootId: `${DOMAIN}/reboot-from-boot-id`,
+  /**
+   * Written by: the agent: decimal count of reboots done while the sentinel stayed present.
+   * Read by: the agent (attempt limit), the controller (never grants a held node), people.
+   * A person deletes it to release a held node.
+   */
+  RebootAttempts: `${DOMAIN}/reboot-attempts`,
+  /**
+   * Written by: the agent: its current phase, one of {@link AgentPhase}.
+   * Read by: the controller (progress, settling, metrics), the CLI, people.
+   */
+  Phase: `${DOMAIN}/phase`,
+  /**
+   * Written by: the agent: RFC 3339 time the current phase started.
+   * Read by: the controller (durations), the CLI ("since").
+   */
+  PhaseSince: `${DOMAIN}/phase-since`,
+  /**
+   * Written by: the agent: the name of the slot Lease it acts under while it acts.
+   * Read by: the controller (which node a slot's work belongs to), people.
+   */
+  Slot: `${DOMAIN}/slot`,
+} as const;
+export type Annotation = (typeof Annotation)[keyof typeof Annotation];
+
+/** Values of {@link Annotation.Phase}, written by the agent. */
+export const AgentPhase = {
+  Cordoning: 'Cordoning',
+  Draining: 'Draining',
+  Rebooting: 'Rebooting',
+  /** Booted again; waiting for the node to be Ready before uncordoning. */
+  Verifying: 'Verifying',
+  /** Uncordoned and reported; the controller now decides whether the node has settled. */
+  Rebooted: 'Rebooted',
+  /** The drain or grant failed; the agent undid its own changes. */
+  Aborted: 'Aborted',
+  /** The attempt limit holds the node; see {@link RebootRequiredReason.AttemptLimitReached}. */
+  Held: 'Held',
+} as const;
+export type AgentPhase = (typeof AgentPhase)[keyof typeof AgentPhase];
+
+// ---------------------------------------------------------------------------------------------
+// Labels and taints
+// ---------------------------------------------------------------------------------------------
+
+/** Node labels. */
+export const Label = {
+  /**
+   * Written by: a person, value `"true"`. Read by: the controller, which never grants this node
+   * (gate reason {@link GateReason.OptedOut}).
+   */
+  OptOut: `${DOMAIN}/opt-out`,
+  /**
+   * Default name of the priority label (the controller's `--priority-label` may name another).
+   * Written by: a person, an integer; higher reboots first. Read by: the controller's planner.
+   */
+  Priority: `${DOMAIN}/priority`,
+} as const;
+
+/**
+ * Taint the agent puts on its node while it drains and reboots, so nothing new is scheduled
+ * there even by workloads that tolerate `node.kubernetes.io/unschedulable`.
+ * Written and removed by: the agent. Read by: the scheduler.
+ */
+export const REBOOTING_TAINT = { key: `${DOMAIN}/rebooting`, effect: 'NoSchedule' } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Leases (coordination.k8s.io/v1, in the controller's namespace)
+// ---------------------------------------------------------------------------------------------
+
+/** Name of slot Lease `index` (0-based). Written by: the controller only. Read by: agents, people, the CLI. */
+export function slotLeaseName(index: number): string {
+  if (!Number.isInteger(index) || index < 0) throw new RangeError(`slot index must be >= 0, got ${index}`);
+  return `${SLOT_LEASE_PREFIX}${index}`;
+}
+
+/** Prefix of slot Lease names: `baton-slot-0`, `baton-slot-1`, … */
+export const SLOT_LEASE_PREFIX = 'baton-slot-';
+
+/**
+ * Returns the slot index of a Lease name, or `undefined` when it is not a slot Lease.
+ */
+export function slotIndexOf(leaseName: string): number | undefined {
+  if (!leaseName.startsWith(SLOT_LEASE_PREFIX)) return undefined;
+  const rest = leaseName.slice(SLOT_LEASE_PREFIX.length);
+  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
+}
+
+/**
+ * The pause Lease. Written by: a person (or `kubectl baton pause`), `holderIdentity:
+ * manual:<who>`, optionally `leaseDurationSeconds` to end the pause by itself.
+ * Read by: the controller, which grants nothing while it is held and not expired.
+ */
+export const PAUSE_LEASE = 'baton-pause';
+
+/** Prefix a person's holder identity must carry on {@link PAUSE_LEASE} or on a slot held by hand. */
+export const MANUAL_HOLDER_PREFIX = 'manual:';
+
+/**
+ * Leader-election Lease of the controller replicas. Written and read by: the controller only.
+ */
+export const LEADER_LEASE = 'baton-controller-leader';
+
+/** Label on every Lease baton creates, so `kubectl get leases -l app.kubernetes.io/part-of=baton` lists them. */
+export const LEASE_PART_OF_LABEL = { key: 'app.kubernetes.io/part-of', value: 'baton' } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Events (core/v1 Events on the Node)
+// ---------------------------------------------------------------------------------------------
+
+/** Event reasons, one per transition. The writer is named on each. */
+export const EventReason = {
+  /** Controller: a slot Lease now names this node. */
+  RebootGranted: 'RebootGranted',
+  /** Agent: cordoned, starting the drain. */
+  Draining: 'Draining',
+  /** Agent: an eviction was refused (PDB) or the drain timed out. */
+  DrainBlocked: 'DrainBlocked',
+  /** Agent: the drain finished or was forced; the reboot command runs now. */
+  Rebooting: 'Rebooting',
+  /** Agent: a new bootID was seen; the node was uncordoned if the agent had cordoned it. */
+  Rebooted: 'Rebooted',
+  /** Agent: the grant was revoked or expired, or the drain timed out with the abort policy. */
+  RebootAborted: 'RebootAborted',
+  /** Agent: the sentinel survived the configured number of reboots; the node is held. */
+  RebootHeld: 'RebootHeld',
+  /** Controller: the node settled; its slot was released. */
+  Settled: 'Settled',
+  /** Controller: a granted node did not settle in time; no new grants until a person acts. */
+  RolloutHalted: 'RolloutHalted',
+  /** Controller: the slot was taken back (holder gone, grant expired, node deleted). */
+  SlotReleased: 'SlotReleased',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];
+
+// ---------------------------------------------------------------------------------------------
+// Field managers and component names
+// ---------------------------------------------------------------------------------------------
+
+/** `fieldManager` of every write, so `kubectl get -o yaml --show-managed-fields` tells who wrote what. */
+export const FieldManager = {
+  Controller: 'baton-controller',
+  Agent: 'baton-agent',
+  Cli: 'kubectl-baton',
+} as const;
+
+/** The `source.component` / `reportingController` of Events. */
+export const EventSource = {
+  Controller: 'baton-controller',
+  Agent: 'baton-agent',
+} as const;

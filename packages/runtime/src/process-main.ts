@@ -1,0 +1,136 @@
+/**
+ * The shared life cycle of baton's two processes: parse the configuration once (a bad value
+ * stops the process with exit code 2 before anything touches the cluster), log with pino, serve
+ * /healthz, /readyz and /metrics, run the component, and stop cleanly on SIGTERM or SIGINT.
+ */
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { buildHttpServer, type Readiness } from './http-server.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+/** Exit code for a configuration the process refuses to run with. */
+export const EXIT_BAD_CONFIG = 2;
+
+export interface CommonConfig {
+  readonly logFormat: 'json' | 'text';
+  readonly logLevel: string;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
+}
+
+export interface RunContext<C> {
+  readonly config: C;
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** Sets what /readyz answers. Not ready until the component says so. */
+  setReadiness(r: Readiness): void;
+}
+
+export interface Running {
+  stop(): Promise<void>;
+}
+
+export interface ProcessSpec<C extends CommonConfig> {
+  readonly name: string;
+  /** Parses argv and env; throws an Error whose message lists every bad value. */
+  readonly parseConfig: (input: { argv: readonly string[]; env: Readonly<Record<string, string | undefined>> }) => C;
+  /** Text printed for --help. */
+  readonly usage: () => string;
+  readonly start: (ctx: RunContext<C>) => Promise<Running>;
+}
+
+export interface Started<C> {
+  readonly config: C;
+  readonly http: FastifyInstance;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export interface IO {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+export type StartResult<C> = { kind: 'started'; started: Started<C> } | { kind: 'exit'; code: number };
+
+/**
+ * Parses, then starts. Returns `exit` with the code to exit with when the process must not run
+ * (bad configuration, --help); never calls process.exit itself, so it can be tested in-process.
+ */
+export async function startProcess<C extends CommonConfig>(
+  spec: ProcessSpec<C>,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: IO,
+): Promise<StartResult<C>> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(spec.usage());
+    return { kind: 'exit', code: 0 };
+  }
+  let config: C;
+  try {
+    config = spec.parseConfig({ argv, env });
+  } catch (err) {
+    io.stderr.write(`${spec.name}: invalid configuration, not starting:\n${(err as Error).message}\n`);
+    io.stderr.write(`Run ${spec.name} --help for every flag and its expected form.\n`);
+    return { kind: 'exit', code: EXIT_BAD_CONFIG };
+  }
+
+  const log = createLogger({ name: spec.name, format: config.logFormat, level: config.logLevel, destination: io.stdout });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let readiness: Readiness = { ready: false, reason: 'starting' };
+  const http = buildHttpServer({ registry, readiness: () => readiness });
+  const address = await http.listen({ host: config.metricsHost, port: config.metricsPort });
+  log.info({ address }, 'serving /healthz, /readyz and /metrics');
+
+  let running: Running;
+  try {
+    running = await spec.start({ config, log, registry, setReadiness: (r) => (readiness = r) });
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info('stopping');
+      await running.stop();
+      await http.close();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { kind: 'started', started: { config, http, address, stop } };
+}
+
+/** Entry point for main.ts: starts, wires signals, sets the exit code. */
+export async function runMain<C extends CommonConfig>(spec: ProcessSpec<C>): Promise<void> {
+  let result: StartResult<C>;
+  try {
+    result = await startProcess(spec, process.argv.slice(2), process.env, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+  } catch (err) {
+    process.stderr.write(`${spec.name}: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (result.kind === 'exit') {
+    process.exitCode = result.code;
+    return;
+  }
+  const { stop } = result.started;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`${spec.name}: error while stopping on ${sig}: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
