@@ -17,7 +17,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.E2E_KUBECONFIG;
   if (external) {
-    process.stderr.write(`[e2e] using the existing cluster of E2E_KUBECONFIG=${external}; building nothing\n`);
+    process.stderr.write(
+      `[e2e] using the existing cluster of E2E_KUBECONFIG=${external}; building nothing\n`,
+    );
     project.provide('kubeconfig', external);
     project.provide('ownCluster', false);
     return async () => {};

@@ -3,6 +3,7 @@
  * eviction, RBAC. Everything else in baton is only as trustworthy as these.
  */
 import { randomBytes } from 'node:crypto';
+import { normalizeKubeError } from '@baton/runtime';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -11,7 +12,6 @@ import {
   RbacAuthorizationV1Api,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { normalizeKubeError } from '@baton/runtime';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createFakeNodes,
@@ -80,7 +80,11 @@ describe('the e2e control plane', () => {
               affinity: {
                 nodeAffinity: {
                   requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: nodes }] }],
+                    nodeSelectorTerms: [
+                      {
+                        matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: nodes }],
+                      },
+                    ],
                   },
                 },
               },
@@ -128,7 +132,10 @@ describe('the e2e control plane', () => {
     expect(refused?.code).toBe(429);
     expect(refused?.message).toMatch(/disruption budget/i);
 
-    await policy.patchNamespacedPodDisruptionBudget({ name: app, namespace: ns, body: { spec: { minAvailable: 2 } } }, mergePatch);
+    await policy.patchNamespacedPodDisruptionBudget(
+      { name: app, namespace: ns, body: { spec: { minAvailable: 2 } } },
+      mergePatch,
+    );
     await waitFor('disruptionsAllowed = 1', async () => {
       const pdb = await policy.readNamespacedPodDisruptionBudget({ name: app, namespace: ns });
       return pdb.status?.disruptionsAllowed === 1;
@@ -153,7 +160,11 @@ describe('the e2e control plane', () => {
         },
       },
     });
-    const { token } = await mintPodToken(kc, { namespace: ns, serviceAccount: 'nobody', pod: pod.metadata?.name ?? '' });
+    const { token } = await mintPodToken(kc, {
+      namespace: ns,
+      serviceAccount: 'nobody',
+      pod: pod.metadata?.name ?? '',
+    });
     const asNobody = tokenKubeConfig(kc, token).makeApiClient(CoreV1Api);
     const err = await asNobody
       .patchNode({ name: nodes[0] ?? '', body: { metadata: { labels: { x: 'y' } } } }, mergePatch)
@@ -168,7 +179,10 @@ describe('the e2e control plane', () => {
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     const roleName = `${ns}-node-patcher`;
     await rbac.createClusterRole({
-      body: { metadata: { name: roleName }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['patch'] }] },
+      body: {
+        metadata: { name: roleName },
+        rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['patch'] }],
+      },
     });
     await rbac.createClusterRoleBinding({
       body: {
@@ -179,7 +193,10 @@ describe('the e2e control plane', () => {
     });
     try {
       await waitFor('patch allowed after the binding', async () => {
-        await asNobody.patchNode({ name: nodes[0] ?? '', body: { metadata: { labels: { x: 'y' } } } }, mergePatch);
+        await asNobody.patchNode(
+          { name: nodes[0] ?? '', body: { metadata: { labels: { x: 'y' } } } },
+          mergePatch,
+        );
         return true;
       });
     } finally {

@@ -82,7 +82,14 @@ function httpsOk(url: string, opts: HttpsProbeOptions): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'GET', ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.ca !== undefined, timeout: 2000 },
+      {
+        method: 'GET',
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: opts.ca !== undefined,
+        timeout: 2000,
+      },
       (res) => {
         res.resume();
         resolve(res.statusCode === 200);
@@ -303,7 +310,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ]);
     await Promise.all([
       waitUntilHealthy(kcm, () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`, {}), COMPONENT_TIMEOUT_MS),
-      waitUntilHealthy(scheduler, () => httpsOk(`https://127.0.0.1:${schedPort}/healthz`, {}), COMPONENT_TIMEOUT_MS),
+      waitUntilHealthy(
+        scheduler,
+        () => httpsOk(`https://127.0.0.1:${schedPort}/healthz`, {}),
+        COMPONENT_TIMEOUT_MS,
+      ),
       waitUntilHealthy(kwok, () => httpOk(`http://127.0.0.1:${kwokPort}/healthz`), COMPONENT_TIMEOUT_MS),
     ]);
     log(`kube-controller-manager, kube-scheduler and kwok healthy (${since()})`);

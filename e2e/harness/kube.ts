@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoreV1Api,
   KubeConfig,
@@ -14,7 +15,6 @@ import {
   type V1Node,
   type V1NodeCondition,
 } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The annotation kwok selects the nodes it plays the kubelet for with (see cluster.ts). */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -89,7 +89,11 @@ export function isNodeReady(node: V1Node): boolean {
 }
 
 /** Polls `check` every 200 ms until it returns a value other than undefined/false. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -101,10 +105,16 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await sleep(200);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+  );
 }
 
-export async function waitForNodesReady(kc: KubeConfig, names: readonly string[], timeoutMs = 60_000): Promise<void> {
+export async function waitForNodesReady(
+  kc: KubeConfig,
+  names: readonly string[],
+  timeoutMs = 60_000,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   for (const name of names) {
     await waitFor(`node ${name} Ready`, async () => isNodeReady(await core.readNode({ name })), timeoutMs);
@@ -121,7 +131,10 @@ export async function waitForNodesReady(kc: KubeConfig, names: readonly string[]
 export async function setNodeReady(kc: KubeConfig, name: string, ready: boolean): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   if (!ready) {
-    await core.patchNode({ name, body: { metadata: { annotations: { [KWOK_NODE_ANNOTATION]: null } } } }, mergePatch);
+    await core.patchNode(
+      { name, body: { metadata: { annotations: { [KWOK_NODE_ANNOTATION]: null } } } },
+      mergePatch,
+    );
     const now = new Date().toISOString();
     await core.patchNodeStatus(
       {
@@ -146,7 +159,10 @@ export async function setNodeReady(kc: KubeConfig, name: string, ready: boolean)
     await waitFor(`node ${name} NotReady`, async () => !isNodeReady(await core.readNode({ name })));
     return;
   }
-  await core.patchNode({ name, body: { metadata: { annotations: { [KWOK_NODE_ANNOTATION]: 'fake' } } } }, mergePatch);
+  await core.patchNode(
+    { name, body: { metadata: { annotations: { [KWOK_NODE_ANNOTATION]: 'fake' } } } },
+    mergePatch,
+  );
   await waitForNodesReady(kc, [name]);
 }
 
@@ -189,7 +205,12 @@ export async function mintPodToken(
 }
 
 /** Writes a kubeconfig that authenticates with `token` against the same server and CA as `admin`. */
-export async function writeTokenKubeconfig(admin: KubeConfig, token: string, path: string, user = 'token-user'): Promise<string> {
+export async function writeTokenKubeconfig(
+  admin: KubeConfig,
+  token: string,
+  path: string,
+  user = 'token-user',
+): Promise<string> {
   const cluster = admin.getCurrentCluster();
   if (!cluster) throw new Error('the admin kubeconfig has no current cluster');
   const ca = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString('base64') : undefined);

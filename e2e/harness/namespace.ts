@@ -1,10 +1,13 @@
 /** A namespace per test file, deleted afterwards, so files never see each other's objects. */
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+
 import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 
 export async function createTestNamespace(kc: KubeConfig, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name, labels: { 'baton.dev/e2e': 'true' } } } });
+  await kc
+    .makeApiClient(CoreV1Api)
+    .createNamespace({ body: { metadata: { name, labels: { 'baton.dev/e2e': 'true' } } } });
   return name;
 }
 

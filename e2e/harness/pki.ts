@@ -83,9 +83,12 @@ export async function createPki(dir: string): Promise<Pki> {
   await sign(
     'admin',
     '/O=system:masters/CN=baton-e2e-admin',
-    ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth', ''].join(
-      '\n',
-    ),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=clientAuth',
+      '',
+    ].join('\n'),
   );
 
   // ServiceAccount tokens are signed with RSA (the API server's default signing algorithm).

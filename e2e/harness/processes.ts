@@ -102,7 +102,10 @@ export function startProcess(opts: StartOptions): ManagedProcess {
 export function tailOf(path: string, lines = 30): string {
   try {
     const text = readFileSync(path, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch (err) {
     return `(no log: ${(err as Error).message})`;
   }

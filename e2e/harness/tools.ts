@@ -64,7 +64,9 @@ export async function ensureTools(): Promise<ToolPaths> {
       const child = spawn('bash', [buildScript, ...missing], { stdio: ['ignore', 'inherit', 'inherit'] });
       child.once('error', reject);
       child.once('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`e2e/tools/build.sh ${missing.join(' ')} failed (exit ${code})`)),
+        code === 0
+          ? resolve()
+          : reject(new Error(`e2e/tools/build.sh ${missing.join(' ')} failed (exit ${code})`)),
       );
     });
   }

@@ -23,7 +23,9 @@ export function buildHttpServer(opts: HttpServerOptions): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const r = opts.readiness();
-    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await opts.registry.metrics();

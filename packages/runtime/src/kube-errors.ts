@@ -66,8 +66,7 @@ export function normalizeKubeError(err: unknown): KubeError {
     message?: unknown;
     cause?: { code?: unknown; message?: unknown };
   };
-  const httpCode =
-    typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : 0;
+  const httpCode = typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : 0;
   if (httpCode > 0) {
     const status = parseStatusBody(e.body);
     const header = headerValue(e.headers, 'retry-after');

@@ -33,7 +33,10 @@ export interface Running {
 export interface ProcessSpec<C extends CommonConfig> {
   readonly name: string;
   /** Parses argv and env; throws an Error whose message lists every bad value. */
-  readonly parseConfig: (input: { argv: readonly string[]; env: Readonly<Record<string, string | undefined>> }) => C;
+  readonly parseConfig: (input: {
+    argv: readonly string[];
+    env: Readonly<Record<string, string | undefined>>;
+  }) => C;
   /** Text printed for --help. */
   readonly usage: () => string;
   readonly start: (ctx: RunContext<C>) => Promise<Running>;
@@ -76,7 +79,12 @@ export async function startProcess<C extends CommonConfig>(
     return { kind: 'exit', code: EXIT_BAD_CONFIG };
   }
 
-  const log = createLogger({ name: spec.name, format: config.logFormat, level: config.logLevel, destination: io.stdout });
+  const log = createLogger({
+    name: spec.name,
+    format: config.logFormat,
+    level: config.logLevel,
+    destination: io.stdout,
+  });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let readiness: Readiness = { ready: false, reason: 'starting' };

@@ -1,0 +1,47 @@
+/**
+ * Builds the single-file bundles the images run: dist/controller/main.mjs and
+ * dist/agent/main.mjs, each with every dependency inside, so an image needs only `node` and the
+ * file (Dockerfile.controller and Dockerfile.agent copy exactly these paths).
+ */
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Components and where their bundle goes; the Dockerfiles and tests name the same paths. */
+export const bundles = {
+  controller: { entry: 'packages/controller/src/main.ts', out: 'dist/controller/main.mjs' },
+  agent: { entry: 'packages/agent/src/main.ts', out: 'dist/agent/main.mjs' },
+} as const;
+
+export async function bundle(outRoot = root): Promise<string[]> {
+  const written: string[] = [];
+  for (const { entry, out } of Object.values(bundles)) {
+    const outfile = join(outRoot, out);
+    await build({
+      entryPoints: [join(root, entry)],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node24',
+      format: 'esm',
+      minify: false,
+      sourcemap: 'linked',
+      legalComments: 'linked',
+      logLevel: 'warning',
+      // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+      banner: {
+        js: "import { createRequire as __batonCreateRequire } from 'node:module'; const require = __batonCreateRequire(import.meta.url);",
+      },
+    });
+    written.push(outfile);
+  }
+  return written;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const files = await bundle();
+  for (const f of files) process.stdout.write(`bundled ${f}\n`);
+}
