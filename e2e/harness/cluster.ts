@@ -33,7 +33,11 @@ export interface ClusterOptions {
   nodeMonitorGracePeriod?: string;
   /** Progress lines (component started, in how long). Default: stderr. */
   log?: (line: string) => void;
+  /** Extra command-line arguments per component (tests use it to break one on purpose). */
+  extraArgs?: Partial<Record<ComponentName, readonly string[]>>;
 }
+
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
 
 export interface Cluster {
   readonly name: string;
@@ -209,8 +213,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     if (!stopOpts?.keepDir) await rm(dir, { recursive: true, force: true });
   };
 
-  const launch = async (name: string, command: string, args: string[]) => {
-    const proc = startProcess({ name, command, args, logPath: join(dir, 'logs', `${name}.log`) });
+  const launch = async (name: ComponentName, command: string, args: string[]) => {
+    const all = [...args, ...(opts.extraArgs?.[name] ?? [])];
+    const proc = startProcess({ name, command, args: all, logPath: join(dir, 'logs', `${name}.log`) });
     processes.set(name, proc);
     await record();
     return proc;
