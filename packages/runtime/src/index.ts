@@ -2,3 +2,4 @@ export * from './http-server.ts';
 export * from './kube-errors.ts';
 export * from './logger.ts';
 export * from './process-main.ts';
+export * from './usage.ts';

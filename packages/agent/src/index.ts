@@ -1,0 +1,1 @@
+export { agentProcess } from './process.ts';

@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import { freeLocalPort, runNode, waitForHttpOk } from '@baton/runtime/test-support';
+import { describe, expect, it } from 'vitest';
+
+const main = join(import.meta.dirname, 'main.ts');
+
+describe('baton-agent main', () => {
+  it('refuses to start without a node name, saying where it comes from', async () => {
+    const run = runNode([main]);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/--node-id is required/);
+  });
+
+  it('refuses a bad drain timeout and an unknown BATON_ variable, exit code 2', async () => {
+    const run = runNode([main, '--node-id=n1', '--drain-timeout=10x'], { BATON_DRAIN_TIMEOT: '5m' });
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain(
+      '--drain-timeout: invalid value "10x": expected a duration such as 30s, 5m or 1h30m',
+    );
+    expect(run.output()).toContain('BATON_DRAIN_TIMEOT');
+  });
+
+  it('takes its node name from KURED_NODE_ID, serves /healthz and logs as text when asked', async () => {
+    const port = await freeLocalPort();
+    const run = runNode([main, '--metrics-host=127.0.0.1', `--metrics-port=${port}`, '--log-format=text'], {
+      KURED_NODE_ID: 'node-a',
+    });
+    try {
+      await waitForHttpOk(`http://127.0.0.1:${port}/healthz`, run);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+    expect(run.output()).toMatch(/INFO.*baton-agent started/);
+    expect(run.output()).toContain('node-a');
+  });
+});

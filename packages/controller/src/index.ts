@@ -1,0 +1,1 @@
+export { controllerProcess } from './process.ts';

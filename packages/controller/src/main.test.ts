@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { freeLocalPort, runNode, waitForHttpOk } from '@baton/runtime/test-support';
+import { describe, expect, it } from 'vitest';
+
+const main = join(import.meta.dirname, 'main.ts');
+
+describe('baton-controller main', () => {
+  it('refuses a bad configuration with exit code 2, naming every bad flag, before doing anything', async () => {
+    const run = runNode([main, '--concurrency=-1', '--time-zone=Mars/Olympus', '--reboot-dayz=mo']);
+    expect(await run.exited).toBe(2);
+    const out = run.output();
+    expect(out).toContain('baton-controller: invalid configuration, not starting');
+    expect(out).toMatch(/--concurrency: invalid value "-1"/);
+    expect(out).toMatch(/--time-zone: invalid value "Mars\/Olympus"/);
+    expect(out).toMatch(/unknown flag --reboot-dayz.*--reboot-days/);
+    // It never got as far as serving or logging.
+    expect(out).not.toContain('serving /healthz');
+  });
+
+  it('starts, serves /healthz, /readyz and /metrics, and stops on SIGTERM', async () => {
+    const port = await freeLocalPort();
+    const run = runNode(
+      [main, `--metrics-host=127.0.0.1`, `--metrics-port=${port}`, '--leader-elect=false'],
+      {
+        POD_NAMESPACE: 'baton-test',
+      },
+    );
+    try {
+      const health = await waitForHttpOk(`http://127.0.0.1:${port}/healthz`, run);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain(
+        'process_resident_memory_bytes',
+      );
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+    const lines = run
+      .output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name: string; msg: string; namespace?: string });
+    expect(lines.every((l) => l.name === 'baton-controller')).toBe(true);
+    expect(lines.find((l) => l.namespace)?.namespace).toBe('baton-test');
+    expect(lines.at(-1)?.msg).toBe('stopped');
+  });
+
+  it('prints every flag with --help and exits 0', async () => {
+    const run = runNode([main, '--help']);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('--concurrency');
+    expect(run.output()).toContain('--lock-release-delay');
+  });
+});

@@ -1,0 +1,4 @@
+import { runMain } from '@baton/runtime';
+import { controllerProcess } from './process.ts';
+
+await runMain(controllerProcess);
