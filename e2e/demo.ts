@@ -11,7 +11,8 @@ if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 500) {
   process.exit(2);
 }
 
-const cluster = await startCluster({ name: 'demo' });
+// DEMO_CLUSTER_NAME lets the demo's own test run beside a demo a person has running.
+const cluster = await startCluster({ name: process.env.DEMO_CLUSTER_NAME ?? 'demo' });
 let stopping = false;
 const stop = async (code: number) => {
   if (stopping) return;
