@@ -7,3 +7,4 @@ export * from './config/labels.ts';
 export * from './config/time.ts';
 export * from './config/values.ts';
 export * from './protocol.ts';
+export * from './grant.ts';

@@ -3,3 +3,5 @@ export * from './kube-errors.ts';
 export * from './logger.ts';
 export * from './process-main.ts';
 export * from './usage.ts';
+export * from './update.ts';
+export * from './informer.ts';
