@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
+          // Some unit tests start the real processes (no cluster); give a loaded machine room.
+          testTimeout: 30_000,
         },
       },
       {

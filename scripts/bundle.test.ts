@@ -5,7 +5,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLocalPort, runNode, waitForHttpOk } from '@baton/runtime/test-support';
+import { freeLocalPort, runNode, unreachableKubeconfig, waitForHttpOk } from '@baton/runtime/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, bundles } from './bundle.ts';
 

@@ -1,5 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLocalPort, runNode, waitForHttpOk } from '@baton/runtime/test-support';
+import { freeLocalPort, runNode, unreachableKubeconfig, waitForHttpOk } from '@baton/runtime/test-support';
 import { describe, expect, it } from 'vitest';
 
 const main = join(import.meta.dirname, 'main.ts');
@@ -20,15 +22,29 @@ describe('baton-agent main', () => {
     expect(run.output()).toContain('BATON_DRAIN_TIMEOT');
   });
 
-  it('takes its node name from KURED_NODE_ID, serves /healthz and logs as text when asked', async () => {
+  it('takes its node name from KURED_NODE_ID, serves /healthz, is not ready without an API server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'baton-agent-main-'));
     const port = await freeLocalPort();
-    const run = runNode([main, '--metrics-host=127.0.0.1', `--metrics-port=${port}`, '--log-format=text'], {
-      KURED_NODE_ID: 'node-a',
-    });
+    const run = runNode(
+      [
+        main,
+        '--metrics-host=127.0.0.1',
+        `--metrics-port=${port}`,
+        '--log-format=text',
+        `--kubeconfig=${await unreachableKubeconfig(dir)}`,
+        `--reboot-sentinel=${join(dir, 'reboot-required')}`,
+      ],
+      { KURED_NODE_ID: 'node-a' },
+    );
     try {
       await waitForHttpOk(`http://127.0.0.1:${port}/healthz`, run);
+      // Fail closed: no view of the grants, so not ready, and it says why.
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(/sync/);
     } finally {
       expect(await run.stop()).toBe(0);
+      await rm(dir, { recursive: true, force: true });
     }
     expect(run.output()).toMatch(/INFO.*baton-agent started/);
     expect(run.output()).toContain('node-a');

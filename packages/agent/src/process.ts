@@ -1,9 +1,22 @@
 /**
- * The agent process: configuration, logging and the HTTP surface. Sentinel reporting and the
- * granted drain and reboot plug in here.
+ * The agent process: wires the sentinel, the reporter and the grant-driven state machine to the
+ * API server, and exposes /healthz, /readyz and /metrics.
  */
 import { type AgentConfig, agentOptions, describeOptions, parseAgentConfig } from '@baton/protocol';
-import { formatUsage, type ProcessSpec } from '@baton/runtime';
+import { formatUsage, loadKubeConfig, type ProcessSpec, superviseInformer } from '@baton/runtime';
+import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { Agent } from './agent.ts';
+import { createKubeDrainApi, drainNode, drainOptionsFromConfig, systemClock } from './drain/index.ts';
+import { kubeEventSink, kubeNodeApi } from './kube.ts';
+import { agentMetrics } from './metrics.ts';
+import { startSentinelMonitor } from './monitor.ts';
+import { rebooterFor } from './rebooter.ts';
+import { Reporter } from './reporter.ts';
+import { commandSentinel, fileSentinel } from './sentinel.ts';
+
+/** How often the agent re-evaluates even without a change (a missed event heals within this). */
+const RECONCILE_INTERVAL_MS = 5_000;
+const SENTINEL_COMMAND_TIMEOUT_MS = 60_000;
 
 export const agentProcess: ProcessSpec<AgentConfig> = {
   name: 'baton-agent',
@@ -14,12 +27,147 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       'Reports whether its node needs a reboot, and drains and reboots it when the controller grants it.',
       describeOptions(agentOptions),
     ),
-  async start({ config, log, setReadiness }) {
-    log.info(
-      { node: config.nodeId, sentinel: config.rebootSentinelCommand ?? config.rebootSentinel },
-      'baton-agent started; sentinel reporting is not implemented yet, so it reports nothing',
+  async start({ config, log: rootLog, registry, setReadiness }) {
+    const log = rootLog.child({ node: config.nodeId });
+    const kc = loadKubeConfig(config.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const coordination = kc.makeApiClient(CoordinationV1Api);
+    const metrics = agentMetrics(registry);
+
+    const nodeApi = kubeNodeApi(core, config.nodeId);
+    const events = kubeEventSink(core, config.nodeId, log);
+    const nodes = superviseInformer<V1Node>({
+      name: 'node',
+      kubeConfig: kc,
+      path: '/api/v1/nodes',
+      list: () => core.listNode({ fieldSelector: `metadata.name=${config.nodeId}` }),
+      fieldSelector: `metadata.name=${config.nodeId}`,
+      log,
+    });
+    const leases = superviseInformer<V1Lease>({
+      name: 'leases',
+      kubeConfig: kc,
+      path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+      list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      log,
+    });
+
+    const sentinel = config.rebootSentinelCommand
+      ? commandSentinel(config.rebootSentinelCommand, {
+          hostMountNamespace: config.hostMountNamespace,
+          timeoutMs: SENTINEL_COMMAND_TIMEOUT_MS,
+        })
+      : fileSentinel(config.rebootSentinel);
+    const reporter = new Reporter({
+      node: nodeApi,
+      maxRebootAttempts: config.maxRebootAttempts,
+      heartbeatMs: config.heartbeatInterval,
+      now: () => new Date(),
+    });
+    const drainApi = createKubeDrainApi(core);
+    const agent = new Agent(
+      {
+        nodeName: config.nodeId,
+        maxRebootAttempts: config.maxRebootAttempts,
+        drainDelayMs: config.drainDelay,
+        rebootDelayMs: config.rebootDelay,
+        drainTimeoutPolicy: config.drainTimeoutPolicy,
+        preRebootLabels: config.preRebootNodeLabels,
+        postRebootLabels: config.postRebootNodeLabels,
+        preRebootTaint: config.preRebootTaint,
+      },
+      {
+        node: nodeApi,
+        events,
+        leases: { list: () => leases.list(), synced: () => leases.synced() },
+        checkSentinel: () => monitor.checkNow(),
+        drain: async (stillGranted, overrides) => {
+          const timer = metrics.drainDuration.startTimer();
+          try {
+            return await drainNode(
+              config.nodeId,
+              { api: drainApi, clock: systemClock, log, stillGranted, onEvent: metrics.onDrainEvent },
+              { ...drainOptionsFromConfig(config), ...overrides },
+            );
+          } finally {
+            timer();
+          }
+        },
+        rebooter: rebooterFor(config),
+        clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+        log,
+        onPhase: (phase) => metrics.setPhase(phase),
+      },
     );
-    setReadiness({ ready: true, reason: 'started (no reporter yet)' });
-    return { stop: async () => {} };
+
+    let stopped = false;
+    const report = () => {
+      const reading = monitor.current();
+      if (reading === undefined || stopped || !nodes.synced()) return;
+      reporter.report(reading, nodes.get(config.nodeId)).then(
+        (patched) =>
+          patched && log.info({ status: reading.status, reason: reading.reason }, 'reported RebootRequired'),
+        (err: unknown) => log.warn({ err: String(err) }, 'could not report the RebootRequired condition'),
+      );
+    };
+    const reconcile = () => {
+      if (stopped) return;
+      agent
+        .reconcile()
+        .catch((err: unknown) =>
+          log.error({ err: String(err) }, 'reconcile failed; retrying on the next change'),
+        );
+    };
+    const monitor = startSentinelMonitor(sentinel, {
+      pollMs: config.sentinelPollInterval,
+      onCheck: (r) => metrics.sentinelChecked(r),
+      onChange: (r) => {
+        log.info(
+          { sentinel: sentinel.description, status: r.status, reason: r.reason, message: r.message },
+          'sentinel reading changed',
+        );
+        report();
+        reconcile();
+      },
+    });
+    nodes.onChange(() => {
+      report();
+      reconcile();
+    });
+    leases.onChange(() => reconcile());
+
+    // The watches sync in the background (retrying while the API server is unreachable); until
+    // then /readyz says why, and the agent decides nothing: no view of the grants, no action.
+    setReadiness({ ready: false, reason: 'waiting for the node and Lease watches to sync' });
+    void Promise.all([nodes.start(), leases.start()]).then(() => {
+      if (stopped) return;
+      log.info('watches synced');
+      report();
+      reconcile();
+    });
+    const heartbeat = setInterval(report, Math.max(1000, Math.floor(config.heartbeatInterval / 4)));
+    const tick = setInterval(reconcile, RECONCILE_INTERVAL_MS);
+    const readinessTimer = setInterval(() => {
+      const ok = nodes.synced() && leases.synced();
+      setReadiness({
+        ready: ok,
+        reason: ok ? 'watching its node and the slot Leases' : 'a watch is not in sync',
+      });
+    }, 500);
+    log.info(
+      { sentinel: sentinel.description, reboot: rebooterFor(config).description },
+      'baton-agent started',
+    );
+
+    return {
+      async stop() {
+        stopped = true;
+        clearInterval(heartbeat);
+        clearInterval(tick);
+        clearInterval(readinessTimer);
+        monitor.stop();
+        await Promise.all([nodes.stop(), leases.stop()]);
+      },
+    };
   },
 };

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { grantFor, grantOf, type LeaseLike, leaseExpiry, leaseTime } from './grant.ts';
 
 const now = new Date('2026-11-25T12:00:00.000Z');
-const lease = (name: string, spec: NonNullable<LeaseLike['spec']>): LeaseLike => ({ metadata: { name }, spec });
+const lease = (name: string, spec: NonNullable<LeaseLike['spec']>): LeaseLike => ({
+  metadata: { name },
+  spec,
+});
 
 describe('leaseTime', () => {
   it.each([
@@ -17,22 +20,27 @@ describe('leaseTime', () => {
 });
 
 describe('grantOf', () => {
-  const valid = { holderIdentity: 'node-a', renewTime: '2026-11-25T11:59:30.000000Z', leaseDurationSeconds: 60 };
+  const valid = {
+    holderIdentity: 'node-a',
+    renewTime: '2026-11-25T11:59:30.000000Z',
+    leaseDurationSeconds: 60,
+  };
 
   it('grants the holder until renewTime + duration', () => {
     expect(grantOf(lease('baton-slot-0', valid), now)).toEqual({
       slot: 'baton-slot-0',
       slotIndex: 0,
       holder: 'node-a',
+      acquiredAt: new Date('2026-11-25T11:59:30.000Z'),
       expiresAt: new Date('2026-11-25T12:00:30.000Z'),
     });
   });
 
   it('falls back to acquireTime when renewTime is missing', () => {
     const { renewTime: _, ...rest } = valid;
-    expect(leaseExpiry(lease('baton-slot-0', { ...rest, acquireTime: '2026-11-25T11:59:30Z' }))?.toISOString()).toBe(
-      '2026-11-25T12:00:30.000Z',
-    );
+    expect(
+      leaseExpiry(lease('baton-slot-0', { ...rest, acquireTime: '2026-11-25T11:59:30Z' }))?.toISOString(),
+    ).toBe('2026-11-25T12:00:30.000Z');
   });
 
   it.each<[string, LeaseLike]>([
@@ -64,7 +72,13 @@ describe('grantFor', () => {
   });
 
   it('ignores a holder that only resembles the node name', () => {
-    expect(grantFor('node-a', [held(0, 'node-a ', '2026-11-25T11:59:50Z'), held(1, 'Node-a', '2026-11-25T11:59:50Z')], now)).toBeUndefined();
+    expect(
+      grantFor(
+        'node-a',
+        [held(0, 'node-a ', '2026-11-25T11:59:50Z'), held(1, 'Node-a', '2026-11-25T11:59:50Z')],
+        now,
+      ),
+    ).toBeUndefined();
   });
 
   it('prefers the later expiry when two slots name the node', () => {

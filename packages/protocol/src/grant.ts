@@ -27,6 +27,8 @@ export interface Grant {
   readonly slot: string;
   readonly slotIndex: number;
   readonly holder: string;
+  /** acquireTime (renewTime when absent): tells one grant of a slot from a later one. */
+  readonly acquiredAt: Date;
   readonly expiresAt: Date;
 }
 
@@ -59,7 +61,8 @@ export function grantOf(lease: LeaseLike, now: Date): Grant | undefined {
   if (slotIndex === undefined || holder === undefined || holder === '') return undefined;
   const expiresAt = leaseExpiry(lease);
   if (expiresAt === undefined || expiresAt.getTime() <= now.getTime()) return undefined;
-  return { slot, slotIndex, holder, expiresAt };
+  const acquiredAt = leaseTime(lease.spec?.acquireTime) ?? leaseTime(lease.spec?.renewTime) ?? expiresAt;
+  return { slot, slotIndex, holder, acquiredAt, expiresAt };
 }
 
 /**

@@ -6,5 +6,5 @@ export * from './config/kured.ts';
 export * from './config/labels.ts';
 export * from './config/time.ts';
 export * from './config/values.ts';
-export * from './protocol.ts';
 export * from './grant.ts';
+export * from './protocol.ts';

@@ -46,7 +46,9 @@ export interface InformerOptions<T extends KubernetesObject> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export function superviseInformer<T extends KubernetesObject>(opts: InformerOptions<T>): SupervisedInformer<T> {
+export function superviseInformer<T extends KubernetesObject>(
+  opts: InformerOptions<T>,
+): SupervisedInformer<T> {
   const log = opts.log.child({ informer: opts.name });
   const initialBackoff = opts.initialBackoffMs ?? 500;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;

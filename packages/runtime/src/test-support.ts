@@ -61,3 +61,23 @@ export async function waitForHttpOk(url: string, run: ChildRun, timeoutMs = 20_0
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms; output:\n${run.output()}`);
 }
+
+/** A kubeconfig file whose API server does not exist (127.0.0.1:1), for processes that must start without a cluster. */
+export async function unreachableKubeconfig(dir: string): Promise<string> {
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const path = join(dir, 'unreachable.kubeconfig');
+  await writeFile(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: none, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
+      'users: [{name: none, user: {token: "none"}}]',
+      'contexts: [{name: none, context: {cluster: none, user: none}}]',
+      'current-context: none',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}

@@ -8,7 +8,12 @@ interface Obj {
 }
 
 const conflict = () =>
-  new ApiException(409, 'x', JSON.stringify({ reason: 'Conflict', message: 'the object has been modified' }), {});
+  new ApiException(
+    409,
+    'x',
+    JSON.stringify({ reason: 'Conflict', message: 'the object has been modified' }),
+    {},
+  );
 
 /** A store with optimistic concurrency, like the API server's. */
 function store(initial: Obj) {

@@ -14,7 +14,9 @@ export interface UpdateOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-export type UpdateResult<T> = { readonly changed: true; readonly object: T } | { readonly changed: false; readonly object: T };
+export type UpdateResult<T> =
+  | { readonly changed: true; readonly object: T }
+  | { readonly changed: false; readonly object: T };
 
 /**
  * @param read    fetches the current object (with its resourceVersion)

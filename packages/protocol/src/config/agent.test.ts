@@ -44,6 +44,7 @@ describe('parseAgentConfig: valid input', () => {
       rebootCommand: ['/bin/systemctl', 'reboot'],
       rebootSignal: 39,
       rebootDelay: 0,
+      hostMountNamespace: true,
       maxRebootAttempts: 3,
       preRebootNodeLabels: [],
       postRebootNodeLabels: [],

@@ -212,6 +212,14 @@ export const agentOptions = defineOptions([
     kuredFlag: 'reboot-delay',
   },
   {
+    name: 'host-mount-namespace',
+    kind: 'boolean',
+    default: true,
+    description:
+      "Run --reboot-sentinel-command and --reboot-command through nsenter in PID 1's mount namespace, i.e. on the host (the pod needs hostPID). false only when the agent itself runs on the host, as in baton's own tests.",
+    kuredNote: 'kured always used nsenter.',
+  },
+  {
     name: 'max-reboot-attempts',
     kind: 'single',
     ...integer({ min: 1 }),

@@ -1,0 +1,71 @@
+/**
+ * What the agent reports in its node's `RebootRequired` condition, from the sentinel reading and
+ * the node's own annotations. Pure, so every combination is a table row in the tests.
+ */
+import { Annotation, REBOOT_REQUIRED_CONDITION, RebootRequiredReason } from '@baton/protocol';
+import type { V1NodeCondition } from '@kubernetes/client-node';
+import type { ConditionStatus, SentinelReading } from './sentinel.ts';
+
+export interface ReportedCondition {
+  readonly status: ConditionStatus;
+  readonly reason: RebootRequiredReason;
+  readonly message: string;
+}
+
+/** Reboots already done while the sentinel stayed; malformed or absent counts as 0. */
+export function attemptsOf(annotations: Readonly<Record<string, string>> | undefined): number {
+  const raw = annotations?.[Annotation.RebootAttempts];
+  return raw !== undefined && /^\d{1,6}$/.test(raw) ? Number(raw) : 0;
+}
+
+export function desiredCondition(
+  reading: SentinelReading,
+  annotations: Readonly<Record<string, string>> | undefined,
+  maxAttempts: number,
+): ReportedCondition {
+  const requested = annotations?.[Annotation.RebootRequested] !== undefined;
+  // A person's explicit request wins over "no sentinel" and over a sentinel error: they asked.
+  const base: ReportedCondition = requested
+    ? {
+        status: 'True',
+        reason: RebootRequiredReason.RebootRequested,
+        message: `requested with the ${Annotation.RebootRequested} annotation`,
+      }
+    : reading;
+  const attempts = attemptsOf(annotations);
+  if (base.status === 'True' && attempts >= maxAttempts) {
+    return {
+      status: 'True',
+      reason: RebootRequiredReason.AttemptLimitReached,
+      message: `still required after ${attempts} reboot(s) (limit ${maxAttempts}): held, not rebooting again; delete annotation ${Annotation.RebootAttempts} to allow new attempts (${base.message})`,
+    };
+  }
+  return base;
+}
+
+export function sameCondition(a: ReportedCondition | undefined, b: ReportedCondition): boolean {
+  return a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message;
+}
+
+/**
+ * The condition entry to patch. lastTransitionTime moves only when the status changes, as the
+ * kubelet does for its own conditions.
+ */
+export function conditionEntry(
+  desired: ReportedCondition,
+  previous: V1NodeCondition | undefined,
+  now: Date,
+): V1NodeCondition {
+  const transition =
+    previous?.status === desired.status && previous.lastTransitionTime !== undefined
+      ? new Date(String(previous.lastTransitionTime))
+      : now;
+  return {
+    type: REBOOT_REQUIRED_CONDITION,
+    status: desired.status,
+    reason: desired.reason,
+    message: desired.message,
+    lastHeartbeatTime: now,
+    lastTransitionTime: Number.isNaN(transition.getTime()) ? now : transition,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Keeps the node's `RebootRequired` condition true to the sentinel and the node's annotations:
+ * patched when what it should say differs from what the node says (compared with the node as
+ * the API server has it, not with memory), and re-patched every heartbeat interval so that a
+ * dead agent shows as a stale lastHeartbeatTime.
+ */
+import { REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import type { V1Node } from '@kubernetes/client-node';
+import { conditionEntry, desiredCondition } from './condition.ts';
+import type { NodeApi } from './kube.ts';
+import type { SentinelReading } from './sentinel.ts';
+
+export interface ReporterDeps {
+  readonly node: NodeApi;
+  readonly maxRebootAttempts: number;
+  readonly heartbeatMs: number;
+  readonly now: () => Date;
+}
+
+export class Reporter {
+  readonly #d: ReporterDeps;
+  #running: Promise<boolean> | undefined;
+  #again = false;
+
+  constructor(deps: ReporterDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Reports if needed; returns whether it patched. `node` is the latest known node (from the
+   * watch); without it the node is read.
+   */
+  report(reading: SentinelReading, node?: V1Node): Promise<boolean> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    const run = async () => {
+      let patched = false;
+      let latest = node;
+      do {
+        this.#again = false;
+        patched = (await this.#once(reading, latest)) || patched;
+        latest = undefined; // a repeated run reads the node fresh
+      } while (this.#again);
+      return patched;
+    };
+    this.#running = run().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #once(reading: SentinelReading, known: V1Node | undefined): Promise<boolean> {
+    const node = known ?? (await this.#d.node.read());
+    const desired = desiredCondition(reading, node.metadata?.annotations, this.#d.maxRebootAttempts);
+    const previous = node.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+    const now = this.#d.now();
+    const heartbeat = previous?.lastHeartbeatTime
+      ? new Date(String(previous.lastHeartbeatTime)).getTime()
+      : 0;
+    const same =
+      previous !== undefined &&
+      previous.status === desired.status &&
+      previous.reason === desired.reason &&
+      previous.message === desired.message;
+    if (same && now.getTime() - heartbeat < this.#d.heartbeatMs) return false;
+    await this.#d.node.patchCondition(conditionEntry(desired, previous, now));
+    return true;
+  }
+}
