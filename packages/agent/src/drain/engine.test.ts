@@ -219,6 +219,14 @@ describe('drainNode', () => {
     expect(final?.obj.remaining).toEqual(['default/a', 'default/b']);
   });
 
+  it('ends at the deadline itself, not at the next poll or the next retry', async () => {
+    const s = setup([pod('a')]);
+    s.node.behaviour = () => ({ kind: 'blocked', message: PDB, retryAfterSeconds: 600 });
+    const result = await drain(s, { timeoutMs: 2500, pollIntervalMs: 10_000 });
+    expect(result).toMatchObject({ outcome: 'timeout', elapsedMs: 2500 });
+    expect(s.clock.sleeps).toEqual([2500]);
+  });
+
   it('refuses before evicting anything when a pod cannot be evicted safely', async () => {
     const s = setup([pod('cache', { emptyDir: ['data'] }), pod('debug', { owner: 'none' }), pod('web')]);
     const result = await drain(s, { deleteEmptyDirData: false, evictUnmanagedPods: false });
@@ -309,6 +317,22 @@ describe('drainNode', () => {
     expect(s.node.calls.length).toBeGreaterThanOrEqual(3);
     expect(s.node.calls.length).toBeLessThanOrEqual(4);
     expect(s.node.inFlight).toBe(0);
+  });
+
+  it('keeps draining when the event hook throws', async () => {
+    const s = setup([pod('a'), pod('b')]);
+    const result = await drainNode(
+      'node-a',
+      {
+        ...s.deps,
+        onEvent: () => {
+          throw new Error('metrics broke');
+        },
+      },
+      baseOpts,
+    );
+    expect(result).toMatchObject({ outcome: 'drained', evicted: 2 });
+    expect(s.log.entries.filter((e) => e.msg === 'drain event handler failed').length).toBeGreaterThan(0);
   });
 
   it('does nothing when cancelled before it starts', async () => {

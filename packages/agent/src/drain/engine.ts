@@ -101,9 +101,15 @@ export interface DrainDeps {
   readonly api: DrainApi;
   readonly clock: DrainClock;
   readonly log: DrainLog;
-  /** Whether a slot Lease still names this node, unexpired; asked before every round. */
+  /**
+   * Whether a slot Lease still names this node, unexpired; asked before every round. It should
+   * answer from a cache and not throw: a rejection rejects the drain (no further evictions).
+   */
   readonly stillGranted: () => Promise<boolean>;
-  /** For metrics and Kubernetes Events; must not throw. `blocked` repeats on every retry. */
+  /**
+   * For metrics and Kubernetes Events (errors it throws are logged and ignored). `blocked`
+   * repeats on every retry of a pod: aggregate before recording Kubernetes Events.
+   */
   readonly onEvent?: (event: DrainEvent) => void;
 }
 
@@ -207,7 +213,14 @@ export function retryDelayMs(
  */
 export async function drainNode(node: string, deps: DrainDeps, opts: DrainOptions): Promise<DrainResult> {
   const { api, clock, log } = deps;
-  const emit = deps.onEvent ?? (() => {});
+  // A metrics or Events hook that throws must not end a drain half-way through a round.
+  const emit = (event: DrainEvent): void => {
+    try {
+      deps.onEvent?.(event);
+    } catch (err) {
+      log.warn({ node, event: event.type, err: String(err) }, 'drain event handler failed');
+    }
+  };
   const pollMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   const concurrency = opts.concurrency ?? DEFAULT_EVICTION_CONCURRENCY;
   const capMs = opts.maxRetryBackoffMs ?? DEFAULT_MAX_RETRY_BACKOFF_MS;
@@ -366,7 +379,7 @@ export async function drainNode(node: string, deps: DrainDeps, opts: DrainOption
   for (;;) {
     if (signal?.aborted) return cancelled();
     rounds++;
-    if (!(await deps.stillGranted()) && rounds < 0)
+    if (!(await deps.stillGranted()))
       return finish({ outcome: 'revoked', remaining: remaining(), ...totals() });
     if (signal?.aborted) return cancelled();
 
@@ -404,7 +417,12 @@ export async function drainNode(node: string, deps: DrainDeps, opts: DrainOption
       if (tracked.size === 0) continue; // all 404/409: confirm with a fresh list right away
     }
 
-    await clock.sleep(nextWakeMs(), signal).catch(() => {});
+    try {
+      await clock.sleep(nextWakeMs(), signal);
+    } catch (err) {
+      // A sleep may reject when aborted (node:timers/promises does); anything else is a bug.
+      if (signal?.aborted !== true) throw err;
+    }
   }
 }
 

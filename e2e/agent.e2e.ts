@@ -1,0 +1,352 @@
+/**
+ * The agent on the real control plane: real processes with a token bound to an agent pod on
+ * their fake node, real sentinels on disk, grants written into slot Leases by hand (the
+ * controller's part is not under test here), real evictions against real PDBs.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentPhase, Annotation, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import { normalizeKubeError } from '@baton/runtime';
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  PolicyV1Api,
+  type V1Node,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Fleet, type SimulatedNode } from './harness/fleet.ts';
+import {
+  createFakeNodes,
+  loadKubeConfig,
+  mergePatch,
+  tokenKubeConfig,
+  waitFor,
+  waitForNodesReady,
+} from './harness/kube.ts';
+import { grantSlot, releaseSlot } from './harness/leases.ts';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import { grantAgentRbac } from './harness/rbac.ts';
+
+const condition = (node: V1Node) =>
+  node.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+const annotation = (node: V1Node, key: string) => node.metadata?.annotations?.[key];
+
+describe('baton-agent', () => {
+  let kc: KubeConfig;
+  let core: CoreV1Api;
+  let ns: string;
+  let dir: string;
+  let fleet: Fleet;
+  let cleanupRbac: () => Promise<void>;
+  const prefix = `agent-${randomBytes(2).toString('hex')}`;
+  let names: string[];
+  const sim = (i: number): SimulatedNode => fleet.nodes.get(names[i] ?? '') as SimulatedNode;
+  const readNode = (i: number) => core.readNode({ name: names[i] ?? '' });
+
+  beforeAll(async () => {
+    kc = loadKubeConfig(inject('kubeconfig'));
+    core = kc.makeApiClient(CoreV1Api);
+    ns = await createTestNamespace(kc, 'agent');
+    dir = await mkdtemp(join(tmpdir(), 'baton-agent-e2e-'));
+    names = await createFakeNodes(kc, { prefix, count: 6 });
+    await waitForNodesReady(kc, names);
+    cleanupRbac = await grantAgentRbac(kc, ns, 'baton-agent');
+    fleet = new Fleet({
+      kc,
+      namespace: ns,
+      serviceAccount: 'baton-agent',
+      dir,
+      agentArgs: ['--max-reboot-attempts=2'],
+    });
+    await fleet.add(names);
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await cleanupRbac?.();
+    await deleteTestNamespace(kc, ns);
+    for (const name of names ?? []) await core.deleteNode({ name }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports RebootRequired=True within 2 s of a touch, and False within 2 s of the removal', async () => {
+    await waitFor('the first report', async () => condition(await readNode(0))?.status === 'False', 30_000);
+    const touched = Date.now();
+    await sim(0).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(0))?.status === 'True', 10_000);
+    const toTrue = Date.now() - touched;
+    const removed = Date.now();
+    await sim(0).removeSentinel();
+    await waitFor(
+      'RebootRequired=False',
+      async () => condition(await readNode(0))?.status === 'False',
+      10_000,
+    );
+    const toFalse = Date.now() - removed;
+    expect(toTrue).toBeLessThan(2000);
+    expect(toFalse).toBeLessThan(2000);
+    // The kubelet's (kwok's) conditions are intact next to ours.
+    const conditions = (await readNode(0)).status?.conditions?.map((c) => c.type) ?? [];
+    expect(conditions).toContain('Ready');
+    expect(conditions).toContain(REBOOT_REQUIRED_CONDITION);
+  });
+
+  it('cannot write a Lease with its own token (403)', async () => {
+    const token = await fleet.agentKubeconfig(names[0] ?? '', join(dir, 'probe.kubeconfig'));
+    const asAgent = loadKubeConfig(token).makeApiClient(CoordinationV1Api);
+    const err = await asAgent
+      .createNamespacedLease({
+        namespace: ns,
+        body: {
+          metadata: { name: 'baton-slot-9' },
+          spec: { holderIdentity: names[0], leaseDurationSeconds: 60 },
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => normalizeKubeError(e),
+      );
+    expect(err?.code).toBe(403);
+    // Reading is allowed: that is how it learns of its grant.
+    await expect(asAgent.listNamespacedLease({ namespace: ns })).resolves.toBeDefined();
+  });
+
+  it('on a grant, drains without breaking the PDB, reboots, verifies the new boot and uncordons', async () => {
+    const target = names[1] ?? '';
+    const apps = kc.makeApiClient(AppsV1Api);
+    const policy = kc.makeApiClient(PolicyV1Api);
+    // Three replicas on three nodes (one of them the target), minAvailable 2.
+    const pool = [names[1], names[2], names[3]] as string[];
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'db' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'db' } },
+          template: {
+            metadata: { labels: { app: 'db' } },
+            spec: {
+              affinity: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: pool }] },
+                    ],
+                  },
+                },
+              },
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'kubernetes.io/hostname',
+                  whenUnsatisfiable: 'ScheduleAnyway',
+                  labelSelector: { matchLabels: { app: 'db' } },
+                },
+              ],
+              containers: [{ name: 'db', image: 'registry.invalid/db:1' }],
+            },
+          },
+        },
+      },
+    });
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns,
+      body: { metadata: { name: 'db' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'db' } } } },
+    });
+    await waitFor('3 db pods running, one on the target', async () => {
+      const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=db' })).items;
+      const running = pods.filter((p) => p.status?.phase === 'Running');
+      return running.length === 3 && running.some((p) => p.spec?.nodeName === target);
+    });
+    await waitFor('PDB allows 1 disruption', async () => {
+      const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'db', namespace: ns });
+      return pdb.status?.disruptionsAllowed === 1;
+    });
+
+    // Record the PDB's healthy count all along: it must never go below minAvailable.
+    let minHealthy = Number.POSITIVE_INFINITY;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=db' })).items;
+        const healthy = pods.filter(
+          (p) =>
+            !p.metadata?.deletionTimestamp &&
+            p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ).length;
+        minHealthy = Math.min(minHealthy, healthy);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    const bootBefore = (await readNode(1)).status?.nodeInfo?.bootID;
+    await sim(1).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(1))?.status === 'True');
+    await grantSlot(kc, ns, 'baton-slot-0', target);
+
+    await waitFor(
+      'the reboot to be verified',
+      async () => annotation(await readNode(1), Annotation.Phase) === AgentPhase.Rebooted,
+      90_000,
+    );
+    watching = false;
+    await watcher;
+    const after = await readNode(1);
+    expect(sim(1).reboots).toBe(1);
+    expect(after.status?.nodeInfo?.bootID).not.toBe(bootBefore);
+    expect(after.spec?.unschedulable ?? false).toBe(false);
+    expect(after.spec?.taints?.some((t) => t.key === 'baton.dev/rebooting') ?? false).toBe(false);
+    expect(annotation(after, Annotation.RebootFromBootId)).toBeUndefined();
+    expect(annotation(after, Annotation.WasUnschedulable)).toBeUndefined();
+    await waitFor('RebootRequired=False', async () => condition(await readNode(1))?.status === 'False');
+    expect(minHealthy).toBeGreaterThanOrEqual(2);
+    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=db' })).items;
+    expect(pods.filter((p) => p.spec?.nodeName === target && !p.metadata?.deletionTimestamp)).toHaveLength(0);
+    const reasons = (
+      await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${target}` })
+    ).items
+      // resourceVersion orders writes; timestamps have only second precision.
+      .sort((a, b) => Number(a.metadata?.resourceVersion) - Number(b.metadata?.resourceVersion))
+      .map((e) => e.reason)
+      .filter((r) => r !== undefined && ['Draining', 'Rebooting', 'Rebooted'].includes(r));
+    expect(reasons).toEqual(['Draining', 'Rebooting', 'Rebooted']);
+    await releaseSlot(kc, ns, 'baton-slot-0');
+  });
+
+  it('stops a drain when the grant is revoked, and uncordons', async () => {
+    const target = names[4] ?? '';
+    const apps = kc.makeApiClient(AppsV1Api);
+    const policy = kc.makeApiClient(PolicyV1Api);
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'pinned' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'pinned' } },
+          template: {
+            metadata: { labels: { app: 'pinned' } },
+            spec: { nodeName: target, containers: [{ name: 'c', image: 'registry.invalid/c:1' }] },
+          },
+        },
+      },
+    });
+    // minAvailable 1 of 1: every eviction is refused, so the drain cannot finish.
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns,
+      body: {
+        metadata: { name: 'pinned' },
+        spec: { minAvailable: 1, selector: { matchLabels: { app: 'pinned' } } },
+      },
+    });
+    await waitFor('the pinned pod running', async () => {
+      const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=pinned' })).items;
+      return pods.some((p) => p.status?.phase === 'Running');
+    });
+    await sim(4).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(4))?.status === 'True');
+    await grantSlot(kc, ns, 'baton-slot-1', target);
+    await waitFor(
+      'draining',
+      async () => annotation(await readNode(4), Annotation.Phase) === AgentPhase.Draining,
+      30_000,
+    );
+    expect((await readNode(4)).spec?.unschedulable).toBe(true);
+    await waitFor('an eviction refused by the PDB', async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: 'default',
+        fieldSelector: `involvedObject.name=${target}`,
+      });
+      return (
+        (await fetch(sim(4).metricsUrl).then((r) => r.text())).includes(
+          'baton_agent_evictions_total{outcome="blocked"} ',
+        ) && events.items.length > 0
+      );
+    });
+
+    await releaseSlot(kc, ns, 'baton-slot-1');
+    await waitFor(
+      'aborted and uncordoned',
+      async () => {
+        const n = await readNode(4);
+        return annotation(n, Annotation.Phase) === AgentPhase.Aborted && n.spec?.unschedulable !== true;
+      },
+      30_000,
+    );
+    expect(sim(4).reboots).toBe(0);
+    const n = await readNode(4);
+    expect(n.spec?.taints?.some((t) => t.key === 'baton.dev/rebooting') ?? false).toBe(false);
+    expect(annotation(n, Annotation.WasUnschedulable)).toBeUndefined();
+    // The node still needs its reboot.
+    expect(condition(n)?.status).toBe('True');
+    await kc
+      .makeApiClient(PolicyV1Api)
+      .deleteNamespacedPodDisruptionBudget({ name: 'pinned', namespace: ns });
+    await sim(4).removeSentinel();
+  });
+
+  it('keeps an administrator cordon after the reboot', async () => {
+    const target = names[5] ?? '';
+    await core.patchNode({ name: target, body: { spec: { unschedulable: true } } }, mergePatch);
+    await sim(5).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(5))?.status === 'True');
+    await grantSlot(kc, ns, 'baton-slot-2', target);
+    await waitFor(
+      'rebooted',
+      async () => annotation(await readNode(5), Annotation.Phase) === AgentPhase.Rebooted,
+      60_000,
+    );
+    expect(sim(5).reboots).toBe(1);
+    expect((await readNode(5)).spec?.unschedulable).toBe(true);
+    await releaseSlot(kc, ns, 'baton-slot-2');
+    await core.patchNode({ name: target, body: { spec: { unschedulable: false } } }, mergePatch);
+  });
+
+  it('holds a node whose sentinel survives its reboots, at the attempt limit', async () => {
+    const target = names[2] ?? '';
+    sim(2).keepSentinel = true;
+    await sim(2).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(2))?.status === 'True');
+    // The grant stays valid the whole time: only the attempt limit stops the loop.
+    await grantSlot(kc, ns, 'baton-slot-3', target, 600);
+    await waitFor(
+      'held',
+      async () => annotation(await readNode(2), Annotation.Phase) === AgentPhase.Held,
+      120_000,
+    );
+    const n = await readNode(2);
+    expect(condition(n)?.reason).toBe('AttemptLimitReached');
+    expect(annotation(n, Annotation.RebootAttempts)).toBe('2');
+    expect(sim(2).reboots).toBe(2);
+    // And it stays held: no third reboot while the grant is still there.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(sim(2).reboots).toBe(2);
+    expect((await readNode(2)).spec?.unschedulable ?? false).toBe(false);
+    await releaseSlot(kc, ns, 'baton-slot-3');
+  });
+
+  it('reports Unknown, and never reboots, when the sentinel cannot be checked', async () => {
+    const target = names[3] ?? '';
+    const node = sim(3);
+    await node.stopAgent();
+    node.extraArgs = [`--reboot-sentinel=${join(node.dir, 'not-mounted', 'reboot-required')}`];
+    await node.startAgent();
+    await waitFor(
+      'RebootRequired=Unknown',
+      async () => condition(await readNode(3))?.status === 'Unknown',
+      30_000,
+    );
+    expect(condition(await readNode(3))?.message).toMatch(/is the host directory mounted/);
+    await grantSlot(kc, ns, 'baton-slot-4', target);
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(node.reboots).toBe(0);
+    expect((await readNode(3)).spec?.unschedulable ?? false).toBe(false);
+    await releaseSlot(kc, ns, 'baton-slot-4');
+    node.extraArgs = [];
+  });
+});

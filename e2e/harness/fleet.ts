@@ -1,0 +1,256 @@
+/**
+ * A simulated fleet: for each fake node, a real baton-agent process (with a ServiceAccount token
+ * bound to an agent pod on that node), its own sentinel file, and a simulated reboot.
+ *
+ * The agent's reboot command only touches a marker file. The fleet notices it and reboots the
+ * node the way a machine would: the node goes NotReady, the agent dies (SIGKILL), the sentinel
+ * is cleared (unless the node is told to keep it), the node gets a new bootID, becomes Ready,
+ * and the agent starts again.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { freePort } from './cluster.ts';
+import { mergePatch, mintPodToken, setBootId, setNodeReady, waitFor, writeTokenKubeconfig } from './kube.ts';
+import { type ManagedProcess, startProcess, startReaper } from './processes.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const AGENT_MAIN = join(repoRoot, 'packages', 'agent', 'src', 'main.ts');
+
+export interface FleetOptions {
+  readonly kc: KubeConfig;
+  /** Namespace of the slot Leases and of the agent pods/ServiceAccount. */
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly dir: string;
+  /** Extra agent flags for every node. */
+  readonly agentArgs?: readonly string[];
+  /** Simulated time a reboot takes (NotReady → Ready), default 1 s. */
+  readonly rebootMs?: number;
+}
+
+export class SimulatedNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly sentinel: string;
+  readonly marker: string;
+  readonly #fleet: Fleet;
+  #agent: ManagedProcess | undefined;
+  #port = 0;
+  /** Reboots this node went through (the simulator counts them, not the agent). */
+  reboots = 0;
+  /** When true, the sentinel survives a reboot (a package that never settles). */
+  keepSentinel = false;
+  /** When true, the node never comes back after a reboot. */
+  neverReturn = false;
+  extraArgs: readonly string[] = [];
+
+  /** The DaemonSet pod on this node whose identity the agent process uses. */
+  readonly pod: string;
+
+  constructor(fleet: Fleet, name: string, dir: string, pod: string) {
+    this.#fleet = fleet;
+    this.name = name;
+    this.pod = pod;
+    this.dir = dir;
+    this.sentinel = join(dir, 'host', 'var', 'run', 'reboot-required');
+    this.marker = join(dir, 'rebooting');
+  }
+
+  get agent(): ManagedProcess | undefined {
+    return this.#agent;
+  }
+
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.#port}/metrics`;
+  }
+
+  async touchSentinel(): Promise<void> {
+    await writeFile(this.sentinel, '');
+  }
+
+  async removeSentinel(): Promise<void> {
+    await rm(this.sentinel, { force: true });
+  }
+
+  async startAgent(): Promise<void> {
+    const o = this.#fleet.options;
+    await mkdir(dirname(this.sentinel), { recursive: true });
+    const kubeconfig = await this.#fleet.agentKubeconfig(this.name, join(this.dir, 'kubeconfig'));
+    this.#port = await freePort();
+    // A flag in extraArgs replaces the fleet's default for it.
+    const overridden = (arg: string) => this.extraArgs.some((e) => e.split('=')[0] === arg.split('=')[0]);
+    this.#agent = startProcess({
+      name: `agent-${this.name}`,
+      command: process.execPath,
+      args: [
+        AGENT_MAIN,
+        ...[
+          `--node-id=${this.name}`,
+          `--namespace=${o.namespace}`,
+          `--kubeconfig=${kubeconfig}`,
+          `--reboot-sentinel=${this.sentinel}`,
+          '--host-mount-namespace=false',
+          `--reboot-command=/usr/bin/touch ${this.marker}`,
+          '--metrics-host=127.0.0.1',
+          `--metrics-port=${this.#port}`,
+          '--eviction-retry-backoff=1s',
+          ...(o.agentArgs ?? []),
+        ].filter((a) => !overridden(a)),
+        ...this.extraArgs,
+      ],
+      logPath: join(this.dir, `agent.log`),
+    });
+    await this.#fleet.recordPids();
+  }
+
+  async stopAgent(): Promise<void> {
+    await this.#agent?.stop(5000);
+    this.#agent = undefined;
+  }
+
+  /** SIGKILL, as a crash or a power cut would. */
+  async killAgent(): Promise<void> {
+    const a = this.#agent;
+    if (!a) return;
+    try {
+      process.kill(-a.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await a.exited;
+    this.#agent = undefined;
+  }
+
+  /** Runs a pending simulated reboot, if the agent asked for one. */
+  async simulateRebootIfAsked(): Promise<boolean> {
+    if (!existsSync(this.marker)) return false;
+    const o = this.#fleet.options;
+    await rm(this.marker, { force: true });
+    this.reboots++;
+    await setNodeReady(o.kc, this.name, false);
+    await this.killAgent();
+    if (!this.keepSentinel) await this.removeSentinel();
+    if (this.neverReturn) return true;
+    await new Promise((r) => setTimeout(r, o.rebootMs ?? 1000));
+    await setBootId(o.kc, this.name, randomUUID());
+    await setNodeReady(o.kc, this.name, true);
+    await this.startAgent();
+    return true;
+  }
+}
+
+export class Fleet {
+  readonly options: FleetOptions;
+  readonly nodes = new Map<string, SimulatedNode>();
+  #loop: NodeJS.Timeout | undefined;
+  #busy = false;
+  #reaper: number | undefined;
+  #daemonSet = false;
+
+  constructor(options: FleetOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Makes the nodes part of the fleet: labels them, lets a real DaemonSet put an agent pod on
+   * each (so the drain leaves it alone, as it would in a cluster, and its token is bound to it),
+   * and starts the agents.
+   */
+  async add(names: readonly string[]): Promise<SimulatedNode[]> {
+    const o = this.options;
+    await mkdir(o.dir, { recursive: true });
+    this.#reaper ??= startReaper(process.pid, join(o.dir, 'pids'));
+    const core = o.kc.makeApiClient(CoreV1Api);
+    const fleetLabel = 'baton.dev/e2e-fleet';
+    for (const name of names) {
+      await core.patchNode(
+        { name, body: { metadata: { labels: { [fleetLabel]: o.namespace } } } },
+        mergePatch,
+      );
+    }
+    if (!this.#daemonSet) {
+      await o.kc.makeApiClient(AppsV1Api).createNamespacedDaemonSet({
+        namespace: o.namespace,
+        body: {
+          metadata: { name: 'baton-agent' },
+          spec: {
+            selector: { matchLabels: { app: 'baton-agent' } },
+            template: {
+              metadata: { labels: { app: 'baton-agent' } },
+              spec: {
+                serviceAccountName: o.serviceAccount,
+                nodeSelector: { [fleetLabel]: o.namespace },
+                tolerations: [{ operator: 'Exists' }],
+                containers: [{ name: 'agent', image: 'registry.invalid/baton-agent:e2e' }],
+              },
+            },
+          },
+        },
+      });
+      this.#daemonSet = true;
+    }
+    const added: SimulatedNode[] = [];
+    for (const name of names) {
+      const pod = await waitFor(`the agent pod on ${name}`, async () => {
+        const pods = await core.listNamespacedPod({
+          namespace: o.namespace,
+          labelSelector: 'app=baton-agent',
+          fieldSelector: `spec.nodeName=${name}`,
+        });
+        return pods.items.find((p) => p.status?.phase === 'Running')?.metadata?.name;
+      });
+      const node = new SimulatedNode(this, name, join(o.dir, name), pod);
+      await mkdir(node.dir, { recursive: true });
+      this.nodes.set(name, node);
+      await node.startAgent();
+      added.push(node);
+    }
+    this.#loop ??= setInterval(() => void this.#tick(), 200);
+    return added;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await Promise.all([...this.nodes.values()].map((n) => n.simulateRebootIfAsked()));
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** A kubeconfig with a token bound to this node's agent pod. */
+  async agentKubeconfig(node: string, path: string): Promise<string> {
+    const pod = this.nodes.get(node)?.pod;
+    if (pod === undefined) throw new Error(`${node} is not part of the fleet`);
+    const { token } = await mintPodToken(this.options.kc, {
+      namespace: this.options.namespace,
+      serviceAccount: this.options.serviceAccount,
+      pod,
+    });
+    return writeTokenKubeconfig(this.options.kc, token, path, `agent-${node}`);
+  }
+
+  async recordPids(): Promise<void> {
+    const pids = [...this.nodes.values()].flatMap((n) => (n.agent ? [n.agent.pid] : []));
+    await writeFile(join(this.options.dir, 'pids'), `${pids.join('\n')}\n`);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#loop);
+    this.#loop = undefined;
+    while (this.#busy) await new Promise((r) => setTimeout(r, 50));
+    await Promise.all([...this.nodes.values()].map((n) => n.stopAgent()));
+    if (this.#reaper !== undefined) {
+      try {
+        process.kill(this.#reaper, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+}
