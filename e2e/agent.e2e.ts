@@ -19,14 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Fleet, type SimulatedNode } from './harness/fleet.ts';
-import {
-  createFakeNodes,
-  loadKubeConfig,
-  mergePatch,
-  tokenKubeConfig,
-  waitFor,
-  waitForNodesReady,
-} from './harness/kube.ts';
+import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady } from './harness/kube.ts';
 import { grantSlot, releaseSlot } from './harness/leases.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import { grantAgentRbac } from './harness/rbac.ts';

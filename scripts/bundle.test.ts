@@ -26,14 +26,18 @@ describe('the image bundles', () => {
   });
 
   it.each([
-    ['controller', [] as string[], {}],
-    ['agent', ['--node-id=node-a'], {}],
-  ] as const)('%s bundle starts alone, serves /healthz and stops on SIGTERM', async (name, args, env) => {
+    ['controller', [] as string[]],
+    ['agent', ['--node-id=node-a', '--reboot-sentinel=/nonexistent/reboot-required']],
+  ] as const)('%s bundle starts alone, serves /healthz and stops on SIGTERM', async (name, args) => {
     const port = await freeLocalPort();
-    const run = runNode(
-      [join(out, bundles[name].out), ...args, '--metrics-host=127.0.0.1', `--metrics-port=${port}`],
-      env,
-    );
+    const kubeconfig = await unreachableKubeconfig(out);
+    const run = runNode([
+      join(out, bundles[name].out),
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      '--metrics-host=127.0.0.1',
+      `--metrics-port=${port}`,
+    ]);
     try {
       await waitForHttpOk(`http://127.0.0.1:${port}/healthz`, run);
     } finally {
