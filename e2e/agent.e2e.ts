@@ -63,7 +63,9 @@ describe('baton-agent', () => {
     await cleanupRbac?.();
     await deleteTestNamespace(kc, ns);
     for (const name of names ?? []) await core.deleteNode({ name }).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    // E2E_KEEP_LOGS=1 keeps the agents' logs and sentinels for a look after a failure.
+    if (process.env.E2E_KEEP_LOGS) process.stderr.write(`agent logs kept in ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
   });
 
   it('reports RebootRequired=True within 2 s of a touch, and False within 2 s of the removal', async () => {
@@ -86,6 +88,24 @@ describe('baton-agent', () => {
     const conditions = (await readNode(0)).status?.conditions?.map((c) => c.type) ?? [];
     expect(conditions).toContain('Ready');
     expect(conditions).toContain(REBOOT_REQUIRED_CONDITION);
+  });
+
+  it('reports a reboot a person requests with the annotation, and its withdrawal', async () => {
+    const name = names[0] ?? '';
+    await core.patchNode(
+      { name, body: { metadata: { annotations: { [Annotation.RebootRequested]: 'alice' } } } },
+      mergePatch,
+    );
+    await waitFor(
+      'RebootRequired=True (RebootRequested)',
+      async () => condition(await readNode(0))?.reason === 'RebootRequested',
+      5000,
+    );
+    await core.patchNode(
+      { name, body: { metadata: { annotations: { [Annotation.RebootRequested]: null } } } },
+      mergePatch,
+    );
+    await waitFor('RebootRequired=False', async () => condition(await readNode(0))?.status === 'False', 5000);
   });
 
   it('cannot write a Lease with its own token (403)', async () => {
@@ -224,7 +244,24 @@ describe('baton-agent', () => {
           selector: { matchLabels: { app: 'pinned' } },
           template: {
             metadata: { labels: { app: 'pinned' } },
-            spec: { nodeName: target, containers: [{ name: 'c', image: 'registry.invalid/c:1' }] },
+            spec: {
+              // Affinity, not spec.nodeName: a replacement must wait for the node to be
+              // schedulable again, as in a real cluster, instead of bypassing the cordon.
+              affinity: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      {
+                        matchExpressions: [
+                          { key: 'kubernetes.io/hostname', operator: 'In', values: [target] },
+                        ],
+                      },
+                    ],
+                  },
+                },
+              },
+              containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+            },
           },
         },
       },
@@ -281,6 +318,45 @@ describe('baton-agent', () => {
       .makeApiClient(PolicyV1Api)
       .deleteNamespacedPodDisruptionBudget({ name: 'pinned', namespace: ns });
     await sim(4).removeSentinel();
+  });
+
+  it('killed mid-drain and restarted, finishes the work it was granted', async () => {
+    const target = names[4] ?? '';
+    const policy = kc.makeApiClient(PolicyV1Api);
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns,
+      body: {
+        metadata: { name: 'pinned-again' },
+        spec: { minAvailable: 1, selector: { matchLabels: { app: 'pinned' } } },
+      },
+    });
+    await waitFor('PDB observed', async () => {
+      const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'pinned-again', namespace: ns });
+      return (
+        pdb.status?.observedGeneration === pdb.metadata?.generation && pdb.status?.disruptionsAllowed === 0
+      );
+    });
+    await sim(4).touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(4))?.status === 'True');
+    await grantSlot(kc, ns, 'baton-slot-1', target);
+    await waitFor(
+      'draining',
+      async () => annotation(await readNode(4), Annotation.Phase) === AgentPhase.Draining,
+      30_000,
+    );
+    await sim(4).killAgent();
+    expect((await readNode(4)).spec?.unschedulable).toBe(true);
+    await policy.deleteNamespacedPodDisruptionBudget({ name: 'pinned-again', namespace: ns });
+    await sim(4).startAgent();
+    await waitFor(
+      'rebooted after the restart',
+      async () => annotation(await readNode(4), Annotation.Phase) === AgentPhase.Rebooted,
+      60_000,
+    );
+    expect(sim(4).reboots).toBe(1);
+    const n = await readNode(4);
+    expect(n.spec?.unschedulable ?? false).toBe(false);
+    await releaseSlot(kc, ns, 'baton-slot-1');
   });
 
   it('keeps an administrator cordon after the reboot', async () => {

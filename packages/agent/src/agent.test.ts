@@ -54,13 +54,15 @@ class FakeNode implements NodeApi {
     this.writes.push('condition');
   }
   async patchMetadata(patch: NodeMetadataPatch) {
-    const meta = (this.node.metadata ??= {});
+    this.node.metadata ??= {};
+    const meta = this.node.metadata;
     for (const [field, values] of [
       ['labels', patch.labels],
       ['annotations', patch.annotations],
     ] as const) {
       if (!values) continue;
-      const target = (meta[field] ??= {});
+      meta[field] ??= {};
+      const target = meta[field];
       for (const [k, v] of Object.entries(values)) {
         if (v === null) delete target[k];
         else target[k] = v;

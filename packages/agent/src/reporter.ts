@@ -21,6 +21,7 @@ export class Reporter {
   readonly #d: ReporterDeps;
   #running: Promise<boolean> | undefined;
   #again = false;
+  #latest: { reading: SentinelReading; node: V1Node | undefined } | undefined;
 
   constructor(deps: ReporterDeps) {
     this.#d = deps;
@@ -28,20 +29,23 @@ export class Reporter {
 
   /**
    * Reports if needed; returns whether it patched. `node` is the latest known node (from the
-   * watch); without it the node is read.
+   * watch); without it the node is read. A call made while a report is in flight is not lost:
+   * one more report runs afterwards with the newest reading.
    */
   report(reading: SentinelReading, node?: V1Node): Promise<boolean> {
+    this.#latest = { reading, node };
     if (this.#running) {
       this.#again = true;
       return this.#running;
     }
     const run = async () => {
       let patched = false;
-      let latest = node;
       do {
         this.#again = false;
-        patched = (await this.#once(reading, latest)) || patched;
-        latest = undefined; // a repeated run reads the node fresh
+        const { reading: r, node: n } = this.#latest ?? { reading };
+        patched = (await this.#once(r, n)) || patched;
+        // A repeated run reads the node fresh: the watch copy may predate our own patch.
+        if (this.#latest) this.#latest = { reading: this.#latest.reading, node: undefined };
       } while (this.#again);
       return patched;
     };
