@@ -30,6 +30,8 @@ export interface FleetOptions {
   readonly agentArgs?: readonly string[];
   /** Simulated time a reboot takes (NotReady → Ready), default 1 s. */
   readonly rebootMs?: number;
+  /** The agent's entry file: the TypeScript source (default) or the image's bundle. */
+  readonly agentEntry?: string;
 }
 
 export class SimulatedNode {
@@ -87,7 +89,7 @@ export class SimulatedNode {
       name: `agent-${this.name}`,
       command: process.execPath,
       args: [
-        AGENT_MAIN,
+        o.agentEntry ?? AGENT_MAIN,
         ...[
           `--node-id=${this.name}`,
           `--namespace=${o.namespace}`,

@@ -3,16 +3,44 @@
  * API server, and exposes /healthz, /readyz and /metrics.
  */
 import { type AgentConfig, agentOptions, describeOptions, parseAgentConfig } from '@baton/protocol';
-import { formatUsage, loadKubeConfig, type ProcessSpec, superviseInformer } from '@baton/runtime';
+import {
+  formatUsage,
+  type Logger,
+  loadKubeConfig,
+  type ProcessSpec,
+  superviseInformer,
+} from '@baton/runtime';
 import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent.ts';
-import { createKubeDrainApi, drainNode, drainOptionsFromConfig, systemClock } from './drain/index.ts';
+import {
+  createKubeDrainApi,
+  type DrainLog,
+  drainNode,
+  drainOptionsFromConfig,
+  systemClock,
+} from './drain/index.ts';
 import { kubeEventSink, kubeNodeApi } from './kube.ts';
 import { agentMetrics } from './metrics.ts';
 import { startSentinelMonitor } from './monitor.ts';
 import { rebooterFor } from './rebooter.ts';
 import { Reporter } from './reporter.ts';
 import { commandSentinel, fileSentinel } from './sentinel.ts';
+
+/** The drain engine names the node in its log fields; every line already carries it. */
+function withoutNodeField(log: Logger): DrainLog {
+  const strip =
+    (fn: (obj: object, msg: string) => void) =>
+    (obj: object, msg: string): void => {
+      const { node: _node, ...rest } = obj as { node?: unknown };
+      fn(rest, msg);
+    };
+  return {
+    debug: strip((o, m) => log.debug(o, m)),
+    info: strip((o, m) => log.info(o, m)),
+    warn: strip((o, m) => log.warn(o, m)),
+    error: strip((o, m) => log.error(o, m)),
+  };
+}
 
 /** How often the agent re-evaluates even without a change (a missed event heals within this). */
 const RECONCILE_INTERVAL_MS = 5_000;
@@ -27,8 +55,8 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       'Reports whether its node needs a reboot, and drains and reboots it when the controller grants it.',
       describeOptions(agentOptions),
     ),
-  async start({ config, log: rootLog, registry, setReadiness }) {
-    const log = rootLog.child({ node: config.nodeId });
+  logBindings: (config) => ({ node: config.nodeId }),
+  async start({ config, log, registry, setReadiness }) {
     const kc = loadKubeConfig(config.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
     const coordination = kc.makeApiClient(CoordinationV1Api);
@@ -86,7 +114,13 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
           try {
             return await drainNode(
               config.nodeId,
-              { api: drainApi, clock: systemClock, log, stillGranted, onEvent: metrics.onDrainEvent },
+              {
+                api: drainApi,
+                clock: systemClock,
+                log: withoutNodeField(log),
+                stillGranted,
+                onEvent: metrics.onDrainEvent,
+              },
               { ...drainOptionsFromConfig(config), ...overrides },
             );
           } finally {

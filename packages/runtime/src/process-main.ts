@@ -39,6 +39,8 @@ export interface ProcessSpec<C extends CommonConfig> {
   }) => C;
   /** Text printed for --help. */
   readonly usage: () => string;
+  /** Fields on every log line (the agent's node name). */
+  readonly logBindings?: (config: C) => Record<string, string>;
   readonly start: (ctx: RunContext<C>) => Promise<Running>;
 }
 

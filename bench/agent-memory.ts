@@ -1,0 +1,154 @@
+/**
+ * Agent resident memory, idle and while draining 100 pods, next to an empty Node 24 process
+ * measured in the same run. The agent runs as the image runs it: the esbuild bundle.
+ *
+ *   npx pnpm@12.4.2 run bench:agent-memory
+ *
+ * Prints a table and writes bench/results/agent-memory.json.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentPhase, Annotation } from '@baton/protocol';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { startCluster } from '../e2e/harness/cluster.ts';
+import { Fleet } from '../e2e/harness/fleet.ts';
+import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from '../e2e/harness/kube.ts';
+import { grantSlot } from '../e2e/harness/leases.ts';
+import { createTestNamespace } from '../e2e/harness/namespace.ts';
+import { grantAgentRbac } from '../e2e/harness/rbac.ts';
+import { bundle, bundles } from '../scripts/bundle.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PODS = 100;
+
+/** VmRSS of a process in MiB. */
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN');
+  return kb / 1024;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function emptyNodeRss(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await sleep(3000);
+  const rss = rssMiB(child.pid ?? 0);
+  child.kill();
+  return rss;
+}
+
+const work = await mkdtemp(join(tmpdir(), 'baton-bench-agent-'));
+const bundleDir = join(work, 'bundle');
+await bundle(bundleDir);
+const cluster = await startCluster({ name: `bench-agent-${process.pid}` });
+try {
+  const kc = loadKubeConfig(cluster.kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  const ns = await createTestNamespace(kc, 'bench');
+  const [node] = await createFakeNodes(kc, { prefix: 'bench', count: 1 });
+  if (!node) throw new Error('no node');
+  await waitForNodesReady(kc, [node]);
+  await grantAgentRbac(kc, ns, 'baton-agent');
+  const fleet = new Fleet({
+    kc,
+    namespace: ns,
+    serviceAccount: 'baton-agent',
+    dir: join(work, 'fleet'),
+    agentEntry: join(bundleDir, bundles.agent.out),
+  });
+  const [sim] = await fleet.add([node]);
+  if (!sim?.agent) throw new Error('no agent');
+
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name: 'load' },
+      spec: {
+        replicas: PODS,
+        selector: { matchLabels: { app: 'load' } },
+        template: {
+          metadata: { labels: { app: 'load' } },
+          spec: { nodeSelector: { 'kubernetes.io/hostname': node }, containers: [{ name: 'c', image: 'registry.invalid/c:1' }] },
+        },
+      },
+    },
+  });
+  await waitFor(
+    `${PODS} pods running`,
+    async () => {
+      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=load' });
+      return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
+    },
+    180_000,
+  );
+
+  // Idle: synced, reported, nothing to do. Sample for 10 s.
+  await sleep(5000);
+  const idleSamples: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    idleSamples.push(rssMiB(sim.agent.pid));
+    await sleep(500);
+  }
+  const empty = await emptyNodeRss();
+
+  // During the drain of 100 pods.
+  await sim.touchSentinel();
+  await waitFor('RebootRequired=True', async () => {
+    const n = await core.readNode({ name: node });
+    return n.status?.conditions?.some((c) => c.type === 'RebootRequired' && c.status === 'True');
+  });
+  const drainPid = sim.agent.pid;
+  const started = Date.now();
+  await grantSlot(kc, ns, 'baton-slot-0', node, 600);
+  let peak = 0;
+  const drainSamples: number[] = [];
+  for (;;) {
+    try {
+      const rss = rssMiB(drainPid);
+      drainSamples.push(rss);
+      peak = Math.max(peak, rss);
+    } catch {
+      break; // the simulated reboot killed it
+    }
+    const phase = (await core.readNode({ name: node })).metadata?.annotations?.[Annotation.Phase];
+    if (phase === AgentPhase.Rebooting || phase === AgentPhase.Verifying || phase === AgentPhase.Rebooted) break;
+    if (Date.now() - started > 300_000) throw new Error('drain did not finish in 5 min');
+    await sleep(100);
+  }
+  const drainSeconds = (Date.now() - started) / 1000;
+  await fleet.stop();
+
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const idle = median(idleSamples);
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    pods: PODS,
+    emptyNodeRssMiB: +empty.toFixed(1),
+    agentIdleRssMiB: +idle.toFixed(1),
+    agentIdleAboveEmptyMiB: +(idle - empty).toFixed(1),
+    agentDrainPeakRssMiB: +peak.toFixed(1),
+    drainSamples: drainSamples.length,
+    grantToRebootSeconds: +drainSeconds.toFixed(1),
+    targetIdleAboveEmptyMiB: 25,
+  };
+  const rows = [
+    ['empty Node process (same run)', `${result.emptyNodeRssMiB} MiB`],
+    ['baton-agent bundle, idle (median of 20)', `${result.agentIdleRssMiB} MiB`],
+    ['  above the empty process (target ≤ 25)', `${result.agentIdleAboveEmptyMiB} MiB`],
+    [`baton-agent, peak while draining ${PODS} pods`, `${result.agentDrainPeakRssMiB} MiB`],
+    ['grant → reboot requested', `${result.grantToRebootSeconds} s`],
+  ];
+  const width = Math.max(...rows.map((r) => r[0]?.length ?? 0));
+  process.stdout.write(`\n${rows.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`);
+  await mkdir(join(root, 'bench', 'results'), { recursive: true });
+  await writeFile(join(root, 'bench', 'results', 'agent-memory.json'), `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  await cluster.stop();
+  await rm(work, { recursive: true, force: true });
+}
