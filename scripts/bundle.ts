@@ -27,7 +27,8 @@ export async function bundle(outRoot = root): Promise<string[]> {
       platform: 'node',
       target: 'node24',
       format: 'esm',
-      minify: false,
+      // Minified: about 6 MiB less resident memory (less source to hold and parse); the source map keeps stack traces readable with --enable-source-maps.
+      minify: true,
       sourcemap: 'linked',
       legalComments: 'linked',
       logLevel: 'warning',

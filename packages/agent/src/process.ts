@@ -145,7 +145,8 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       );
     };
     const reconcile = () => {
-      if (stopped) return;
+      // No decision without a current view of the node and the grants.
+      if (stopped || !nodes.synced() || !leases.synced()) return;
       agent
         .reconcile()
         .catch((err: unknown) =>

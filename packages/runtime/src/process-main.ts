@@ -86,7 +86,7 @@ export async function startProcess<C extends CommonConfig>(
     format: config.logFormat,
     level: config.logLevel,
     destination: io.stdout,
-  });
+  }).child(spec.logBindings?.(config) ?? {});
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let readiness: Readiness = { ready: false, reason: 'starting' };
