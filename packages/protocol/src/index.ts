@@ -8,3 +8,4 @@ export * from './config/time.ts';
 export * from './config/values.ts';
 export * from './grant.ts';
 export * from './protocol.ts';
+export * from './window.ts';
