@@ -1,0 +1,212 @@
+/**
+ * The controller's decision, as a pure function of what it sees: which slot to grant to which
+ * node, which grants to renew, which slots to release, and why every other pending node waits.
+ *
+ * Safety is counted, not assumed: a slot is "taken" when a node holds it (valid or not — a node
+ * in the middle of a reboot keeps its slot until it has settled), when a person holds it by hand
+ * (`manual:<who>` or any name that is not a node the controller granted), and new grants are
+ * made only while taken slots < concurrency, into slots whose index is below concurrency. So
+ * lowering concurrency never adds a holder; raising it adds at most the difference.
+ */
+import {
+  AgentPhase,
+  Annotation,
+  GateReason,
+  type LeaseLike,
+  leaseTime,
+  MANUAL_HOLDER_PREFIX,
+  REBOOT_REQUIRED_CONDITION,
+  type RebootWindow,
+  slotIndexOf,
+  slotLeaseName,
+  windowVerdict,
+} from '@baton/protocol';
+import type { V1Node } from '@kubernetes/client-node';
+
+/** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
+export const GRANTED_NODE_ANNOTATION = 'baton.dev/granted-node';
+
+export interface PlanSettings {
+  readonly concurrency: number;
+  readonly settleMs: number;
+  readonly rebootTimeoutMs: number;
+  readonly optOutLabel: string;
+  readonly priorityLabel: string;
+  readonly windows: readonly RebootWindow[];
+  readonly timeZone: string;
+  readonly blackoutDates: readonly string[];
+}
+
+export interface SlotLease extends LeaseLike {
+  readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
+}
+
+export interface PlanInput {
+  readonly now: Date;
+  readonly nodes: readonly V1Node[];
+  readonly leases: readonly SlotLease[];
+  readonly settings: PlanSettings;
+}
+
+export interface Plan {
+  readonly grants: readonly { readonly slot: string; readonly node: string }[];
+  readonly renewals: readonly { readonly slot: string; readonly node: string }[];
+  readonly releases: readonly { readonly slot: string; readonly holder: string; readonly reason: string }[];
+  /** Every node that needs a reboot and is not granted now, with the first gate that holds it. */
+  readonly waiting: ReadonlyMap<string, { readonly reason: GateReason; readonly detail: string }>;
+  /** A granted node that has not settled within the reboot timeout; no new grants while set. */
+  readonly halted: { readonly node: string; readonly detail: string } | undefined;
+  /** Slots taken after this plan's releases and grants. */
+  readonly taken: number;
+}
+
+const ann = (n: V1Node, key: string) => n.metadata?.annotations?.[key];
+
+function rebootCondition(n: V1Node) {
+  return n.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+}
+
+function isReady(n: V1Node): boolean {
+  return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** Needs a reboot and may have one: condition True for a reason other than the attempt limit. */
+export function needsReboot(n: V1Node): boolean {
+  const c = rebootCondition(n);
+  return c?.status === 'True' && c.reason !== 'AttemptLimitReached';
+}
+
+/** The node finished its reboot (or gave up) and is healthy: the slot can go to the next node. */
+function settled(n: V1Node, grantedAt: Date, now: Date, settleMs: number): { done: boolean; why: string } {
+  const phase = ann(n, Annotation.Phase);
+  const since = leaseTime(ann(n, Annotation.PhaseSince));
+  // Only a phase recorded after this grant counts: an old "Rebooted" is the previous reboot's.
+  if (since === undefined || since < grantedAt) return { done: false, why: 'no progress recorded yet' };
+  if (phase === AgentPhase.Aborted) return { done: true, why: 'the agent aborted and undid its changes' };
+  if (phase !== AgentPhase.Rebooted && phase !== AgentPhase.Held)
+    return { done: false, why: `phase ${phase}` };
+  if (!isReady(n)) return { done: false, why: 'node not Ready' };
+  if (n.spec?.unschedulable === true && ann(n, Annotation.WasUnschedulable) === 'false') {
+    return { done: false, why: 'still cordoned' };
+  }
+  if (now.getTime() - since.getTime() < settleMs) return { done: false, why: 'settling' };
+  return {
+    done: true,
+    why: phase === AgentPhase.Held ? 'held at the attempt limit' : 'rebooted and settled',
+  };
+}
+
+function priority(n: V1Node, label: string): number {
+  const raw = n.metadata?.labels?.[label];
+  return raw !== undefined && /^-?\d{1,9}$/.test(raw) ? Number(raw) : 0;
+}
+
+function waitingSince(n: V1Node): number {
+  const t = leaseTime(rebootCondition(n)?.lastTransitionTime);
+  return t?.getTime() ?? 0;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { now, settings: s } = input;
+  const nodes = new Map(input.nodes.map((n) => [n.metadata?.name ?? '', n]));
+  const slots = new Map<number, SlotLease>();
+  for (const l of input.leases) {
+    const i = slotIndexOf(l.metadata?.name ?? '');
+    if (i !== undefined) slots.set(i, l);
+  }
+
+  const grants: { slot: string; node: string }[] = [];
+  const renewals: { slot: string; node: string }[] = [];
+  const releases: { slot: string; holder: string; reason: string }[] = [];
+  const holders = new Set<string>();
+  let halted: Plan['halted'];
+  let taken = 0;
+  const free: number[] = [];
+
+  const maxIndex = Math.max(s.concurrency, ...[...slots.keys()].map((i) => i + 1));
+  for (let i = 0; i < maxIndex; i++) {
+    const lease = slots.get(i);
+    const slot = slotLeaseName(i);
+    const holder = lease?.spec?.holderIdentity ?? '';
+    if (holder === '') {
+      if (i < s.concurrency) free.push(i);
+      continue;
+    }
+    const node = nodes.get(holder);
+    const grantedByUs = lease?.metadata?.annotations?.[GRANTED_NODE_ANNOTATION] === holder;
+    if (node === undefined) {
+      if (grantedByUs && !holder.startsWith(MANUAL_HOLDER_PREFIX)) {
+        releases.push({ slot, holder, reason: `node ${holder} no longer exists` });
+        if (i < s.concurrency) free.push(i);
+      } else {
+        taken++; // held by hand: blocks this slot until a person empties it
+      }
+      continue;
+    }
+    holders.add(holder);
+    const grantedAt = leaseTime(lease?.spec?.acquireTime) ?? leaseTime(lease?.spec?.renewTime) ?? now;
+    const state = settled(node, grantedAt, now, s.settleMs);
+    if (state.done) {
+      releases.push({ slot, holder, reason: state.why });
+      if (i < s.concurrency) free.push(i);
+      continue;
+    }
+    const since = leaseTime(ann(node, Annotation.PhaseSince));
+    const progressed = since !== undefined && since >= grantedAt;
+    if (!progressed && !needsReboot(node)) {
+      // Granted, never started, and the reason went away (the sentinel was cleared by hand).
+      releases.push({ slot, holder, reason: `${holder} no longer needs a reboot` });
+      if (i < s.concurrency) free.push(i);
+      continue;
+    }
+    taken++;
+    renewals.push({ slot, node: holder });
+    const elapsed = now.getTime() - grantedAt.getTime();
+    if (elapsed > s.rebootTimeoutMs) {
+      halted ??= {
+        node: holder,
+        detail: `${holder} was granted ${Math.round(elapsed / 1000)} s ago and has not settled (${state.why}); the rollout is halted until a person acts`,
+      };
+    }
+  }
+
+  // Pending nodes, best first.
+  const pending = [...nodes.values()]
+    .filter((n) => needsReboot(n) && !holders.has(n.metadata?.name ?? ''))
+    .sort(
+      (a, b) =>
+        priority(b, s.priorityLabel) - priority(a, s.priorityLabel) ||
+        waitingSince(a) - waitingSince(b) ||
+        (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
+    );
+
+  const waiting = new Map<string, { reason: GateReason; detail: string }>();
+  const window = windowVerdict(s.windows, s.timeZone, s.blackoutDates, now);
+  for (const n of pending) {
+    const name = n.metadata?.name ?? '';
+    if (n.metadata?.labels?.[s.optOutLabel] === 'true') {
+      waiting.set(name, { reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
+      continue;
+    }
+    if (halted) {
+      waiting.set(name, { reason: GateReason.RolloutHalted, detail: halted.detail });
+      continue;
+    }
+    if (!window.open) {
+      waiting.set(name, { reason: window.why, detail: window.detail });
+      continue;
+    }
+    const slot = free.shift();
+    if (slot === undefined || taken >= s.concurrency) {
+      if (slot !== undefined) free.unshift(slot);
+      waiting.set(name, {
+        reason: GateReason.WaitingForSlot,
+        detail: `${taken} of ${s.concurrency} slot(s) taken`,
+      });
+      continue;
+    }
+    grants.push({ slot: slotLeaseName(slot), node: name });
+    taken++;
+  }
+  return { grants, renewals, releases, waiting, halted, taken };
+}
