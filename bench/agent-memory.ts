@@ -73,7 +73,10 @@ try {
         selector: { matchLabels: { app: 'load' } },
         template: {
           metadata: { labels: { app: 'load' } },
-          spec: { nodeSelector: { 'kubernetes.io/hostname': node }, containers: [{ name: 'c', image: 'registry.invalid/c:1' }] },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': node },
+            containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+          },
         },
       },
     },
@@ -116,7 +119,8 @@ try {
       break; // the simulated reboot killed it
     }
     const phase = (await core.readNode({ name: node })).metadata?.annotations?.[Annotation.Phase];
-    if (phase === AgentPhase.Rebooting || phase === AgentPhase.Verifying || phase === AgentPhase.Rebooted) break;
+    if (phase === AgentPhase.Rebooting || phase === AgentPhase.Verifying || phase === AgentPhase.Rebooted)
+      break;
     if (Date.now() - started > 300_000) throw new Error('drain did not finish in 5 min');
     await sleep(100);
   }
@@ -147,7 +151,10 @@ try {
   const width = Math.max(...rows.map((r) => r[0]?.length ?? 0));
   process.stdout.write(`\n${rows.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`);
   await mkdir(join(root, 'bench', 'results'), { recursive: true });
-  await writeFile(join(root, 'bench', 'results', 'agent-memory.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(
+    join(root, 'bench', 'results', 'agent-memory.json'),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
 } finally {
   await cluster.stop();
   await rm(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  * with an in-memory fake and the RBAC it needs is visible in one place.
  */
 import { EventSource, FieldManager } from '@baton/protocol';
-import { describeKubeError, type Logger, updateWithRetry } from '@baton/runtime';
+import { type Logger, nodeEventRecorder, updateWithRetry } from '@baton/runtime';
 import {
   type CoreV1Api,
   PatchStrategy,
@@ -68,30 +68,6 @@ export function kubeNodeApi(core: CoreV1Api, name: string): NodeApi {
 }
 
 export function kubeEventSink(core: CoreV1Api, nodeName: string, log: Logger): EventSink {
-  return {
-    async record(type, reason, message) {
-      const now = new Date();
-      try {
-        await core.createNamespacedEvent({
-          namespace: 'default',
-          body: {
-            metadata: { generateName: `${nodeName}.baton.` },
-            // The kubelet uses the node name as the uid of Node events; `kubectl describe node` matches on it.
-            involvedObject: { apiVersion: 'v1', kind: 'Node', name: nodeName, uid: nodeName },
-            type,
-            reason,
-            message,
-            source: { component: EventSource.Agent, host: nodeName },
-            reportingComponent: EventSource.Agent,
-            reportingInstance: nodeName,
-            firstTimestamp: now,
-            lastTimestamp: now,
-            count: 1,
-          },
-        });
-      } catch (err) {
-        log.warn({ reason, err: describeKubeError(err) }, 'could not record an Event');
-      }
-    },
-  };
+  const recorder = nodeEventRecorder(core, { component: EventSource.Agent, instance: nodeName }, log);
+  return { record: (type, reason, message) => recorder.record(nodeName, type, reason, message) };
 }

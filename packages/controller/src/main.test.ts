@@ -1,5 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLocalPort, runNode, waitForHttpOk } from '@baton/runtime/test-support';
+import { freeLocalPort, runNode, unreachableKubeconfig, waitForHttpOk } from '@baton/runtime/test-support';
 import { describe, expect, it } from 'vitest';
 
 const main = join(import.meta.dirname, 'main.ts');
@@ -19,21 +21,28 @@ describe('baton-controller main', () => {
 
   it('starts, serves /healthz, /readyz and /metrics, and stops on SIGTERM', async () => {
     const port = await freeLocalPort();
+    const dir = await mkdtemp(join(tmpdir(), 'baton-controller-main-'));
     const run = runNode(
-      [main, `--metrics-host=127.0.0.1`, `--metrics-port=${port}`, '--leader-elect=false'],
-      {
-        POD_NAMESPACE: 'baton-test',
-      },
+      [
+        main,
+        `--metrics-host=127.0.0.1`,
+        `--metrics-port=${port}`,
+        '--leader-elect=false',
+        `--kubeconfig=${await unreachableKubeconfig(dir)}`,
+      ],
+      { POD_NAMESPACE: 'baton-test' },
     );
     try {
       const health = await waitForHttpOk(`http://127.0.0.1:${port}/healthz`, run);
       expect(await health.json()).toEqual({ status: 'ok' });
-      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      // No API server: not ready, and it decides nothing on a view it does not have.
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503);
       expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain(
         'process_resident_memory_bytes',
       );
     } finally {
       expect(await run.stop()).toBe(0);
+      await rm(dir, { recursive: true, force: true });
     }
     const lines = run
       .output()

@@ -165,7 +165,9 @@ describe('plan: holders', () => {
       { concurrency: 2 },
     );
     expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'a' }]);
-    expect(p.releases).toEqual([{ slot: 'baton-slot-1', holder: 'b', reason: 'rebooted and settled' }]);
+    expect(p.releases).toEqual([
+      { slot: 'baton-slot-1', holder: 'b', kind: 'Settled', reason: 'rebooted and settled' },
+    ]);
   });
 
   it('does not count a Rebooted phase from before this grant', () => {
@@ -196,7 +198,7 @@ describe('plan: holders', () => {
       },
     );
     expect(p.releases).toEqual([
-      { slot: 'baton-slot-0', holder: 'gone', reason: 'node gone no longer exists' },
+      { slot: 'baton-slot-0', holder: 'gone', kind: 'NodeDeleted', reason: 'node gone no longer exists' },
     ]);
     expect(p.grants).toEqual([{ slot: 'baton-slot-0', node: 'x' }]);
     expect(p.taken).toBe(3);

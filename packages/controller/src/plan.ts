@@ -41,17 +41,27 @@ export interface SlotLease extends LeaseLike {
   readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
 }
 
+/** Why a slot is released, as a metric label. */
+export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded';
+
 export interface PlanInput {
   readonly now: Date;
   readonly nodes: readonly V1Node[];
   readonly leases: readonly SlotLease[];
   readonly settings: PlanSettings;
+  /** Set while the pause Lease is held: no new grants (holders keep theirs and finish). */
+  readonly paused?: string | undefined;
 }
 
 export interface Plan {
   readonly grants: readonly { readonly slot: string; readonly node: string }[];
   readonly renewals: readonly { readonly slot: string; readonly node: string }[];
-  readonly releases: readonly { readonly slot: string; readonly holder: string; readonly reason: string }[];
+  readonly releases: readonly {
+    readonly slot: string;
+    readonly holder: string;
+    readonly kind: ReleaseKind;
+    readonly reason: string;
+  }[];
   /** Every node that needs a reboot and is not granted now, with the first gate that holds it. */
   readonly waiting: ReadonlyMap<string, { readonly reason: GateReason; readonly detail: string }>;
   /** A granted node that has not settled within the reboot timeout; no new grants while set. */
@@ -77,23 +87,29 @@ export function needsReboot(n: V1Node): boolean {
 }
 
 /** The node finished its reboot (or gave up) and is healthy: the slot can go to the next node. */
-function settled(n: V1Node, grantedAt: Date, now: Date, settleMs: number): { done: boolean; why: string } {
+function settled(
+  n: V1Node,
+  grantedAt: Date,
+  now: Date,
+  settleMs: number,
+): { done: boolean; why: string; kind: ReleaseKind } {
   const phase = ann(n, Annotation.Phase);
   const since = leaseTime(ann(n, Annotation.PhaseSince));
   // Only a phase recorded after this grant counts: an old "Rebooted" is the previous reboot's.
-  if (since === undefined || since < grantedAt) return { done: false, why: 'no progress recorded yet' };
-  if (phase === AgentPhase.Aborted) return { done: true, why: 'the agent aborted and undid its changes' };
+  if (since === undefined || since < grantedAt)
+    return { done: false, why: 'no progress recorded yet', kind: 'Settled' };
+  if (phase === AgentPhase.Aborted)
+    return { done: true, why: 'the agent aborted and undid its changes', kind: 'Aborted' };
   if (phase !== AgentPhase.Rebooted && phase !== AgentPhase.Held)
-    return { done: false, why: `phase ${phase}` };
-  if (!isReady(n)) return { done: false, why: 'node not Ready' };
+    return { done: false, why: `phase ${phase}`, kind: 'Settled' };
+  if (!isReady(n)) return { done: false, why: 'node not Ready', kind: 'Settled' };
   if (n.spec?.unschedulable === true && ann(n, Annotation.WasUnschedulable) === 'false') {
-    return { done: false, why: 'still cordoned' };
+    return { done: false, why: 'still cordoned', kind: 'Settled' };
   }
-  if (now.getTime() - since.getTime() < settleMs) return { done: false, why: 'settling' };
-  return {
-    done: true,
-    why: phase === AgentPhase.Held ? 'held at the attempt limit' : 'rebooted and settled',
-  };
+  if (now.getTime() - since.getTime() < settleMs) return { done: false, why: 'settling', kind: 'Settled' };
+  return phase === AgentPhase.Held
+    ? { done: true, why: 'held at the attempt limit', kind: 'Held' }
+    : { done: true, why: 'rebooted and settled', kind: 'Settled' };
 }
 
 function priority(n: V1Node, label: string): number {
@@ -117,7 +133,7 @@ export function plan(input: PlanInput): Plan {
 
   const grants: { slot: string; node: string }[] = [];
   const renewals: { slot: string; node: string }[] = [];
-  const releases: { slot: string; holder: string; reason: string }[] = [];
+  const releases: { slot: string; holder: string; kind: ReleaseKind; reason: string }[] = [];
   const holders = new Set<string>();
   let halted: Plan['halted'];
   let taken = 0;
@@ -136,7 +152,7 @@ export function plan(input: PlanInput): Plan {
     const grantedByUs = lease?.metadata?.annotations?.[GRANTED_NODE_ANNOTATION] === holder;
     if (node === undefined) {
       if (grantedByUs && !holder.startsWith(MANUAL_HOLDER_PREFIX)) {
-        releases.push({ slot, holder, reason: `node ${holder} no longer exists` });
+        releases.push({ slot, holder, kind: 'NodeDeleted', reason: `node ${holder} no longer exists` });
         if (i < s.concurrency) free.push(i);
       } else {
         taken++; // held by hand: blocks this slot until a person empties it
@@ -147,7 +163,7 @@ export function plan(input: PlanInput): Plan {
     const grantedAt = leaseTime(lease?.spec?.acquireTime) ?? leaseTime(lease?.spec?.renewTime) ?? now;
     const state = settled(node, grantedAt, now, s.settleMs);
     if (state.done) {
-      releases.push({ slot, holder, reason: state.why });
+      releases.push({ slot, holder, kind: state.kind, reason: state.why });
       if (i < s.concurrency) free.push(i);
       continue;
     }
@@ -155,7 +171,7 @@ export function plan(input: PlanInput): Plan {
     const progressed = since !== undefined && since >= grantedAt;
     if (!progressed && !needsReboot(node)) {
       // Granted, never started, and the reason went away (the sentinel was cleared by hand).
-      releases.push({ slot, holder, reason: `${holder} no longer needs a reboot` });
+      releases.push({ slot, holder, kind: 'NotNeeded', reason: `${holder} no longer needs a reboot` });
       if (i < s.concurrency) free.push(i);
       continue;
     }
@@ -186,6 +202,10 @@ export function plan(input: PlanInput): Plan {
     const name = n.metadata?.name ?? '';
     if (n.metadata?.labels?.[s.optOutLabel] === 'true') {
       waiting.set(name, { reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
+      continue;
+    }
+    if (input.paused !== undefined) {
+      waiting.set(name, { reason: GateReason.Paused, detail: input.paused });
       continue;
     }
     if (halted) {

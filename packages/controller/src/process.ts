@@ -1,14 +1,26 @@
 /**
- * The controller process: configuration, logging and the HTTP surface. The reconciler (gates,
- * slot Leases, planning, leader election) plugs in here.
+ * The controller process: watches Nodes and the Leases of its namespace, and grants, renews
+ * and releases slot Leases (see plan.ts for the decision, slots.ts for the writes).
  */
+import { hostname } from 'node:os';
 import {
   type ControllerConfig,
   controllerOptions,
   describeOptions,
+  EventSource,
   parseControllerConfig,
 } from '@baton/protocol';
-import { formatUsage, type ProcessSpec } from '@baton/runtime';
+import {
+  formatUsage,
+  loadKubeConfig,
+  nodeEventRecorder,
+  type ProcessSpec,
+  superviseInformer,
+} from '@baton/runtime';
+import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { controllerMetrics } from './metrics.ts';
+import { Reconciler } from './reconciler.ts';
+import { kubeSlotWriter } from './slots.ts';
 
 export const controllerProcess: ProcessSpec<ControllerConfig> = {
   name: 'baton-controller',
@@ -19,12 +31,95 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       'Grants reboot permission to nodes that need it, one slot Lease at a time.',
       describeOptions(controllerOptions),
     ),
-  async start({ config, log, setReadiness }) {
-    log.info(
-      { namespace: config.namespace, concurrency: config.concurrency, windows: config.windows.length },
-      'baton-controller started; reconciliation is not implemented yet, so it grants nothing',
+  async start({ config, log, registry, setReadiness }) {
+    const identity = config.identity ?? hostname();
+    const kc = loadKubeConfig(config.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const coordination = kc.makeApiClient(CoordinationV1Api);
+    const nodes = superviseInformer<V1Node>({
+      name: 'nodes',
+      kubeConfig: kc,
+      path: '/api/v1/nodes',
+      list: () => core.listNode(),
+      log,
+    });
+    const leases = superviseInformer<V1Lease>({
+      name: 'leases',
+      kubeConfig: kc,
+      path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+      list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      log,
+    });
+    const grantSeconds = Math.round(config.grantDuration / 1000);
+    const reconciler = new Reconciler(
+      {
+        concurrency: config.concurrency,
+        settleMs: config.settleTime,
+        rebootTimeoutMs: config.rebootTimeout,
+        optOutLabel: config.optOutLabel,
+        priorityLabel: config.priorityLabel,
+        windows: config.windows,
+        timeZone: config.timeZone,
+        blackoutDates: config.blackoutDate,
+      },
+      {
+        nodes: () => nodes.list(),
+        leases: () => leases.list(),
+        synced: () => nodes.synced() && leases.synced(),
+        slots: kubeSlotWriter(coordination, config.namespace, grantSeconds),
+        events: nodeEventRecorder(core, { component: EventSource.Controller, instance: identity }, log),
+        metrics: controllerMetrics(registry),
+        log,
+        now: () => new Date(),
+        renewAfterMs: config.grantDuration / 3,
+      },
     );
-    setReadiness({ ready: true, reason: 'started (no reconciler yet)' });
-    return { stop: async () => {} };
+
+    let stopped = false;
+    let debounce: NodeJS.Timeout | undefined;
+    const schedule = () => {
+      if (stopped) return;
+      clearTimeout(debounce);
+      // Coalesce a burst of watch events into one reconcile.
+      debounce = setTimeout(() => {
+        reconciler.reconcile().catch((err: unknown) => log.error({ err: String(err) }, 'reconcile failed'));
+      }, 50);
+    };
+    nodes.onChange(schedule);
+    leases.onChange(schedule);
+    setReadiness({ ready: false, reason: 'waiting for the Node and Lease watches to sync' });
+    void Promise.all([nodes.start(), leases.start()]).then(() => {
+      if (stopped) return;
+      log.info('watches synced');
+      schedule();
+    });
+    const tick = setInterval(schedule, Math.min(config.period, 10_000));
+    const readinessTimer = setInterval(() => {
+      const ok = nodes.synced() && leases.synced();
+      setReadiness({ ready: ok, reason: ok ? 'watching Nodes and Leases' : 'a watch is not in sync' });
+    }, 500);
+    if (config.leaderElect) {
+      log.warn(
+        'leader election is not implemented yet: run a single replica. Slot Leases are written by compare-and-swap, so a second replica cannot over-grant, but both would act.',
+      );
+    }
+    log.info(
+      {
+        identity,
+        namespace: config.namespace,
+        concurrency: config.concurrency,
+        windows: config.windows.length,
+      },
+      'baton-controller started',
+    );
+    return {
+      async stop() {
+        stopped = true;
+        clearTimeout(debounce);
+        clearInterval(tick);
+        clearInterval(readinessTimer);
+        await Promise.all([nodes.stop(), leases.stop()]);
+      },
+    };
   },
 };

@@ -1,3 +1,4 @@
+export * from './events.ts';
 export * from './http-server.ts';
 export * from './informer.ts';
 export * from './kube-errors.ts';

@@ -1,0 +1,118 @@
+/**
+ * Writes to slot Leases, each one a compare-and-swap through updateWithRetry: grant only a slot
+ * that is still free, renew or release only a slot that still names the expected holder. A 409
+ * means another writer (a second replica, a person) got there first: re-read and decide again,
+ * never overwrite. This is what keeps "no more holders than slots" true whatever else happens.
+ */
+import { FieldManager, LEASE_PART_OF_LABEL } from '@baton/protocol';
+import { isAlreadyExists, isNotFound, updateWithRetry } from '@baton/runtime';
+import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import { GRANTED_NODE_ANNOTATION } from './plan.ts';
+
+export interface SlotWriter {
+  /** True when this call granted the slot to `node`. */
+  grant(slot: string, node: string): Promise<boolean>;
+  renew(slot: string, node: string): Promise<boolean>;
+  release(slot: string, holder: string): Promise<boolean>;
+}
+
+export function kubeSlotWriter(
+  api: CoordinationV1Api,
+  namespace: string,
+  durationSeconds: number,
+): SlotWriter {
+  const read = (name: string) => () => api.readNamespacedLease({ name, namespace });
+  const write = (name: string) => (body: V1Lease) =>
+    api.replaceNamespacedLease({ name, namespace, body, fieldManager: FieldManager.Controller });
+
+  return {
+    async grant(slot, node) {
+      try {
+        await api.readNamespacedLease({ name: slot, namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        const now = new V1MicroTime();
+        try {
+          await api.createNamespacedLease({
+            namespace,
+            fieldManager: FieldManager.Controller,
+            body: {
+              metadata: {
+                name: slot,
+                namespace,
+                labels: { [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
+                annotations: { [GRANTED_NODE_ANNOTATION]: node },
+              },
+              spec: {
+                holderIdentity: node,
+                acquireTime: now,
+                renewTime: now,
+                leaseDurationSeconds: durationSeconds,
+                leaseTransitions: 0,
+              },
+            },
+          });
+          return true;
+        } catch (createErr) {
+          if (isAlreadyExists(createErr)) return false; // someone else created it first
+          throw createErr;
+        }
+      }
+      const res = await updateWithRetry(
+        read(slot),
+        (lease) => {
+          if ((lease.spec?.holderIdentity ?? '') !== '') return undefined; // no longer free
+          const now = new V1MicroTime();
+          lease.metadata = {
+            ...lease.metadata,
+            labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
+            annotations: { ...lease.metadata?.annotations, [GRANTED_NODE_ANNOTATION]: node },
+          };
+          lease.spec = {
+            ...lease.spec,
+            holderIdentity: node,
+            acquireTime: now,
+            renewTime: now,
+            leaseDurationSeconds: durationSeconds,
+            leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1,
+          };
+          return lease;
+        },
+        write(slot),
+      );
+      return res.changed;
+    },
+
+    async renew(slot, node) {
+      const res = await updateWithRetry(
+        read(slot),
+        (lease) => {
+          if (lease.spec?.holderIdentity !== node) return undefined;
+          lease.spec = { ...lease.spec, renewTime: new V1MicroTime(), leaseDurationSeconds: durationSeconds };
+          return lease;
+        },
+        write(slot),
+      );
+      return res.changed;
+    },
+
+    async release(slot, holder) {
+      const res = await updateWithRetry(
+        read(slot),
+        (lease) => {
+          if (lease.spec?.holderIdentity !== holder) return undefined;
+          const annotations = { ...lease.metadata?.annotations };
+          delete annotations[GRANTED_NODE_ANNOTATION];
+          lease.metadata = { ...lease.metadata, annotations };
+          lease.spec = {
+            leaseDurationSeconds: lease.spec.leaseDurationSeconds,
+            leaseTransitions: lease.spec.leaseTransitions,
+          };
+          return lease;
+        },
+        write(slot),
+      );
+      return res.changed;
+    },
+  };
+}
