@@ -247,3 +247,19 @@ export function tokenKubeConfig(admin: KubeConfig, token: string): KubeConfig {
   kc.loadFromClusterAndUser(cluster, { name: 'token-user', token });
   return kc;
 }
+
+/** A ServiceAccount token not bound to any pod (for the controller, which runs as a Deployment). */
+export async function mintServiceAccountToken(
+  kc: KubeConfig,
+  opts: { namespace: string; serviceAccount: string; expirationSeconds?: number },
+): Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const res = await core.createNamespacedServiceAccountToken({
+    name: opts.serviceAccount,
+    namespace: opts.namespace,
+    body: { spec: { audiences: [], expirationSeconds: opts.expirationSeconds ?? 3600 } },
+  });
+  const token = res.status?.token;
+  if (!token) throw new Error(`TokenRequest for ${opts.namespace}/${opts.serviceAccount} returned no token`);
+  return token;
+}

@@ -1,0 +1,192 @@
+/**
+ * The controller and the agents together on the real control plane: real processes, their own
+ * ServiceAccount tokens, real drains and simulated reboots. A recorder polls the slot Leases
+ * all along and checks that never more nodes hold a slot than allowed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AgentPhase,
+  Annotation,
+  grantFor,
+  MANUAL_HOLDER_PREFIX,
+  PAUSE_LEASE,
+  REBOOT_REQUIRED_CONDITION,
+} from '@baton/protocol';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  V1MicroTime,
+  type V1Node,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startController } from './harness/controller.ts';
+import { Fleet } from './harness/fleet.ts';
+import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from './harness/kube.ts';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import type { ManagedProcess } from './harness/processes.ts';
+import { grantAgentRbac, grantControllerRbac } from './harness/rbac.ts';
+
+const condition = (n: V1Node) => n.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+
+describe('controller and agents', () => {
+  let kc: KubeConfig;
+  let core: CoreV1Api;
+  let leasesApi: CoordinationV1Api;
+  let ns: string;
+  let dir: string;
+  let fleet: Fleet;
+  let controller: ManagedProcess | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  const prefix = `ctl-${randomBytes(2).toString('hex')}`;
+  let names: string[];
+  // The recorder.
+  let recording = true;
+  let maxHolders = 0;
+  const grantsSeen: string[] = [];
+  let recorder: Promise<void> | undefined;
+
+  beforeAll(async () => {
+    kc = loadKubeConfig(inject('kubeconfig'));
+    core = kc.makeApiClient(CoreV1Api);
+    leasesApi = kc.makeApiClient(CoordinationV1Api);
+    ns = await createTestNamespace(kc, 'ctl');
+    dir = await mkdtemp(join(tmpdir(), 'baton-ctl-e2e-'));
+    names = await createFakeNodes(kc, { prefix, count: 5 });
+    await waitForNodesReady(kc, names);
+    cleanups.push(await grantAgentRbac(kc, ns, 'baton-agent'));
+    cleanups.push(await grantControllerRbac(kc, ns, 'baton-controller'));
+    fleet = new Fleet({ kc, namespace: ns, serviceAccount: 'baton-agent', dir });
+    await fleet.add(names);
+    const started = await startController(kc, {
+      namespace: ns,
+      serviceAccount: 'baton-controller',
+      dir,
+      args: ['--concurrency=1', '--grant-duration=60s'],
+    });
+    controller = started.process;
+    recorder = (async () => {
+      while (recording) {
+        const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
+        const now = new Date();
+        const holders = names.filter((n) => grantFor(n, leases, now) !== undefined);
+        maxHolders = Math.max(maxHolders, holders.length);
+        for (const h of holders) if (grantsSeen.at(-1) !== h) grantsSeen.push(h);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+  });
+
+  afterAll(async () => {
+    recording = false;
+    await recorder;
+    await controller?.stop();
+    await fleet?.stop();
+    for (const c of cleanups) await c();
+    await deleteTestNamespace(kc, ns);
+    for (const name of names ?? []) await core.deleteNode({ name }).catch(() => undefined);
+    if (process.env.E2E_KEEP_LOGS) process.stderr.write(`logs kept in ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reboots three nodes that need it one at a time, each exactly once, never two holders at once', async () => {
+    const targets = [0, 1, 2].map((i) => fleet.nodes.get(names[i] ?? ''));
+    for (const t of targets) await t?.touchSentinel();
+    await waitFor(
+      'all three rebooted and released',
+      async () => {
+        const nodes = await Promise.all(targets.map((t) => core.readNode({ name: t?.name ?? '' })));
+        const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
+        return (
+          nodes.every(
+            (n) =>
+              n.metadata?.annotations?.[Annotation.Phase] === AgentPhase.Rebooted &&
+              condition(n)?.status === 'False',
+          ) && leases.every((l) => !l.spec?.holderIdentity)
+        );
+      },
+      120_000,
+    );
+    expect(targets.map((t) => t?.reboots)).toEqual([1, 1, 1]);
+    expect(maxHolders).toBe(1);
+    expect([...grantsSeen].sort()).toEqual(targets.map((t) => t?.name).sort());
+    for (const i of [3, 4]) expect(fleet.nodes.get(names[i] ?? '')?.reboots).toBe(0);
+  });
+
+  it('grants nothing while paused, and grants within 2 s of the pause ending', async () => {
+    await leasesApi.createNamespacedLease({
+      namespace: ns,
+      body: { metadata: { name: PAUSE_LEASE }, spec: { holderIdentity: `${MANUAL_HOLDER_PREFIX}e2e` } },
+    });
+    const target = fleet.nodes.get(names[3] ?? '');
+    await target?.touchSentinel();
+    await waitFor(
+      'RebootRequired=True',
+      async () => condition(await core.readNode({ name: target?.name ?? '' }))?.status === 'True',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
+    expect(grantFor(target?.name ?? '', leases, new Date())).toBeUndefined();
+
+    const resumed = Date.now();
+    await leasesApi.deleteNamespacedLease({ name: PAUSE_LEASE, namespace: ns });
+    await waitFor(
+      'a grant after the pause',
+      async () =>
+        grantFor(
+          target?.name ?? '',
+          (await leasesApi.listNamespacedLease({ namespace: ns })).items,
+          new Date(),
+        ) !== undefined,
+      10_000,
+    );
+    expect(Date.now() - resumed).toBeLessThan(2000);
+    await waitFor('rebooted', async () => target?.reboots === 1, 60_000);
+    expect(maxHolders).toBe(1);
+  });
+
+  it('blocks on a slot held by hand until a person empties it', async () => {
+    // A person holds slot 0 by hand: nothing else may reboot.
+    await waitFor(
+      'slot 0 free',
+      async () =>
+        !(await leasesApi.readNamespacedLease({ name: 'baton-slot-0', namespace: ns })).spec?.holderIdentity,
+      60_000,
+    );
+    const fresh = await leasesApi.readNamespacedLease({ name: 'baton-slot-0', namespace: ns });
+    await leasesApi.replaceNamespacedLease({
+      name: 'baton-slot-0',
+      namespace: ns,
+      body: {
+        ...fresh,
+        spec: {
+          ...fresh.spec,
+          holderIdentity: 'manual:alice',
+          renewTime: new V1MicroTime(),
+          leaseDurationSeconds: 3600,
+        },
+      },
+    });
+    const target = fleet.nodes.get(names[4] ?? '');
+    await target?.touchSentinel();
+    await waitFor(
+      'RebootRequired=True',
+      async () => condition(await core.readNode({ name: target?.name ?? '' }))?.status === 'True',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(target?.reboots).toBe(0);
+    const held = await leasesApi.readNamespacedLease({ name: 'baton-slot-0', namespace: ns });
+    expect(held.spec?.holderIdentity).toBe('manual:alice');
+    // Emptying the holder by hand releases it; the waiting node goes.
+    await leasesApi.replaceNamespacedLease({
+      name: 'baton-slot-0',
+      namespace: ns,
+      body: { ...held, spec: { leaseDurationSeconds: 3600 } },
+    });
+    await waitFor('rebooted after the manual release', async () => target?.reboots === 1, 60_000);
+    expect(maxHolders).toBe(1);
+  });
+});
