@@ -54,6 +54,18 @@ describe('baton-controller main', () => {
     expect(lines.at(-1)?.msg).toBe('stopped');
   });
 
+  it('refuses to run with a gate it does not enforce yet, rather than ignore it', async () => {
+    const run = runNode([
+      main,
+      '--prometheus-url=http://prometheus.monitoring:9090',
+      '--blocking-pod-selector=app=db',
+    ]);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(
+      /--prometheus-url, --blocking-pod-selector: not implemented in this version/,
+    );
+  });
+
   it('prints every flag with --help and exits 0', async () => {
     const run = runNode([main, '--help']);
     expect(await run.exited).toBe(0);

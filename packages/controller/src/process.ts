@@ -22,6 +22,26 @@ import { controllerMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
 import { kubeSlotWriter } from './slots.ts';
 
+/**
+ * Gates this version parses but does not enforce yet. Running without a gate the operator asked
+ * for would reboot nodes it meant to protect, so the controller refuses to start instead.
+ */
+export function refuseUnimplementedGates(config: ControllerConfig): void {
+  const given: string[] = [];
+  if (config.prometheusUrl !== undefined) given.push('--prometheus-url');
+  if (config.alertmanagerUrl !== undefined) given.push('--alertmanager-url');
+  if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
+  if (config.healthQuery !== undefined) given.push('--health-query');
+  if (config.groupLabel !== undefined) given.push('--group-label');
+  if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
+  if (config.notifyUrl.length > 0) given.push('--notify-url');
+  if (given.length > 0) {
+    throw new Error(
+      `${given.join(', ')}: not implemented in this version of baton-controller; refusing to run without a gate you asked for (remove the flag, or wait for the release that implements it)`,
+    );
+  }
+}
+
 export const controllerProcess: ProcessSpec<ControllerConfig> = {
   name: 'baton-controller',
   parseConfig: parseControllerConfig,
@@ -32,6 +52,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       describeOptions(controllerOptions),
     ),
   async start({ config, log, registry, setReadiness }) {
+    refuseUnimplementedGates(config);
     const identity = config.identity ?? hostname();
     const kc = loadKubeConfig(config.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
