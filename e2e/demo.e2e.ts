@@ -9,17 +9,9 @@ import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { clustersRoot } from './harness/cluster.ts';
 import { waitFor } from './harness/kube.ts';
+import { isAlive } from './harness/processes.ts';
 
 const run = promisify(execFile);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe.skipIf(!inject('ownCluster'))('the demo', () => {
   it('prints a kubeconfig that kubectl can use to list the fake nodes, and cleans up on Ctrl-C', async () => {
@@ -50,6 +42,6 @@ describe.skipIf(!inject('ownCluster'))('the demo', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(out).toContain('nothing left running');
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
   });
 });

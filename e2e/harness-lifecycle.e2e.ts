@@ -10,15 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, inject, it } from 'vitest';
 import { clustersRoot, startCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/kube.ts';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { isAlive } from './harness/processes.ts';
 
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -47,7 +39,7 @@ describe.skipIf(!inject('ownCluster'))('the control-plane harness', () => {
     const owner = JSON.parse(
       readFileSync(join(clustersRoot(), `broken-${process.pid}`, 'owner.json'), 'utf8'),
     ) as { pids: number[] };
-    for (const pid of owner.pids) expect(alive(pid)).toBe(false);
+    for (const pid of owner.pids) expect(isAlive(pid)).toBe(false);
   });
 
   it('leaves no process and no bound port behind when the test run is SIGKILLed', async () => {
@@ -72,7 +64,7 @@ describe.skipIf(!inject('ownCluster'))('the control-plane harness', () => {
     expect(await portOpen(apiPort)).toBe(true);
 
     child.kill('SIGKILL');
-    await waitFor('every component to be gone', async () => pids.every((pid) => !alive(pid)), 30_000);
+    await waitFor('every component to be gone', async () => pids.every((pid) => !isAlive(pid)), 30_000);
     await waitFor('the API server port to be closed', async () => !(await portOpen(apiPort)), 10_000);
     // The next start in this root removes the dead run's directory.
     await sleep(100);

@@ -171,3 +171,13 @@ export function isLiveProcess(pid: number, needle: string): boolean {
     return false;
   }
 }
+
+/** True while a process with this pid exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,28 +5,30 @@
  */
 import { CoreV1Api, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 
-export async function grantAgentRbac(
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * Creates a ServiceAccount with a ClusterRole for its cluster-wide rules and a Role in its
+ * namespace for the rest. Returns a cleanup for the cluster-scoped objects (the namespace takes
+ * the others with it).
+ */
+async function serviceAccountWithRules(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
+  clusterRules: Rule[],
+  namespaceRules: Rule[],
 ): Promise<() => Promise<void>> {
   const core = kc.makeApiClient(CoreV1Api);
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: serviceAccount } } });
   const name = `${namespace}-${serviceAccount}`;
-  await rbac.createClusterRole({
-    body: {
-      metadata: { name },
-      rules: [
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-        { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
-        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-      ],
-    },
-  });
   const subjects = [{ kind: 'ServiceAccount', name: serviceAccount, namespace }];
+  await rbac.createClusterRole({ body: { metadata: { name }, rules: clusterRules } });
   await rbac.createClusterRoleBinding({
     body: {
       metadata: { name },
@@ -36,10 +38,7 @@ export async function grantAgentRbac(
   });
   await rbac.createNamespacedRole({
     namespace,
-    body: {
-      metadata: { name: serviceAccount },
-      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] }],
-    },
+    body: { metadata: { name: serviceAccount }, rules: namespaceRules },
   });
   await rbac.createNamespacedRoleBinding({
     namespace,
@@ -55,56 +54,46 @@ export async function grantAgentRbac(
   };
 }
 
-/** The controller's RBAC until the chart owns it: read Nodes, write Leases in its namespace, Events. */
-export async function grantControllerRbac(
+export function grantAgentRbac(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
 ): Promise<() => Promise<void>> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: serviceAccount } } });
-  const name = `${namespace}-${serviceAccount}`;
-  await rbac.createClusterRole({
-    body: {
-      metadata: { name },
-      rules: [
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-      ],
-    },
-  });
-  const subjects = [{ kind: 'ServiceAccount', name: serviceAccount, namespace }];
-  await rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-      subjects,
-    },
-  });
-  await rbac.createNamespacedRole({
+  return serviceAccountWithRules(
+    kc,
     namespace,
-    body: {
-      metadata: { name: serviceAccount },
-      rules: [
-        {
-          apiGroups: ['coordination.k8s.io'],
-          resources: ['leases'],
-          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
-        },
-      ],
-    },
-  });
-  await rbac.createNamespacedRoleBinding({
+    serviceAccount,
+    [
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ],
+    [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] }],
+  );
+}
+
+/** The controller's RBAC until the chart owns it: read Nodes, write Leases in its namespace, Events. */
+export function grantControllerRbac(
+  kc: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+): Promise<() => Promise<void>> {
+  return serviceAccountWithRules(
+    kc,
     namespace,
-    body: {
-      metadata: { name: serviceAccount },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: serviceAccount },
-      subjects,
-    },
-  });
-  return async () => {
-    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
-    await rbac.deleteClusterRole({ name }).catch(() => undefined);
-  };
+    serviceAccount,
+    [
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ],
+    [
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+      },
+    ],
+  );
 }
