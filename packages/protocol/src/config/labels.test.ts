@@ -14,22 +14,7 @@ import {
   parseTaint,
   taint,
 } from './labels.ts';
-import { InvalidValueError, issueDetail, type ValueType } from './values.ts';
-
-function run<T>(type: ValueType<T>, text: string): { ok: true; value: T } | { ok: false; detail: string } {
-  const result = type.schema.safeParse(text);
-  return result.success ? { ok: true, value: result.data } : { ok: false, detail: issueDetail(result.error) };
-}
-
-function detailOf(parse: () => unknown): string {
-  try {
-    parse();
-  } catch (error) {
-    if (error instanceof InvalidValueError) return error.message;
-    throw error;
-  }
-  throw new Error('expected an InvalidValueError');
-}
+import { detailOf, run } from './test-support.ts';
 
 describe('label keys and values', () => {
   it.each([

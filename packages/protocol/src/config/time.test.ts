@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { detailOf, run } from './test-support.ts';
 import {
   date,
   duration,
@@ -16,22 +17,6 @@ import {
   timeZone,
   weekdays,
 } from './time.ts';
-import { InvalidValueError, issueDetail, type ValueType } from './values.ts';
-
-function run<T>(type: ValueType<T>, text: string): { ok: true; value: T } | { ok: false; detail: string } {
-  const result = type.schema.safeParse(text);
-  return result.success ? { ok: true, value: result.data } : { ok: false, detail: issueDetail(result.error) };
-}
-
-function detailOf(parse: () => unknown): string {
-  try {
-    parse();
-  } catch (error) {
-    if (error instanceof InvalidValueError) return error.message;
-    throw error;
-  }
-  throw new Error('expected an InvalidValueError');
-}
 
 describe('durations', () => {
   it.each([

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { run } from './test-support.ts';
 import {
   alertLabelMatcher,
   boolean,
@@ -8,7 +9,6 @@ import {
   integer,
   isDnsLabel,
   isDnsSubdomain,
-  issueDetail,
   listenHost,
   maxUnavailable,
   notifyUrl,
@@ -20,15 +20,10 @@ import {
   regex,
   signalNumber,
   splitCommandLine,
-  type ValueType,
   valueType,
 } from './values.ts';
 
 /** Parses with the value type's schema; returns the value or the failure's detail. */
-function run<T>(type: ValueType<T>, text: string): { ok: true; value: T } | { ok: false; detail: string } {
-  const result = type.schema.safeParse(text);
-  return result.success ? { ok: true, value: result.data } : { ok: false, detail: issueDetail(result.error) };
-}
 
 describe('valueType', () => {
   it('turns InvalidValueError into a zod issue and keeps the exact detail', () => {
