@@ -14,6 +14,7 @@ import {
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
   REBOOT_REQUIRED_CONDITION,
+  SLOT_LEASE_PREFIX,
 } from '@baton/protocol';
 import {
   CoordinationV1Api,
@@ -105,7 +106,10 @@ describe('controller and agents', () => {
             (n) =>
               n.metadata?.annotations?.[Annotation.Phase] === AgentPhase.Rebooted &&
               condition(n)?.status === 'False',
-          ) && leases.every((l) => !l.spec?.holderIdentity)
+          ) &&
+          leases
+            .filter((l) => l.metadata?.name?.startsWith(SLOT_LEASE_PREFIX))
+            .every((l) => !l.spec?.holderIdentity)
         );
       },
       120_000,

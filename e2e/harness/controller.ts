@@ -32,7 +32,6 @@ export async function startController(
       `--kubeconfig=${kubeconfig}`,
       '--metrics-host=127.0.0.1',
       `--metrics-port=${port}`,
-      '--leader-elect=false',
       ...(opts.args ?? []),
     ],
     logPath: join(opts.dir, 'controller.log'),

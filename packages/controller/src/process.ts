@@ -8,6 +8,7 @@ import {
   controllerOptions,
   describeOptions,
   EventSource,
+  LEADER_LEASE,
   parseControllerConfig,
 } from '@baton/protocol';
 import {
@@ -18,6 +19,8 @@ import {
   superviseInformer,
 } from '@baton/runtime';
 import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { LeaderElector } from './leader.ts';
+import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
 import { kubeSlotWriter } from './slots.ts';
@@ -72,6 +75,24 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       log,
     });
     const grantSeconds = Math.round(config.grantDuration / 1000);
+    const elector = config.leaderElect
+      ? new LeaderElector({
+          identity,
+          store: kubeLeaderStore(
+            coordination,
+            config.namespace,
+            LEADER_LEASE,
+            Math.ceil(config.leaderElectionLeaseDuration / 1000),
+          ),
+          leaseDurationMs: config.leaderElectionLeaseDuration,
+          renewDeadlineMs: config.leaderElectionRenewDeadline,
+          retryPeriodMs: config.leaderElectionRetryPeriod,
+          now: () => Date.now(),
+          log,
+          onStartedLeading: () => schedule(),
+        })
+      : undefined;
+    const electionStop = new AbortController();
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -93,6 +114,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         log,
         now: () => new Date(),
         renewAfterMs: config.grantDuration / 3,
+        mayAct: () => elector === undefined || elector.isLeader(),
       },
     );
 
@@ -117,13 +139,14 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     const tick = setInterval(schedule, Math.min(config.period, 10_000));
     const readinessTimer = setInterval(() => {
       const ok = nodes.synced() && leases.synced();
-      setReadiness({ ready: ok, reason: ok ? 'watching Nodes and Leases' : 'a watch is not in sync' });
+      const role =
+        elector === undefined ? 'leader election off' : elector.isLeader() ? 'leading' : 'standing by';
+      setReadiness({
+        ready: ok,
+        reason: ok ? `watching Nodes and Leases (${role})` : 'a watch is not in sync',
+      });
     }, 500);
-    if (config.leaderElect) {
-      log.warn(
-        'leader election is not implemented yet: run a single replica. Slot Leases are written by compare-and-swap, so a second replica cannot over-grant, but both would act.',
-      );
-    }
+    const election = elector?.run(electionStop.signal);
     log.info(
       {
         identity,
@@ -136,6 +159,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     return {
       async stop() {
         stopped = true;
+        electionStop.abort();
+        await election;
         clearTimeout(debounce);
         clearInterval(tick);
         clearInterval(readinessTimer);

@@ -26,6 +26,8 @@ export interface ReconcilerDeps {
   readonly now: () => Date;
   /** Renew a grant once this much of its duration has passed (not on every reconcile). */
   readonly renewAfterMs: number;
+  /** Whether this replica may write now (leader election); asked before every reconcile. */
+  readonly mayAct: () => boolean;
 }
 
 export class Reconciler {
@@ -59,6 +61,7 @@ export class Reconciler {
 
   async #once(): Promise<void> {
     if (!this.#d.synced()) return; // never decide on a partial view
+    if (!this.#d.mayAct()) return; // a follower, or a leader that could not renew in time
     const { log, metrics, slots, events } = this.#d;
     const now = this.#d.now();
     const leases = this.#d.leases();

@@ -1,0 +1,137 @@
+/**
+ * Leader election over a Lease, for two controller replicas with one active (client-node has
+ * none). The rules follow client-go's: the leader renews every retry period; a follower takes
+ * over only after it has seen the same record unchanged for a whole lease duration, measured on
+ * its own clock (so clock skew between replicas does not matter); a leader that has not renewed
+ * within the renew deadline stops leading at once, before anyone else may take over.
+ *
+ * Safety does not rest on this alone: slot Leases are written by compare-and-swap, so even two
+ * replicas that both believe they lead cannot over-grant. Election keeps the second one quiet.
+ */
+
+export interface LeaderRecord {
+  readonly holder: string;
+  readonly renewTime: string;
+  readonly acquireTime: string;
+  readonly transitions: number;
+}
+
+/** A Lease seen through compare-and-swap: `version` is its resourceVersion. */
+export interface LeaderLeaseStore {
+  read(): Promise<{ record: LeaderRecord; version: string } | undefined>;
+  /** Creates the Lease; false when it already exists (someone else created it). */
+  create(record: LeaderRecord): Promise<boolean>;
+  /** Replaces it if still at `version`; false on a conflict. */
+  replace(record: LeaderRecord, version: string): Promise<boolean>;
+}
+
+export interface LeaderElectorOptions {
+  readonly identity: string;
+  readonly store: LeaderLeaseStore;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  readonly now: () => number;
+  readonly onStartedLeading?: () => void;
+  readonly onStoppedLeading?: (why: string) => void;
+  readonly log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+export class LeaderElector {
+  readonly #o: LeaderElectorOptions;
+  #leading = false;
+  #lastRenew = Number.NEGATIVE_INFINITY;
+  #observed: { key: string; at: number } | undefined;
+
+  constructor(opts: LeaderElectorOptions) {
+    if (!(opts.retryPeriodMs < opts.renewDeadlineMs && opts.renewDeadlineMs < opts.leaseDurationMs)) {
+      throw new RangeError('leader election needs retry period < renew deadline < lease duration');
+    }
+    this.#o = opts;
+  }
+
+  /** True only while leading AND the last renewal is within the renew deadline, checked now. */
+  isLeader(): boolean {
+    if (this.#leading && this.#o.now() - this.#lastRenew >= this.#o.renewDeadlineMs)
+      this.#stop('could not renew in time');
+    return this.#leading;
+  }
+
+  #stop(why: string): void {
+    if (!this.#leading) return;
+    this.#leading = false;
+    this.#o.log?.warn({ identity: this.#o.identity, why }, 'stopped leading');
+    this.#o.onStoppedLeading?.(why);
+  }
+
+  #start(): void {
+    if (this.#leading) return;
+    this.#leading = true;
+    this.#o.log?.info({ identity: this.#o.identity }, 'started leading');
+    this.#o.onStartedLeading?.();
+  }
+
+  /** One attempt to acquire or renew; call every retry period. Never throws. */
+  async tick(): Promise<boolean> {
+    const { identity, store, now } = this.#o;
+    try {
+      const current = await store.read();
+      const t = now();
+      const stamp = new Date(t).toISOString();
+      if (current === undefined) {
+        const created = await store.create({
+          holder: identity,
+          renewTime: stamp,
+          acquireTime: stamp,
+          transitions: 0,
+        });
+        if (created) this.#renewed(t);
+        return this.isLeader();
+      }
+      const { record, version } = current;
+      const key = `${record.holder}|${record.renewTime}`;
+      if (this.#observed?.key !== key) this.#observed = { key, at: t };
+      if (record.holder === identity) {
+        if (await store.replace({ ...record, renewTime: stamp }, version)) this.#renewed(t);
+        return this.isLeader();
+      }
+      // Someone else holds it. Take over only after seeing it unchanged for a full duration.
+      this.#stop(`${record.holder} holds the lease`);
+      const expired = record.holder === '' || t - this.#observed.at >= this.#o.leaseDurationMs;
+      if (!expired) return false;
+      const taken = await store.replace(
+        { holder: identity, renewTime: stamp, acquireTime: stamp, transitions: record.transitions + 1 },
+        version,
+      );
+      if (taken) this.#renewed(t);
+      return this.isLeader();
+    } catch (err) {
+      this.#o.log?.warn({ err: String(err) }, 'leader election request failed');
+      return this.isLeader();
+    }
+  }
+
+  #renewed(t: number): void {
+    this.#lastRenew = t;
+    this.#start();
+  }
+
+  /** Ticks every retry period until `signal` aborts; then, if leading, stops. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.tick();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#o.retryPeriodMs);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+    this.#stop('shutting down');
+  }
+}
