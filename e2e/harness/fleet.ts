@@ -79,6 +79,8 @@ export class SimulatedNode {
   }
 
   async startAgent(): Promise<void> {
+    // A simulated reboot still in progress when the fleet stops must not start a new agent.
+    if (this.#fleet.stopped) return;
     const o = this.#fleet.options;
     await mkdir(dirname(this.sentinel), { recursive: true });
     const kubeconfig = await this.#fleet.agentKubeconfig(this.name, join(this.dir, 'kubeconfig'));
@@ -216,10 +218,13 @@ export class Fleet {
   }
 
   async #tick(): Promise<void> {
-    if (this.#busy) return;
+    if (this.#busy || this.stopped) return;
     this.#busy = true;
     try {
       await Promise.all([...this.nodes.values()].map((n) => n.simulateRebootIfAsked()));
+    } catch (err) {
+      // Reported, not thrown: a failed simulated reboot shows up as the test's own timeout.
+      process.stderr.write(`fleet: a simulated reboot failed: ${String(err)}\n`);
     } finally {
       this.#busy = false;
     }
@@ -242,7 +247,11 @@ export class Fleet {
     await writeFile(join(this.options.dir, 'pids'), `${pids.join('\n')}\n`);
   }
 
+  /** Set by stop(): no agent starts after it. */
+  stopped = false;
+
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.#loop);
     this.#loop = undefined;
     while (this.#busy) await new Promise((r) => setTimeout(r, 50));
