@@ -1,8 +1,11 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { agentOptions } from './agent.ts';
+import { controllerOptions } from './controller.ts';
 import { ConfigError } from './errors.ts';
 import {
   type CamelCase,
   camelCase,
+  checkOptionDefaults,
   collectOptions,
   deepFreeze,
   defineOptions,
@@ -481,12 +484,22 @@ describe('defineOptions', () => {
       ],
       'environment variable X is defined twice',
     ],
-    [
-      [{ name: 'a', kind: 'single', ...duration, default: 'soon', description: '' }],
-      'the default "soon" of --a does not parse',
-    ],
   ] as const)('%#: %s', (definitions, message) => {
     expect(() => defineOptions(definitions)).toThrow(message);
+  });
+});
+
+describe('checkOptionDefaults', () => {
+  it('rejects a default that does not parse', () => {
+    const bad = defineOptions([{ name: 'a', kind: 'single', ...duration, default: 'soon', description: '' }]);
+    expect(() => checkOptionDefaults(bad)).toThrow('the default "soon" of --a does not parse');
+  });
+
+  it.each([
+    ['agent', agentOptions],
+    ['controller', controllerOptions],
+  ] as const)('accepts every default of the %s table', (_name, options) => {
+    expect(() => checkOptionDefaults(options)).not.toThrow();
   });
 });
 
