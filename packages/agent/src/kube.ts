@@ -1,17 +1,16 @@
 /**
- * The agent's narrow view of the Kubernetes API: its own Node and Events about it. Everything
- * the agent does to the cluster goes through these two interfaces, so the logic is testable
- * with an in-memory fake and the RBAC it needs is visible in one place.
+ * The agent's narrow view of the Kubernetes API: its own Node, Events about it, and the two pod
+ * calls of the drain. Everything the agent does to the cluster goes through these interfaces,
+ * so the logic is testable with an in-memory fake and the RBAC it needs is visible in one place.
+ *
+ * They run over the runtime's small {@link KubeClient}, not @kubernetes/client-node: the agent
+ * runs on every node, and client-node alone would cost it about 22 MiB of resident memory.
+ * client-node is used for its types only.
  */
 import { EventSource, FieldManager } from '@baton/protocol';
-import { type Logger, nodeEventRecorder, updateWithRetry } from '@baton/runtime';
-import {
-  type CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Node,
-  type V1NodeCondition,
-} from '@kubernetes/client-node';
+import { type KubeClient, type Logger, nodeEventRecorder, PatchType, updateWithRetry } from '@baton/runtime';
+import type { CoreV1Event, V1Eviction, V1Node, V1NodeCondition, V1PodList } from '@kubernetes/client-node';
+import type { DrainCoreApi } from './drain/index.ts';
 
 export interface NodeMetadataPatch {
   /** `null` removes the key. */
@@ -36,38 +35,72 @@ export interface EventSink {
   record(type: EventType, reason: string, message: string): Promise<void>;
 }
 
-const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const manager = { fieldManager: FieldManager.Agent };
 
-export function kubeNodeApi(core: CoreV1Api, name: string): NodeApi {
-  const read = () => core.readNode({ name });
+export function kubeNodeApi(client: KubeClient, name: string): NodeApi {
+  const path = `/api/v1/nodes/${encodeURIComponent(name)}`;
+  const read = () => client.request<V1Node>({ method: 'GET', path });
   return {
     read,
     async patchCondition(entry) {
-      await core.patchNodeStatus(
-        { name, body: { status: { conditions: [entry] } }, fieldManager: FieldManager.Agent },
-        strategicMerge,
-      );
+      await client.request({
+        method: 'PATCH',
+        path: `${path}/status`,
+        query: manager,
+        body: { status: { conditions: [entry] } },
+        contentType: PatchType.StrategicMerge,
+      });
     },
     patchMetadata: (patch) =>
-      core.patchNode(
-        {
-          name,
-          body: { metadata: { labels: patch.labels, annotations: patch.annotations } },
-          fieldManager: FieldManager.Agent,
-        },
-        mergePatch,
-      ),
+      client.request<V1Node>({
+        method: 'PATCH',
+        path,
+        query: manager,
+        body: { metadata: { labels: patch.labels, annotations: patch.annotations } },
+        contentType: PatchType.Merge,
+      }),
     async update(mutate) {
       const res = await updateWithRetry(read, mutate, (body) =>
-        core.replaceNode({ name, body, fieldManager: FieldManager.Agent }),
+        client.request<V1Node>({ method: 'PUT', path, query: manager, body }),
       );
       return res.object;
     },
   };
 }
 
-export function kubeEventSink(core: CoreV1Api, nodeName: string, log: Logger): EventSink {
-  const recorder = nodeEventRecorder(core, { component: EventSource.Agent, instance: nodeName }, log);
+export function kubeEventSink(client: KubeClient, nodeName: string, log: Logger): EventSink {
+  const recorder = nodeEventRecorder(
+    {
+      createNamespacedEvent: ({ namespace, body }: { namespace: string; body: CoreV1Event }) =>
+        client.request<CoreV1Event>({ method: 'POST', path: `/api/v1/namespaces/${namespace}/events`, body }),
+    },
+    { component: EventSource.Agent, instance: nodeName },
+    log,
+  );
   return { record: (type, reason, message) => recorder.record(nodeName, type, reason, message) };
+}
+
+/** The drain's two calls, in the request shapes of client-node's CoreV1Api it was written to. */
+export function kubeDrainCore(client: KubeClient): DrainCoreApi {
+  return {
+    async listPodForAllNamespaces(req) {
+      const page = await client.request<V1PodList & { metadata?: { continue?: string } }>({
+        method: 'GET',
+        path: '/api/v1/pods',
+        query: { fieldSelector: req?.fieldSelector, limit: req?.limit, continue: req?._continue },
+      });
+      // The wire name is `continue`; client-node's type calls it `_continue`.
+      const token = page.metadata?.continue;
+      return {
+        ...page,
+        metadata: { ...page.metadata, ...(token !== undefined ? { _continue: token } : {}) },
+      };
+    },
+    createNamespacedPodEviction: ({ name, namespace, body }) =>
+      client.request<V1Eviction>({
+        method: 'POST',
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/eviction`,
+        body,
+      }),
+  };
 }

@@ -4,13 +4,15 @@
  */
 import { type AgentConfig, agentOptions, describeOptions, parseAgentConfig } from '@baton/protocol';
 import {
+  createKubeClient,
   formatUsage,
+  kubeListWatchSource,
   type Logger,
-  loadKubeConfig,
+  loadKubeConnection,
   type ProcessSpec,
-  superviseInformer,
+  superviseListWatch,
 } from '@baton/runtime';
-import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent.ts';
 import {
   createKubeDrainApi,
@@ -19,7 +21,7 @@ import {
   drainOptionsFromConfig,
   systemClock,
 } from './drain/index.ts';
-import { kubeEventSink, kubeNodeApi } from './kube.ts';
+import { kubeDrainCore, kubeEventSink, kubeNodeApi } from './kube.ts';
 import { agentMetrics } from './metrics.ts';
 import { startSentinelMonitor } from './monitor.ts';
 import { rebooterFor } from './rebooter.ts';
@@ -57,26 +59,27 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
     ),
   logBindings: (config) => ({ node: config.nodeId }),
   async start({ config, log, registry, setReadiness }) {
-    const kc = loadKubeConfig(config.kubeconfig);
-    const core = kc.makeApiClient(CoreV1Api);
-    const coordination = kc.makeApiClient(CoordinationV1Api);
+    const client = createKubeClient(await loadKubeConnection(config.kubeconfig), {
+      userAgent: 'baton-agent',
+    });
+    log.info({ apiServer: client.description }, 'connecting to the API server');
     const metrics = agentMetrics(registry);
 
-    const nodeApi = kubeNodeApi(core, config.nodeId);
-    const events = kubeEventSink(core, config.nodeId, log);
-    const nodes = superviseInformer<V1Node>({
+    const nodeApi = kubeNodeApi(client, config.nodeId);
+    const events = kubeEventSink(client, config.nodeId, log);
+    const nodes = superviseListWatch<V1Node>({
       name: 'node',
-      kubeConfig: kc,
-      path: '/api/v1/nodes',
-      list: () => core.listNode({ fieldSelector: `metadata.name=${config.nodeId}` }),
-      fieldSelector: `metadata.name=${config.nodeId}`,
+      source: kubeListWatchSource(client, '/api/v1/nodes', {
+        fieldSelector: `metadata.name=${config.nodeId}`,
+      }),
       log,
     });
-    const leases = superviseInformer<V1Lease>({
+    const leases = superviseListWatch<V1Lease>({
       name: 'leases',
-      kubeConfig: kc,
-      path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
-      list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      source: kubeListWatchSource(
+        client,
+        `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+      ),
       log,
     });
 
@@ -92,7 +95,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       heartbeatMs: config.heartbeatInterval,
       now: () => new Date(),
     });
-    const drainApi = createKubeDrainApi(core);
+    const drainApi = createKubeDrainApi(kubeDrainCore(client));
     const agent = new Agent(
       {
         nodeName: config.nodeId,
@@ -202,6 +205,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
         clearInterval(readinessTimer);
         monitor.stop();
         await Promise.all([nodes.stop(), leases.stop()]);
+        client.close();
       },
     };
   },

@@ -3,7 +3,7 @@
  * involvedObject.uid, which is what `kubectl describe node` matches on). Recording never throws:
  * an Event is worth less than the work it describes.
  */
-import type { CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import { describeKubeError } from './kube-errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -14,7 +14,8 @@ export interface NodeEventRecorder {
 }
 
 export function nodeEventRecorder(
-  core: Pick<CoreV1Api, 'createNamespacedEvent'>,
+  // Structural, so client-node's CoreV1Api and the agent's small client both fit.
+  core: { createNamespacedEvent(req: { namespace: string; body: CoreV1Event }): Promise<unknown> },
   source: { component: string; instance: string },
   log: Logger,
 ): NodeEventRecorder {

@@ -1,10 +1,10 @@
 /**
  * The HTTP surface both processes share: `/healthz` (the process is alive), `/readyz` (it can
- * do its job; the reason when not) and `/metrics` (prom-client, from the process's own registry).
- * Built separately from `listen` so tests use `inject` without a socket.
+ * do its job; the reason when not) and `/metrics` (from the process's own registry). Three
+ * fixed routes need no framework: node:http keeps the agent's resident memory down.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -12,24 +12,76 @@ export interface Readiness {
   readonly reason: string;
 }
 
+/** What /metrics serves: a prom-client Registry fits. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 export interface HttpServerOptions {
-  readonly registry: Registry;
+  readonly registry: MetricsSource;
   /** Called on every /readyz request. */
   readonly readiness: () => Readiness;
 }
 
-export function buildHttpServer(opts: HttpServerOptions): FastifyInstance {
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const r = opts.readiness();
-    return reply
-      .code(r.ready ? 200 : 503)
-      .send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+export interface HttpServer {
+  /** Listens and resolves with `http://host:port` (the bound port when 0 was asked for). */
+  listen(opts: { host: string; port: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, code: number, contentType: string, body: string): void {
+  res.writeHead(code, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, code: number, body: unknown) =>
+  send(res, code, 'application/json; charset=utf-8', JSON.stringify(body));
+
+async function route(opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    return json(res, 405, { status: 'method not allowed' });
+  }
+  switch (path) {
+    case '/healthz':
+      return json(res, 200, { status: 'ok' });
+    case '/readyz': {
+      const r = opts.readiness();
+      return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+    }
+    case '/metrics':
+      return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
+    default:
+      return json(res, 404, { status: 'not found', paths: ['/healthz', '/readyz', '/metrics'] });
+  }
+}
+
+export function buildHttpServer(opts: HttpServerOptions): HttpServer {
+  const server = createServer((req, res) => {
+    route(opts, req, res).catch((err: unknown) => {
+      if (!res.headersSent) json(res, 500, { status: 'error', error: String(err) });
+      else res.destroy();
+    });
   });
-  app.get('/metrics', async (_req, reply) => {
-    const body = await opts.registry.metrics();
-    return reply.header('content-type', opts.registry.contentType).send(body);
-  });
-  return app;
+  // Probes and scrapers reconnect; idle keep-alive sockets must not hold a stopping process.
+  server.keepAliveTimeout = 5_000;
+  return {
+    listen: ({ host, port }) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const a = server.address() as AddressInfo;
+          resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+        });
+      }),
+    close: () =>
+      new Promise((resolve, reject) => {
+        if (!server.listening) return resolve();
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
 }

@@ -3,9 +3,8 @@
  * stops the process with exit code 2 before anything touches the cluster), log with pino, serve
  * /healthz, /readyz and /metrics, run the component, and stop cleanly on SIGTERM or SIGINT.
  */
-import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { buildHttpServer, type Readiness } from './http-server.ts';
+import { buildHttpServer, type HttpServer, type Readiness } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** Exit code for a configuration the process refuses to run with. */
@@ -46,7 +45,7 @@ export interface ProcessSpec<C extends CommonConfig> {
 
 export interface Started<C> {
   readonly config: C;
-  readonly http: FastifyInstance;
+  readonly http: HttpServer;
   readonly address: string;
   stop(): Promise<void>;
 }
@@ -81,12 +80,14 @@ export async function startProcess<C extends CommonConfig>(
     return { kind: 'exit', code: EXIT_BAD_CONFIG };
   }
 
-  const log = createLogger({
-    name: spec.name,
-    format: config.logFormat,
-    level: config.logLevel,
-    destination: io.stdout,
-  }).child(spec.logBindings?.(config) ?? {});
+  const log = (
+    await createLogger({
+      name: spec.name,
+      format: config.logFormat,
+      level: config.logLevel,
+      destination: io.stdout,
+    })
+  ).child(spec.logBindings?.(config) ?? {});
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let readiness: Readiness = { ready: false, reason: 'starting' };

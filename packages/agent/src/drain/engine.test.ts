@@ -390,7 +390,12 @@ describe('drainNode', () => {
         done();
       },
     });
-    const logger: Logger = createLogger({ name: 'agent', format: 'json', level: 'info', destination: sink });
+    const logger: Logger = await createLogger({
+      name: 'agent',
+      format: 'json',
+      level: 'info',
+      destination: sink,
+    });
     const log: DrainLog = logger; // a pino Logger fits the engine's narrow interface
     const s = setup([pod('a'), pod('b')]);
     await drainNode('node-a', { ...s.deps, log }, baseOpts);
