@@ -2,7 +2,7 @@
  * The images run nothing but `node main.mjs`: prove each bundle starts on its own, outside the
  * workspace (no node_modules next to it), serves /healthz and refuses a bad configuration.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLocalPort, runNode, unreachableKubeconfig, waitForHttpOk } from '@baton/runtime/test-support';
@@ -23,6 +23,22 @@ describe('the image bundles', () => {
       const files = (await readdir(dir)).sort();
       expect(files.filter((f) => !f.endsWith('.map') && !f.endsWith('.LEGAL.txt'))).toEqual(['main.mjs']);
     }
+  });
+
+  it('keep the heavy libraries out of the agent (it runs on every node; memory budget)', async () => {
+    const map = JSON.parse(await readFile(join(out, `${bundles.agent.out}.map`), 'utf8')) as { sources: string[] };
+    const packages = new Set(
+      map.sources.flatMap((s) => {
+        const m = /.*node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(s);
+        return m ? [m[2]?.startsWith('v4/classic') ? `${m[1]}/classic` : m[1]] : [];
+      }),
+    );
+    for (const heavy of ['@kubernetes/client-node', 'fastify', 'zod/classic', 'js-yaml']) {
+      expect(packages, heavy).not.toContain(heavy);
+    }
+    // Present, and what the agent does use: the small parts.
+    expect(packages).toContain('pino');
+    expect(packages).toContain('zod');
   });
 
   it.each([

@@ -35,7 +35,7 @@ export class KubeConnectionError extends Error {
 /** How often a token file is read again (projected tokens are refreshed well before expiry). */
 const TOKEN_REREAD_MS = 60_000;
 
-function tokenFromFile(file: string, now: () => number = Date.now): () => string {
+function tokenFromFile(file: string, now: () => number = () => Date.now()): () => string {
   let cached: { token: string; readAt: number; mtimeMs: number } | undefined;
   return () => {
     const t = now();

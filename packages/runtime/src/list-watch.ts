@@ -164,6 +164,10 @@ export function superviseListWatch<T extends KubernetesObject>(
           );
         } catch (err) {
           if (signal.aborted) return;
+          // A watch that worked for a while before failing starts the backoff over; one that
+          // fails at once keeps growing it (a list that works and a watch that does not must
+          // not become a tight loop).
+          if (events > 0 || now() - started >= minWatchMs) backoff = initialBackoff;
           if (normalizeKubeError(err).code === 410) {
             // The resourceVersion is too old (compaction): the cache may have missed deletes.
             opts.log.info({ informer: opts.name }, 'watch expired (410); listing again');
