@@ -1,15 +1,18 @@
 /**
  * Agent resident memory, idle and while draining 100 pods, next to an empty Node 24 process
- * measured in the same run. The agent runs as the image runs it: the esbuild bundle.
+ * measured in the same run; and the drain next to `kubectl drain` of 100 pods on a second node
+ * of the same cluster (time and peak memory). The agent runs as the image runs it: the esbuild
+ * bundle.
  *
  *   npx pnpm@12.4.2 run bench:agent-memory
  *
  * Prints a table and writes bench/results/agent-memory.json.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentPhase, Annotation } from '@baton/protocol';
@@ -23,7 +26,9 @@ import { grantAgentRbac } from '../e2e/harness/rbac.ts';
 import { bundle, bundles } from '../scripts/bundle.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PODS = 100;
+const PODS = Number(process.env.BENCH_PODS ?? 100);
+/** Idle means settled: V8 shrinks its heap only after a quiet while (its memory reducer). */
+const IDLE_SETTLE_MS = 30_000;
 
 /** VmRSS of a process in MiB. */
 function rssMiB(pid: number): number {
@@ -50,9 +55,9 @@ try {
   const kc = loadKubeConfig(cluster.kubeconfigPath);
   const core = kc.makeApiClient(CoreV1Api);
   const ns = await createTestNamespace(kc, 'bench');
-  const [node] = await createFakeNodes(kc, { prefix: 'bench', count: 1 });
-  if (!node) throw new Error('no node');
-  await waitForNodesReady(kc, [node]);
+  const [node, refNode] = await createFakeNodes(kc, { prefix: 'bench', count: 2 });
+  if (!node || !refNode) throw new Error('no nodes');
+  await waitForNodesReady(kc, [node, refNode]);
   await grantAgentRbac(kc, ns, 'baton-agent');
   const fleet = new Fleet({
     kc,
@@ -60,44 +65,61 @@ try {
     serviceAccount: 'baton-agent',
     dir: join(work, 'fleet'),
     agentEntry: join(bundleDir, bundles.agent.out),
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
   });
   const [sim] = await fleet.add([node]);
   if (!sim?.agent) throw new Error('no agent');
 
-  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'load' },
-      spec: {
-        replicas: PODS,
-        selector: { matchLabels: { app: 'load' } },
-        template: {
-          metadata: { labels: { app: 'load' } },
-          spec: {
-            nodeSelector: { 'kubernetes.io/hostname': node },
-            containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+  const podsOn = async (app: string, onNode: string) => {
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: app },
+        spec: {
+          replicas: PODS,
+          selector: { matchLabels: { app } },
+          template: {
+            metadata: { labels: { app } },
+            spec: {
+              nodeSelector: { 'kubernetes.io/hostname': onNode },
+              containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+            },
           },
         },
       },
-    },
-  });
-  await waitFor(
-    `${PODS} pods running`,
-    async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=load' });
-      return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
-    },
-    180_000,
-  );
+    });
+    await waitFor(
+      `${PODS} ${app} pods running`,
+      async () => {
+        const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` });
+        return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
+      },
+      180_000,
+    );
+  };
+  await podsOn('load', node);
+  await podsOn('reference', refNode);
 
-  // Idle: synced, reported, nothing to do. Sample for 10 s.
-  await sleep(5000);
+  // Idle: synced, reported, nothing to do, for IDLE_SETTLE_MS; then sample for 10 s.
+  await sleep(IDLE_SETTLE_MS);
   const idleSamples: number[] = [];
   for (let i = 0; i < 20; i++) {
     idleSamples.push(rssMiB(sim.agent.pid));
     await sleep(500);
   }
   const empty = await emptyNodeRss();
+  // Where the idle memory is, from the agent's own default metrics.
+  const idleMetrics = await (await fetch(sim.metricsUrl)).text();
+  const metric = (name: string) =>
+    +(
+      Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(idleMetrics)?.[1] ?? 'NaN') /
+      2 ** 20
+    ).toFixed(1);
+  const idleHeap = {
+    heapTotalMiB: metric('nodejs_heap_size_total_bytes'),
+    heapUsedMiB: metric('nodejs_heap_size_used_bytes'),
+    externalMiB: metric('nodejs_external_memory_bytes'),
+  };
 
   // During the drain of 100 pods.
   await sim.touchSentinel();
@@ -127,6 +149,33 @@ try {
   const drainSeconds = (Date.now() - started) / 1000;
   await fleet.stop();
 
+  // The reference on the same run: kubectl drain of as many pods on the other node.
+  const kubectlStarted = Date.now();
+  const kubectl = spawn(
+    'kubectl',
+    [
+      `--kubeconfig=${cluster.kubeconfigPath}`,
+      'drain',
+      refNode,
+      '--ignore-daemonsets',
+      '--delete-emptydir-data',
+      '--timeout=300s',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  let kubectlPeak = 0;
+  const sampler = setInterval(() => {
+    try {
+      kubectlPeak = Math.max(kubectlPeak, rssMiB(kubectl.pid ?? 0));
+    } catch {
+      // exited between samples
+    }
+  }, 100);
+  const [kubectlCode] = (await once(kubectl, 'exit')) as [number | null];
+  clearInterval(sampler);
+  if (kubectlCode !== 0) throw new Error(`kubectl drain exited with ${kubectlCode}`);
+  const kubectlSeconds = (Date.now() - kubectlStarted) / 1000;
+
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const idle = median(idleSamples);
   const result = {
@@ -136,17 +185,28 @@ try {
     emptyNodeRssMiB: +empty.toFixed(1),
     agentIdleRssMiB: +idle.toFixed(1),
     agentIdleAboveEmptyMiB: +(idle - empty).toFixed(1),
+    agentIdleHeap: idleHeap,
     agentDrainPeakRssMiB: +peak.toFixed(1),
     drainSamples: drainSamples.length,
     grantToRebootSeconds: +drainSeconds.toFixed(1),
+    kubectlDrainSeconds: +kubectlSeconds.toFixed(1),
+    kubectlDrainPeakRssMiB: +kubectlPeak.toFixed(1),
+    loadAverage1m: +(loadavg()[0] ?? 0).toFixed(2),
     targetIdleAboveEmptyMiB: 25,
   };
   const rows = [
     ['empty Node process (same run)', `${result.emptyNodeRssMiB} MiB`],
     ['baton-agent bundle, idle (median of 20)', `${result.agentIdleRssMiB} MiB`],
     ['  above the empty process (target ≤ 25)', `${result.agentIdleAboveEmptyMiB} MiB`],
+    [
+      '  of which V8 heap (total / used / external)',
+      `${idleHeap.heapTotalMiB} / ${idleHeap.heapUsedMiB} / ${idleHeap.externalMiB} MiB`,
+    ],
     [`baton-agent, peak while draining ${PODS} pods`, `${result.agentDrainPeakRssMiB} MiB`],
-    ['grant → reboot requested', `${result.grantToRebootSeconds} s`],
+    ['grant → reboot requested (cordon, drain, reboot)', `${result.grantToRebootSeconds} s`],
+    [`reference: kubectl drain of ${PODS} pods, same run`, `${result.kubectlDrainSeconds} s`],
+    ['reference: kubectl drain, peak memory', `${result.kubectlDrainPeakRssMiB} MiB`],
+    ['machine load average (1 min) at the end', `${result.loadAverage1m}`],
   ];
   const width = Math.max(...rows.map((r) => r[0]?.length ?? 0));
   process.stdout.write(`\n${rows.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`);

@@ -32,6 +32,8 @@ export interface FleetOptions {
   readonly rebootMs?: number;
   /** The agent's entry file: the TypeScript source (default) or the image's bundle. */
   readonly agentEntry?: string;
+  /** Node.js flags before the entry (the image's, from scripts/bundle.ts, when running the bundle). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export class SimulatedNode {
@@ -91,6 +93,7 @@ export class SimulatedNode {
       name: `agent-${this.name}`,
       command: process.execPath,
       args: [
+        ...(o.nodeArgs ?? []),
         o.agentEntry ?? AGENT_MAIN,
         ...[
           `--node-id=${this.name}`,
