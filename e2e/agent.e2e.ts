@@ -383,13 +383,19 @@ describe('baton-agent', () => {
     await waitFor('RebootRequired=True', async () => condition(await readNode(2))?.status === 'True');
     // The grant stays valid the whole time: only the attempt limit stops the loop.
     await grantSlot(kc, ns, 'baton-slot-3', target, 600);
-    await waitFor(
-      'held',
-      async () => annotation(await readNode(2), Annotation.Phase) === AgentPhase.Held,
+    // The phase annotation and the condition are two writes (the reporter follows the node):
+    // wait for both, or a read between them sees the old reason.
+    const n = await waitFor(
+      'held, and the condition saying why',
+      async () => {
+        const node = await readNode(2);
+        return annotation(node, Annotation.Phase) === AgentPhase.Held &&
+          condition(node)?.reason === 'AttemptLimitReached'
+          ? node
+          : undefined;
+      },
       120_000,
     );
-    const n = await readNode(2);
-    expect(condition(n)?.reason).toBe('AttemptLimitReached');
     expect(annotation(n, Annotation.RebootAttempts)).toBe('2');
     expect(sim(2).reboots).toBe(2);
     // And it stays held: no third reboot while the grant is still there.
