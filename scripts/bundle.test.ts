@@ -26,7 +26,9 @@ describe('the image bundles', () => {
   });
 
   it('keep the heavy libraries out of the agent (it runs on every node; memory budget)', async () => {
-    const map = JSON.parse(await readFile(join(out, `${bundles.agent.out}.map`), 'utf8')) as { sources: string[] };
+    const map = JSON.parse(await readFile(join(out, `${bundles.agent.out}.map`), 'utf8')) as {
+      sources: string[];
+    };
     const packages = new Set(
       map.sources.flatMap((s) => {
         const m = /.*node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(s);
