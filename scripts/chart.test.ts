@@ -5,7 +5,6 @@
  * e2e/chart.e2e.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   agentOptions,
   camelCase,
