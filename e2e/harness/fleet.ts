@@ -32,6 +32,12 @@ export interface FleetOptions {
   readonly rebootMs?: number;
   /** The agent's entry file: the TypeScript source (default) or the image's bundle. */
   readonly agentEntry?: string;
+  /**
+   * Label selector of agent pods that already run on the nodes (the Helm chart's DaemonSet).
+   * Unset: the fleet creates its own DaemonSet `baton-agent`. Either way each agent process
+   * acts with a token bound to the agent pod on its node.
+   */
+  readonly agentPods?: string;
 }
 
 export class SimulatedNode {
@@ -176,7 +182,7 @@ export class Fleet {
         mergePatch,
       );
     }
-    if (!this.#daemonSet) {
+    if (!this.#daemonSet && o.agentPods === undefined) {
       await o.kc.makeApiClient(AppsV1Api).createNamespacedDaemonSet({
         namespace: o.namespace,
         body: {
@@ -202,7 +208,7 @@ export class Fleet {
       const pod = await waitFor(`the agent pod on ${name}`, async () => {
         const pods = await core.listNamespacedPod({
           namespace: o.namespace,
-          labelSelector: 'app=baton-agent',
+          labelSelector: o.agentPods ?? 'app=baton-agent',
           fieldSelector: `spec.nodeName=${name}`,
         });
         return pods.items.find((p) => p.status?.phase === 'Running')?.metadata?.name;
