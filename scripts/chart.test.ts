@@ -4,7 +4,9 @@
  * config parsers —, RBAC), and values.schema.json's refusals. The chart on a real API server is
  * e2e/chart.e2e.ts.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   agentOptions,
   camelCase,
@@ -559,3 +561,103 @@ describe('charts/baton', () => {
     });
   });
 });
+
+describe('docs/install.md', () => {
+  const doc = readFileSync(join(chartPath, '..', '..', 'docs', 'install.md'), 'utf8');
+  const schema = JSON.parse(readFileSync(chartSchemaPath, 'utf8')) as SchemaNode;
+  const section = (title: string) => doc.slice(doc.indexOf(`## ${title}`)).split('\n## ')[0] ?? '';
+  const rows = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('|---'))
+      .slice(1)
+      .map((l) => l.split(' | ').map((c) => c.replace(/^\| |\s*\|$/g, '')));
+  const paths = (cell: string) => [...cell.matchAll(/`([a-zA-Z.*]+)`/g)].map((m) => m[1] as string);
+
+  it("names, in the kured migration table, only baton values the chart's schema has", () => {
+    const table = rows(section('Migrating from kured'));
+    expect(table.length).toBeGreaterThan(30);
+    for (const [, baton = ''] of table) {
+      for (const path of paths(baton)) expect(resolve(schema, path), path).toBe(true);
+    }
+  });
+
+  it("covers every kured chart value of kured's configuration block", () => {
+    const kured = rows(section('Migrating from kured'))
+      .map((r) => r[0] ?? '')
+      .join(' ');
+    // kured chart 6.1.0's configuration.* keys (docs reference: shared/reference/kured.md §4.1).
+    for (const key of [
+      'rebootSentinel',
+      'useRebootSentinelHostPath',
+      'rebootSentinelCommand',
+      'period',
+      'rebootDays',
+      'startTime',
+      'endTime',
+      'timeZone',
+      'concurrency',
+      'lockReleaseDelay',
+      'lockTtl',
+      'lockAnnotation',
+      'prometheusUrl',
+      'alertFilterRegexp',
+      'alertFilterMatchOnly',
+      'alertFiringOnly',
+      'blockingPodSelector',
+      'forceReboot',
+      'drainGracePeriod',
+      'drainPodSelector',
+      'drainDelay',
+      'drainTimeout',
+      'skipWaitForDeleteTimeout',
+      'rebootMethod',
+      'rebootCommand',
+      'rebootSignal',
+      'rebootDelay',
+      'preRebootNodeLabels',
+      'postRebootNodeLabels',
+      'preferNoScheduleTaint',
+      'annotateNodes',
+      'notifyUrl',
+      'slackHookUrl',
+      'slackChannel',
+      'slackUsername',
+      'messageTemplateDrain',
+      'metricsHost',
+      'metricsPort',
+      'logFormat',
+    ]) {
+      expect(kured, key).toContain(key);
+    }
+  });
+
+  it('lists every top-level value of values.yaml in its reference', () => {
+    const reference = section('Values');
+    for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+      if (key === 'global') continue;
+      const children = Object.keys(sub.properties ?? {});
+      const named = children.length === 0 ? [key] : children.map((c) => `${key}.${c}`);
+      for (const path of named) expect(reference, path).toContain(`\`${path}`);
+    }
+  });
+
+  it('is linked from the README', () => {
+    expect(readFileSync(join(chartPath, '..', '..', 'README.md'), 'utf8')).toContain('(docs/install.md)');
+  });
+});
+
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+}
+
+/** True when `path` (dots, a trailing `*` for "any key below") names a value in the schema. */
+function resolve(schema: SchemaNode, path: string): boolean {
+  let node: SchemaNode | undefined = schema;
+  for (const part of path.split('.')) {
+    if (part === '*') return node?.properties !== undefined;
+    node = node?.properties?.[part];
+    if (node === undefined) return false;
+  }
+  return true;
+}
