@@ -528,6 +528,11 @@ describe('charts/baton', () => {
         },
       });
       expect(both.stderr).toContain('set bearerToken or basicAuth, not both');
+      const plain = await renderChart({
+        controller: { extraEnv: [{ name: 'BATON_NOTIFY_URL', value: 'https://hooks.example/token' }] },
+      });
+      expect(plain.ok).toBe(false);
+      expect(plain.stderr).toContain('BATON_NOTIFY_URL carries tokens and comes only from a Secret');
     });
   });
 
