@@ -29,6 +29,11 @@ build() {
   local name=$1 version=$2 dir=$3 ldflags=$4
   shift 4
   local out="$cache/$name-$version"
+  # One build per component at a time: test files running in parallel may each ask for it.
+  mkdir -p "$cache"
+  local lock
+  exec {lock}>"$cache/.$name-$version.lock"
+  flock "$lock"
   if [[ -f "$out/.complete" ]]; then
     log "$name $version: cached in $out"
     return 0
