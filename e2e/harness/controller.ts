@@ -3,19 +3,35 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { freePort } from './cluster.ts';
 import { AGENT_MAIN } from './fleet.ts';
-import { mintServiceAccountToken, writeTokenKubeconfig } from './kube.ts';
+import { mintPodToken, mintServiceAccountToken, writeTokenKubeconfig } from './kube.ts';
 import { type ManagedProcess, startProcess } from './processes.ts';
 
 export const CONTROLLER_MAIN = join(AGENT_MAIN, '..', '..', '..', 'controller', 'src', 'main.ts');
 
 export async function startController(
   kc: KubeConfig,
-  opts: { namespace: string; serviceAccount: string; dir: string; args?: readonly string[] },
+  opts: {
+    namespace: string;
+    serviceAccount: string;
+    dir: string;
+    args?: readonly string[];
+    /** Bind the token to this pod (a controller pod of the chart's Deployment), as the kubelet would. */
+    pod?: string;
+    /** Replaces the default --namespace flag (e.g. with the chart's own flags); --kubeconfig and the metrics address are always added. */
+    replaceArgs?: readonly string[];
+    env?: Readonly<Record<string, string>>;
+  },
 ): Promise<{ process: ManagedProcess; metricsUrl: string }> {
-  const token = await mintServiceAccountToken(kc, {
-    namespace: opts.namespace,
-    serviceAccount: opts.serviceAccount,
-  });
+  const token =
+    opts.pod === undefined
+      ? await mintServiceAccountToken(kc, { namespace: opts.namespace, serviceAccount: opts.serviceAccount })
+      : (
+          await mintPodToken(kc, {
+            namespace: opts.namespace,
+            serviceAccount: opts.serviceAccount,
+            pod: opts.pod,
+          })
+        ).token;
   const kubeconfig = await writeTokenKubeconfig(
     kc,
     token,
@@ -28,12 +44,13 @@ export async function startController(
     command: process.execPath,
     args: [
       CONTROLLER_MAIN,
-      `--namespace=${opts.namespace}`,
       `--kubeconfig=${kubeconfig}`,
+      ...(opts.replaceArgs ?? [`--namespace=${opts.namespace}`]),
       '--metrics-host=127.0.0.1',
       `--metrics-port=${port}`,
       ...(opts.args ?? []),
     ],
+    env: opts.env === undefined ? undefined : { ...process.env, ...opts.env },
     logPath: join(opts.dir, 'controller.log'),
   });
   return { process: proc, metricsUrl: `http://127.0.0.1:${port}/metrics` };

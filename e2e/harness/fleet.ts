@@ -34,6 +34,12 @@ export interface FleetOptions {
   readonly agentEntry?: string;
   /** Node.js flags before the entry (the image's, from scripts/bundle.ts, when running the bundle). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Label selector of agent pods that already run on the nodes (the Helm chart's DaemonSet).
+   * Unset: the fleet creates its own DaemonSet `baton-agent`. Either way each agent process
+   * acts with a token bound to the agent pod on its node.
+   */
+  readonly agentPods?: string;
 }
 
 export class SimulatedNode {
@@ -179,7 +185,7 @@ export class Fleet {
         mergePatch,
       );
     }
-    if (!this.#daemonSet) {
+    if (!this.#daemonSet && o.agentPods === undefined) {
       await o.kc.makeApiClient(AppsV1Api).createNamespacedDaemonSet({
         namespace: o.namespace,
         body: {
@@ -205,7 +211,7 @@ export class Fleet {
       const pod = await waitFor(`the agent pod on ${name}`, async () => {
         const pods = await core.listNamespacedPod({
           namespace: o.namespace,
-          labelSelector: 'app=baton-agent',
+          labelSelector: o.agentPods ?? 'app=baton-agent',
           fieldSelector: `spec.nodeName=${name}`,
         });
         return pods.items.find((p) => p.status?.phase === 'Running')?.metadata?.name;

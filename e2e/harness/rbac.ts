@@ -1,99 +1,107 @@
 /**
- * The agent's least-privilege RBAC, as the e2e tests grant it to the agent ServiceAccount until
- * the Helm chart owns it: its node (read, cordon, label, annotate, status), pods (list, evict),
- * Events, and the slot Leases read-only. No Lease write of any kind.
+ * RBAC for the e2e tests' own ServiceAccounts, taken from the Helm chart: the rules of the
+ * chart's ClusterRole, its Role in the release namespace and its Events Role in `default`, as
+ * `helm template` renders them. So every e2e test runs with exactly the chart's least privilege
+ * (and a rule the chart lacks fails a test), while a test keeps its own ServiceAccount names.
+ * e2e/chart.e2e.ts installs the chart itself.
  */
-import { CoreV1Api, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
+import { type K8sObject, only, renderChart } from '../../scripts/chart.ts';
 
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
+/** Namespace of the Node Events both components write (fixed by Kubernetes, see events-rbac.yaml). */
+const EVENTS_NAMESPACE = 'default';
+const RELEASE = 'baton';
+const RELEASE_NAMESPACE = 'baton';
+
+interface ComponentRules {
+  readonly cluster: V1PolicyRule[];
+  readonly namespaced: V1PolicyRule[];
+  readonly events: V1PolicyRule[];
 }
 
-/**
- * Creates a ServiceAccount with a ClusterRole for its cluster-wide rules and a Role in its
- * namespace for the rest. Returns a cleanup for the cluster-scoped objects (the namespace takes
- * the others with it).
- */
-async function serviceAccountWithRules(
+let rendered: Promise<K8sObject[]> | undefined;
+
+/** The chart's rules for one component (rendered once per process). */
+export async function chartRules(component: 'agent' | 'controller'): Promise<ComponentRules> {
+  rendered ??= renderChart(undefined, { release: RELEASE, namespace: RELEASE_NAMESPACE }).then((r) => {
+    if (!r.ok) throw new Error(`helm template of charts/baton failed: ${r.stderr}`);
+    return r.objects;
+  });
+  const objects = await rendered;
+  const name = `${RELEASE}-${component}`;
+  const events = only(objects, 'Role', `${RELEASE}-events`);
+  const eventsBinding = only(objects, 'RoleBinding', `${RELEASE}-events`);
+  const bound = (eventsBinding.subjects as { name: string }[]).some((s) => s.name === name);
+  return {
+    cluster: only(objects, 'ClusterRole', name).rules,
+    namespaced: only(objects, 'Role', name).rules,
+    events: bound ? events.rules : [],
+  };
+}
+
+async function serviceAccountWithChartRules(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
-  clusterRules: Rule[],
-  namespaceRules: Rule[],
+  component: 'agent' | 'controller',
 ): Promise<() => Promise<void>> {
+  const rules = await chartRules(component);
   const core = kc.makeApiClient(CoreV1Api);
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: serviceAccount } } });
   const name = `${namespace}-${serviceAccount}`;
   const subjects = [{ kind: 'ServiceAccount', name: serviceAccount, namespace }];
-  await rbac.createClusterRole({ body: { metadata: { name }, rules: clusterRules } });
+  const roleRef = (kind: string, ref: string) => ({ apiGroup: 'rbac.authorization.k8s.io', kind, name: ref });
+  await rbac.createClusterRole({ body: { metadata: { name }, rules: rules.cluster } });
   await rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-      subjects,
-    },
+    body: { metadata: { name }, roleRef: roleRef('ClusterRole', name), subjects },
   });
   await rbac.createNamespacedRole({
     namespace,
-    body: { metadata: { name: serviceAccount }, rules: namespaceRules },
+    body: { metadata: { name: serviceAccount }, rules: rules.namespaced },
   });
   await rbac.createNamespacedRoleBinding({
     namespace,
-    body: {
-      metadata: { name: serviceAccount },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: serviceAccount },
-      subjects,
-    },
+    body: { metadata: { name: serviceAccount }, roleRef: roleRef('Role', serviceAccount), subjects },
   });
+  if (rules.events.length > 0) {
+    await rbac.createNamespacedRole({
+      namespace: EVENTS_NAMESPACE,
+      body: { metadata: { name }, rules: rules.events },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: EVENTS_NAMESPACE,
+      body: { metadata: { name }, roleRef: roleRef('Role', name), subjects },
+    });
+  }
+  // The test namespace takes the namespaced objects with it; these live elsewhere.
   return async () => {
     await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
     await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await rbac.deleteNamespacedRoleBinding({ name, namespace: EVENTS_NAMESPACE }).catch(() => undefined);
+    await rbac.deleteNamespacedRole({ name, namespace: EVENTS_NAMESPACE }).catch(() => undefined);
   };
 }
 
+/** The chart's agent RBAC for `serviceAccount`: its node (via the policy in the chart only), pods, eviction, Events, Leases read-only. */
 export function grantAgentRbac(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
 ): Promise<() => Promise<void>> {
-  return serviceAccountWithRules(
-    kc,
-    namespace,
-    serviceAccount,
-    [
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-      { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-    ],
-    [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] }],
-  );
+  return serviceAccountWithChartRules(kc, namespace, serviceAccount, 'agent');
 }
 
-/** The controller's RBAC until the chart owns it: read Nodes, write Leases in its namespace, Events. */
+/** The chart's controller RBAC for `serviceAccount`: read Nodes and Pods, node status, Leases in its namespace, Events. */
 export function grantControllerRbac(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
 ): Promise<() => Promise<void>> {
-  return serviceAccountWithRules(
-    kc,
-    namespace,
-    serviceAccount,
-    [
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-    ],
-    [
-      {
-        apiGroups: ['coordination.k8s.io'],
-        resources: ['leases'],
-        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
-      },
-    ],
-  );
+  return serviceAccountWithChartRules(kc, namespace, serviceAccount, 'controller');
 }

@@ -428,7 +428,7 @@ describe('agent reference', () => {
   it('explains the sentinel path', () => {
     const row = describeOptions(agentOptions).find((r) => r.flag === '--reboot-sentinel');
     expect(row?.description).toContain('INSIDE the agent container');
-    expect(row?.description).toContain("mounts the host's /var/run read-only at the same path");
+    expect(row?.description).toContain('/host/var/run/reboot-required');
     expect(row?.kured).toBe('--reboot-sentinel');
   });
 

@@ -63,10 +63,10 @@ export const agentOptions = defineOptions([
     ...absolutePath,
     default: '/var/run/reboot-required',
     description:
-      "File whose existence means the node needs a reboot. This is the path INSIDE the agent container: the chart mounts the host's /var/run read-only at the same path, /var/run, so the default is the host's /var/run/reboot-required. A file elsewhere on the host needs its directory mounted as well.",
+      "File whose existence means the node needs a reboot. This is the path INSIDE the agent container: the chart mounts the sentinel's host directory read-only under /host and passes the container path (the host's /var/run/reboot-required is /host/var/run/reboot-required; set the chart value agent.sentinel.file to the host path).",
     kuredFlag: 'reboot-sentinel',
     kuredNote:
-      "kured's manifests mounted the host's /var/run at /sentinel and passed /sentinel/reboot-required; with baton's chart write the host path.",
+      "kured's manifests mounted the host's /var/run at /sentinel and passed /sentinel/reboot-required; with baton's chart give the host path in agent.sentinel.file.",
   },
   {
     name: 'reboot-sentinel-command',
