@@ -202,6 +202,12 @@ export function slotIndexOf(leaseName: string): number | undefined {
  */
 export const PAUSE_LEASE = 'baton-pause';
 
+/**
+ * Annotation on {@link PAUSE_LEASE}: why it is paused, in a person's words (`kubectl baton pause
+ * --reason`). Written by: a person or the CLI. Read by: people, the CLI. Never changes a decision.
+ */
+export const PAUSE_REASON_ANNOTATION = `${DOMAIN}/pause-reason`;
+
 /** Prefix a person's holder identity must carry on {@link PAUSE_LEASE} or on a slot held by hand. */
 export const MANUAL_HOLDER_PREFIX = 'manual:';
 
