@@ -1,10 +1,13 @@
 /**
  * The images run nothing but `node main.mjs`: prove each bundle starts on its own, outside the
- * workspace (no node_modules next to it), serves /healthz and refuses a bad configuration.
+ * workspace (no node_modules next to it), serves /healthz and refuses a bad configuration. The
+ * kubectl plugin's bundle runs as an executable file by itself and prints its help.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { freeLocalPort, runNode, unreachableKubeconfig, waitForHttpOk } from '@baton/runtime/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, bundles } from './bundle.ts';
@@ -21,7 +24,7 @@ describe('the image bundles', () => {
     for (const { out: file } of Object.values(bundles)) {
       const dir = join(out, file, '..');
       const files = (await readdir(dir)).sort();
-      expect(files.filter((f) => !f.endsWith('.map') && !f.endsWith('.LEGAL.txt'))).toEqual(['main.mjs']);
+      expect(files.filter((f) => !f.endsWith('.map') && !f.endsWith('.LEGAL.txt'))).toEqual([basename(file)]);
     }
   });
 
@@ -68,5 +71,52 @@ describe('the image bundles', () => {
     const run = runNode([join(out, bundles[name].out), '--node-id=n', '--metrics-port=99999']);
     expect(await run.exited).toBe(2);
     expect(run.output()).toMatch(/--metrics-port: invalid value "99999"/);
+  });
+
+  describe('kubectl-baton', () => {
+    const run = promisify(execFile);
+    // The directory of the running Node first on PATH: `#!/usr/bin/env node` must find Node 24.
+    const env = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: tmpdir() };
+
+    it('is one executable file that starts on its own, copied anywhere as kubectl-baton, and prints its help', async () => {
+      const file = join(out, bundles['kubectl-baton'].out);
+      expect((await stat(file)).mode & 0o111).not.toBe(0);
+      expect((await readFile(file, 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
+      const alone = await mkdtemp(join(tmpdir(), 'baton-plugin-'));
+      try {
+        const plugin = join(alone, 'kubectl-baton');
+        await copyFile(file, plugin);
+        await chmod(plugin, 0o755);
+        const { stdout } = await run(plugin, ['--help'], { env });
+        expect(stdout).toMatch(/^Usage: kubectl baton COMMAND/);
+        for (const command of ['status', 'why', 'pause', 'resume', 'release', 'request', 'cancel']) {
+          expect(stdout).toContain(`kubectl baton ${command}`);
+        }
+        expect(stdout).toMatch(/Exit codes:/);
+      } finally {
+        await rm(alone, { recursive: true, force: true });
+      }
+    });
+
+    it('exits 2 on an unknown command and 3 when no cluster is configured', async () => {
+      const file = join(out, bundles['kubectl-baton'].out);
+      const bad = await run(file, ['frobnicate'], { env }).catch((e: { code: number; stderr: string }) => e);
+      expect(bad).toMatchObject({ code: 2 });
+      expect((bad as { stderr: string }).stderr).toMatch(/unknown command "frobnicate"/);
+      const none = await run(file, ['status'], { env: { ...env, KUBECONFIG: join(out, 'missing') } }).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(none).toMatchObject({ code: 3 });
+      expect((none as { stderr: string }).stderr).toMatch(/no cluster: none of the KUBECONFIG files exist/);
+    });
+
+    it('keeps the controller process out of the plugin (it only borrows the pause semantics)', async () => {
+      const map = JSON.parse(await readFile(join(out, `${bundles['kubectl-baton'].out}.map`), 'utf8')) as {
+        sources: string[];
+      };
+      expect(map.sources.some((s) => s.endsWith('packages/controller/src/pause.ts'))).toBe(true);
+      expect(map.sources.some((s) => s.endsWith('packages/controller/src/process.ts'))).toBe(false);
+      expect(map.sources.some((s) => s.includes('node_modules/prom-client/'))).toBe(false);
+    });
   });
 });
