@@ -62,12 +62,25 @@ describe('kubeFailure', () => {
     [
       Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
       ExitCode.NoCluster,
-      /^cannot reach the API server at https:\/\/127.0.0.1:6443 \(ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1\)/,
+      /^cannot reach the API server at https:\/\/127.0.0.1:6443 \(connect ECONNREFUSED 127.0.0.1:1\)/,
     ],
   ])('%s → exit %i', (thrown, code, message) => {
     const err = kubeFailure(thrown, { verb: 'get', resource: 'nodes', name: 'x' }, server);
     expect(err.exitCode).toBe(code);
     expect(err.message).toMatch(message);
+  });
+
+  it('shows the cause fetch hides behind "fetch failed"', () => {
+    const refused = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7'), { code: 'ECONNREFUSED' }),
+    });
+    expect(kubeFailure(refused, { verb: 'list', resource: 'nodes' }, server).message).toBe(
+      `cannot reach the API server at ${server} (fetch failed: connect ECONNREFUSED 127.0.0.1:7); check the kubeconfig's server and your network`,
+    );
+    const badPort = new TypeError('fetch failed', { cause: new Error('bad port') });
+    expect(kubeFailure(badPort, { verb: 'list', resource: 'nodes' }, server).message).toMatch(
+      /\(fetch failed: bad port\)/,
+    );
   });
 
   it('passes a CliError through unchanged', () => {

@@ -72,7 +72,7 @@ export function kubeFailure(err: unknown, action: Action, server: string): CliEr
   if (k.code === 0) {
     return new CliError(
       ExitCode.NoCluster,
-      `cannot reach the API server at ${server} (${k.reason}: ${k.message}); check the kubeconfig's server and your network`,
+      `cannot reach the API server at ${server} (${networkDetail(err, k.reason, k.message)}); check the kubeconfig's server and your network`,
     );
   }
   if (k.code === 401) {
@@ -101,4 +101,22 @@ export function kubeFailure(err: unknown, action: Action, server: string): CliEr
     );
   }
   return new CliError(ExitCode.Failed, `could not ${doing}: ${k.code} ${k.reason}: ${k.message}`);
+}
+
+/**
+ * fetch reports every network failure as "fetch failed" and puts the real one (ECONNREFUSED,
+ * a certificate error, "bad port") in `cause`, sometimes two levels down: show the whole chain.
+ */
+export function networkDetail(err: unknown, reason: string, message: string): string {
+  const parts: string[] = [];
+  let code = reason;
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const { message: m, code: c } = e as { message?: unknown; code?: unknown };
+    if (typeof m === 'string' && m !== '' && !parts.includes(m)) parts.push(m);
+    if (typeof c === 'string') code = c;
+    e = (e as { cause?: unknown }).cause;
+  }
+  const text = parts.length > 0 ? parts.join(': ') : message;
+  return code === 'NetworkError' || text.includes(code) ? text : `${code}: ${text}`;
 }
