@@ -5,7 +5,7 @@
  * controller's RebootGate condition are written here as those processes would write them.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import {
 } from './harness/kube.ts';
 import { grantSlot } from './harness/leases.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import { ensureTools } from './harness/tools.ts';
 
 const EXECUTABLE = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -354,6 +355,31 @@ describe('kubectl baton', () => {
     expect(request.stderr).toMatch(
       new RegExp(`no rights: you may not get nodes \\(needed to get nodes "${node(1)}"\\)`),
     );
+  });
+
+  it('kubectl runs it as a plugin: kubectl-baton on the PATH, through a symlink', async () => {
+    const { kubectl } = await ensureTools();
+    const bin = join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    await symlink(EXECUTABLE, join(bin, 'kubectl-baton'));
+    const result = await new Promise<Result>((resolve) => {
+      execFile(
+        kubectl,
+        ['baton', 'status', node(0), '-n', ns],
+        {
+          env: {
+            PATH: `${bin}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+            HOME: dir,
+            KUBECONFIG: admin,
+          },
+          timeout: 60_000,
+        },
+        (err, stdout, stderr) =>
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }),
+      );
+    });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toMatch(new RegExp(`^${node(0)}\\s+yes\\s`, 'm'));
   });
 
   it('no cluster: an unreachable API server and a missing kubeconfig exit 3', async () => {
