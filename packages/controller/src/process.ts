@@ -2,23 +2,29 @@
  * The controller process: watches Nodes and the Leases of its namespace, and grants, renews
  * and releases slot Leases (see plan.ts for the decision, slots.ts for the writes).
  */
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
   type ControllerConfig,
   controllerOptions,
   describeOptions,
   EventSource,
+  GateReason,
   LEADER_LEASE,
   parseControllerConfig,
 } from '@baton/protocol';
 import {
   formatUsage,
+  type Logger,
   loadKubeConfig,
   nodeEventRecorder,
   type ProcessSpec,
   superviseInformer,
 } from '@baton/runtime';
 import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { AlertGate, evaluateAlerts } from './alerts.ts';
+import { alertNodeGate, type NodeGate } from './gates.ts';
+import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
@@ -31,8 +37,6 @@ import { kubeSlotWriter } from './slots.ts';
  */
 export function refuseUnimplementedGates(config: ControllerConfig): void {
   const given: string[] = [];
-  if (config.prometheusUrl !== undefined) given.push('--prometheus-url');
-  if (config.alertmanagerUrl !== undefined) given.push('--alertmanager-url');
   if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
   if (config.healthQuery !== undefined) given.push('--health-query');
   if (config.groupLabel !== undefined) given.push('--group-label');
@@ -43,6 +47,47 @@ export function refuseUnimplementedGates(config: ControllerConfig): void {
       `${given.join(', ')}: not implemented in this version of baton-controller; refusing to run without a gate you asked for (remove the flag, or wait for the release that implements it)`,
     );
   }
+}
+
+/** How long one question to Prometheus or Alertmanager may take before it counts as unreachable. */
+const ALERT_TIMEOUT_MS = 10_000;
+
+/** The alerts gate, when an alert source is configured. */
+function alertGate(config: ControllerConfig, onChange: () => void, log: Logger) {
+  if (config.prometheusUrl === undefined && config.alertmanagerUrl === undefined) return undefined;
+  const settings = {
+    prometheusUrl: config.prometheusUrl,
+    alertmanagerUrl: config.alertmanagerUrl,
+    bearerTokenFile: config.prometheusBearerTokenFile,
+    basicAuthFile: config.prometheusBasicAuthFile,
+    caFile: config.prometheusCaFile,
+    timeoutMs: ALERT_TIMEOUT_MS,
+  };
+  const filter = {
+    nameRegexp: config.alertFilterRegexp,
+    matchOnly: config.alertFilterMatchOnly,
+    firingOnly: config.alertFiringOnly,
+    labelMatchers: config.alertLabelMatcher,
+  };
+  return new AlertGate({
+    ask: () =>
+      evaluateAlerts(settings, filter, {
+        get: nodeHttpGet,
+        readFile: (path) => readFile(path, 'utf8'),
+        now: () => new Date(),
+      }),
+    periodMs: config.period,
+    timeoutMs: ALERT_TIMEOUT_MS,
+    firstReason:
+      config.prometheusUrl !== undefined
+        ? GateReason.PrometheusUnreachable
+        : GateReason.AlertmanagerUnreachable,
+    onChange: (v) => {
+      if (v.blocked) log.warn({ reason: v.reason, detail: v.detail }, 'alerts gate closed');
+      else log.info('alerts gate open');
+      onChange();
+    },
+  });
 }
 
 export const controllerProcess: ProcessSpec<ControllerConfig> = {
@@ -93,6 +138,9 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         })
       : undefined;
     const electionStop = new AbortController();
+    const alerts = alertGate(config, () => schedule(), log);
+    const gates: NodeGate[] = [];
+    if (alerts !== undefined) gates.push(alertNodeGate(alerts));
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -115,6 +163,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         now: () => new Date(),
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
+        gates,
       },
     );
 
@@ -147,6 +196,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       });
     }, 500);
     const election = elector?.run(electionStop.signal);
+    alerts?.start();
     log.info(
       {
         identity,
@@ -164,7 +214,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         clearTimeout(debounce);
         clearInterval(tick);
         clearInterval(readinessTimer);
-        await Promise.all([nodes.stop(), leases.stop()]);
+        await Promise.all([nodes.stop(), leases.stop(), alerts?.stop()]);
       },
     };
   },

@@ -6,6 +6,7 @@
 import { EventReason, PAUSE_LEASE } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import { blockersOf, type NodeGate } from './gates.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { pauseState } from './pause.ts';
 import { type PlanSettings, plan } from './plan.ts';
@@ -28,6 +29,8 @@ export interface ReconcilerDeps {
   readonly renewAfterMs: number;
   /** Whether this replica may write now (leader election); asked before every reconcile. */
   readonly mayAct: () => boolean;
+  /** Gates kept by their own loops (alerts, blocking pods), asked about each pending node. */
+  readonly gates?: readonly NodeGate[];
 }
 
 export class Reconciler {
@@ -69,7 +72,14 @@ export class Reconciler {
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,
     );
-    const p = plan({ now, nodes: this.#d.nodes(), leases, settings: this.#s, paused });
+    const p = plan({
+      now,
+      nodes: this.#d.nodes(),
+      leases,
+      settings: this.#s,
+      paused,
+      blockers: blockersOf(this.#d.gates ?? [], now),
+    });
 
     for (const r of p.releases) {
       try {

@@ -223,7 +223,7 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...httpUrl,
     description:
-      'Prometheus to ask for firing alerts (the ALERTS series) and for --health-query. Unset: no alert check.',
+      'Prometheus to ask for active alerts (its /api/v1/alerts, once per --period) and for --health-query. Unset: no alert check.',
     kuredFlag: 'prometheus-url',
     kuredNote: 'Same; authentication and TLS are now possible with the --prometheus-*-file options.',
   },
@@ -231,7 +231,8 @@ export const controllerOptions = defineOptions([
     name: 'alertmanager-url',
     kind: 'single',
     ...httpUrl,
-    description: 'Alertmanager to ask for active alerts (silenced and inhibited alerts do not block).',
+    description:
+      'Alertmanager to ask for active alerts (its /api/v2/alerts, once per --period); silenced and inhibited alerts do not block.',
   },
   {
     name: 'alert-filter-regexp',

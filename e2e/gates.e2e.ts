@@ -1,0 +1,124 @@
+/**
+ * The controller's gates on the real control plane: a real controller process with its own
+ * ServiceAccount token, fake nodes whose RebootRequired condition the test reports as an agent
+ * would (no agents: what is under test is whether the controller grants, and what it says).
+ * Each test starts a controller with the gate it checks and stops it at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GateReason, grantFor } from '@baton/protocol';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from './harness/cluster.ts';
+import { startController } from './harness/controller.ts';
+import { FakePrometheus, metricSample, setRebootRequired } from './harness/gates.ts';
+import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from './harness/kube.ts';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import type { ManagedProcess } from './harness/processes.ts';
+import { grantControllerRbac } from './harness/rbac.ts';
+
+describe('controller gates', () => {
+  let kc: KubeConfig;
+  let core: CoreV1Api;
+  let leasesApi: CoordinationV1Api;
+  let ns: string;
+  let dir: string;
+  let names: string[];
+  let controller: ManagedProcess | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  const prefix = `gate-${randomBytes(2).toString('hex')}`;
+
+  const start = async (args: string[]) => {
+    const started = await startController(kc, {
+      namespace: ns,
+      serviceAccount: 'baton-controller',
+      dir,
+      args: ['--leader-elect=false', '--period=1s', '--grant-duration=60s', ...args],
+    });
+    controller = started.process;
+    await waitFor('controller ready', async () => {
+      const res = await fetch(started.metricsUrl.replace('/metrics', '/readyz')).catch(() => undefined);
+      return res?.ok === true;
+    });
+    return started.metricsUrl;
+  };
+  const holderOf = async (node: string) =>
+    grantFor(node, (await leasesApi.listNamespacedLease({ namespace: ns })).items, new Date());
+  const blocked = (metricsUrl: string, node: string, reason: string) =>
+    metricSample(metricsUrl, 'baton_node_blocked', { node, reason });
+
+  beforeAll(async () => {
+    kc = loadKubeConfig(inject('kubeconfig'));
+    core = kc.makeApiClient(CoreV1Api);
+    leasesApi = kc.makeApiClient(CoordinationV1Api);
+    ns = await createTestNamespace(kc, 'gates');
+    dir = await mkdtemp(join(tmpdir(), 'baton-gates-e2e-'));
+    names = await createFakeNodes(kc, { prefix, count: 3 });
+    await waitForNodesReady(kc, names);
+    cleanups.push(await grantControllerRbac(kc, ns, 'baton-controller'));
+  });
+
+  afterEach(async () => {
+    // Nobody needs a reboot any more; the next controller releases what this one granted.
+    for (const n of names) await setRebootRequired(kc, n, false);
+    await controller?.stop();
+    controller = undefined;
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    for (const c of cleanups) await c();
+    await deleteTestNamespace(kc, ns);
+    for (const name of names ?? []) await core.deleteNode({ name }).catch(() => undefined);
+    if (process.env.E2E_KEEP_LOGS) process.stderr.write(`logs kept in ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an unreachable Prometheus blocks every grant, reported with its reason', async () => {
+    const closed = await freePort();
+    const metrics = await start([`--prometheus-url=http://127.0.0.1:${closed}`]);
+    const target = names[0] ?? '';
+    await setRebootRequired(kc, target, true);
+    await waitFor(
+      'blocked with PrometheusUnreachable',
+      async () => (await blocked(metrics, target, GateReason.PrometheusUnreachable)) === 1,
+    );
+    // Several more periods: still blocked, never granted.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await holderOf(target)).toBeUndefined();
+      expect(await blocked(metrics, target, GateReason.PrometheusUnreachable)).toBe(1);
+    }
+  });
+
+  it('a firing alert blocks; the grant comes only after it clears', async () => {
+    const prom = new FakePrometheus();
+    prom.alerts = [{ labels: { alertname: 'NodeDiskFull', severity: 'critical' }, state: 'firing' }];
+    const url = await prom.start();
+    try {
+      const metrics = await start([`--prometheus-url=${url}`, '--alert-filter-regexp=^RebootRequired$']);
+      const target = names[1] ?? '';
+      await setRebootRequired(kc, target, true);
+      await waitFor(
+        'blocked with AlertFiring',
+        async () => (await blocked(metrics, target, GateReason.AlertFiring)) === 1,
+      );
+      const asked = prom.requests;
+      await waitFor('asked again', async () => prom.requests >= asked + 2);
+      expect(await holderOf(target)).toBeUndefined();
+
+      // An alert the filter ignores does not block.
+      prom.alerts = [{ labels: { alertname: 'RebootRequired' }, state: 'firing' }];
+      await waitFor(
+        'granted after the alert cleared',
+        async () => (await holderOf(target)) !== undefined,
+        30_000,
+      );
+      expect(await blocked(metrics, target, GateReason.AlertFiring)).toBeUndefined();
+    } finally {
+      await prom.stop();
+    }
+  });
+});
