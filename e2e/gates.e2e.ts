@@ -121,4 +121,43 @@ describe('controller gates', () => {
       await prom.stop();
     }
   });
+
+  it('a pod matching --blocking-pod-selector holds back its own node only; deleting it unblocks', async () => {
+    const metrics = await start([
+      '--concurrency=2',
+      '--blocking-pod-selector=app=db,tier in (primary,replica)',
+    ]);
+    const [free = '', busy = ''] = [names[0], names[2]];
+    const pod = `db-${randomBytes(2).toString('hex')}`;
+    await waitFor('pod created', async () => {
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: pod, labels: { app: 'db', tier: 'primary' } },
+          spec: {
+            nodeName: busy,
+            automountServiceAccountToken: false,
+            containers: [{ name: 'db', image: 'registry.example/db:1' }],
+          },
+        },
+      });
+      return true;
+    });
+    await setRebootRequired(kc, busy, true);
+    await setRebootRequired(kc, free, true);
+    await waitFor('the other node granted', async () => (await holderOf(free)) !== undefined);
+    await waitFor(
+      'blocked with BlockingPod',
+      async () => (await blocked(metrics, busy, GateReason.BlockingPod)) === 1,
+    );
+    expect(await holderOf(busy)).toBeUndefined();
+
+    await core.deleteNamespacedPod({ name: pod, namespace: ns, gracePeriodSeconds: 0 });
+    await waitFor(
+      'granted after the pod was deleted',
+      async () => (await holderOf(busy)) !== undefined,
+      30_000,
+    );
+    expect(await blocked(metrics, busy, GateReason.BlockingPod)).toBeUndefined();
+  });
 });

@@ -74,7 +74,11 @@ export function grantAgentRbac(
   );
 }
 
-/** The controller's RBAC until the chart owns it: read Nodes, write Leases in its namespace, Events. */
+/**
+ * The controller's RBAC until the chart owns it: read Nodes and write their status (the
+ * RebootGate condition), watch pods (blocking-pod selectors), write Leases in its namespace,
+ * Events.
+ */
 export function grantControllerRbac(
   kc: KubeConfig,
   namespace: string,
@@ -86,6 +90,8 @@ export function grantControllerRbac(
     serviceAccount,
     [
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     ],
     [

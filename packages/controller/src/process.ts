@@ -9,6 +9,7 @@ import {
   controllerOptions,
   describeOptions,
   EventSource,
+  formatLabelSelector,
   GateReason,
   LEADER_LEASE,
   parseControllerConfig,
@@ -21,13 +22,14 @@ import {
   type ProcessSpec,
   superviseInformer,
 } from '@baton/runtime';
-import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { AlertGate, evaluateAlerts } from './alerts.ts';
 import { alertNodeGate, type NodeGate } from './gates.ts';
 import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
+import { blockingPodsGate } from './pods.ts';
 import { Reconciler } from './reconciler.ts';
 import { kubeSlotWriter } from './slots.ts';
 
@@ -37,7 +39,6 @@ import { kubeSlotWriter } from './slots.ts';
  */
 export function refuseUnimplementedGates(config: ControllerConfig): void {
   const given: string[] = [];
-  if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
   if (config.healthQuery !== undefined) given.push('--health-query');
   if (config.groupLabel !== undefined) given.push('--group-label');
   if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
@@ -119,6 +120,19 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
       log,
     });
+    // One label-filtered watch per blocking selector: only pods that can block are cached.
+    const podWatches = config.blockingPodSelector.map((selector, i) => {
+      const labelSelector = formatLabelSelector(selector);
+      const informer = superviseInformer<V1Pod>({
+        name: `blocking-pods-${i}`,
+        kubeConfig: kc,
+        path: '/api/v1/pods',
+        labelSelector,
+        list: () => core.listPodForAllNamespaces({ labelSelector }),
+        log,
+      });
+      return { selector: labelSelector, informer };
+    });
     const grantSeconds = Math.round(config.grantDuration / 1000);
     const elector = config.leaderElect
       ? new LeaderElector({
@@ -141,6 +155,18 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     const alerts = alertGate(config, () => schedule(), log);
     const gates: NodeGate[] = [];
     if (alerts !== undefined) gates.push(alertNodeGate(alerts));
+    if (podWatches.length > 0) {
+      gates.push(
+        blockingPodsGate(
+          podWatches.map(({ selector, informer }) => ({
+            selector,
+            list: () => informer.list(),
+            synced: () => informer.synced(),
+          })),
+          config.blockingPodScope,
+        ),
+      );
+    }
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -179,6 +205,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     };
     nodes.onChange(schedule);
     leases.onChange(schedule);
+    for (const { informer } of podWatches) {
+      informer.onChange(schedule);
+      // Not awaited: an unsynced pod watch blocks grants (BlockingPodsUnknown), never the rest.
+      void informer.start();
+    }
     setReadiness({ ready: false, reason: 'waiting for the Node and Lease watches to sync' });
     void Promise.all([nodes.start(), leases.start()]).then(() => {
       if (stopped) return;
@@ -187,6 +218,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     });
     const tick = setInterval(schedule, Math.min(config.period, 10_000));
     const readinessTimer = setInterval(() => {
+      // Pod watches are left out: while one is out of sync grants wait, but releases and
+      // renewals must go on, so the replica is still doing its job.
       const ok = nodes.synced() && leases.synced();
       const role =
         elector === undefined ? 'leader election off' : elector.isLeader() ? 'leading' : 'standing by';
@@ -214,7 +247,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         clearTimeout(debounce);
         clearInterval(tick);
         clearInterval(readinessTimer);
-        await Promise.all([nodes.stop(), leases.stop(), alerts?.stop()]);
+        await Promise.all([
+          nodes.stop(),
+          leases.stop(),
+          alerts?.stop(),
+          ...podWatches.map(({ informer }) => informer.stop()),
+        ]);
       },
     };
   },
