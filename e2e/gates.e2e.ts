@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { freePort } from './harness/cluster.ts';
 import { startController } from './harness/controller.ts';
 import { FakePrometheus, metricSample, setRebootRequired } from './harness/gates.ts';
-import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from './harness/kube.ts';
+import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady } from './harness/kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import type { ManagedProcess } from './harness/processes.ts';
 import { grantControllerRbac } from './harness/rbac.ts';
@@ -159,5 +159,58 @@ describe('controller gates', () => {
       30_000,
     );
     expect(await blocked(metrics, busy, GateReason.BlockingPod)).toBeUndefined();
+  });
+
+  it('--max-per-group: one grant per zone even with free slots', async () => {
+    const zone = 'topology.kubernetes.io/zone';
+    const zones: Record<string, string> = {
+      [names[0] ?? '']: 'a',
+      [names[1] ?? '']: 'a',
+      [names[2] ?? '']: 'b',
+    };
+    for (const [name, z] of Object.entries(zones)) {
+      await core.patchNode({ name, body: { metadata: { labels: { [zone]: z } } } }, mergePatch);
+    }
+    try {
+      const metrics = await start(['--concurrency=3', `--group-label=${zone}`, '--max-per-group=1']);
+      for (const n of names) await setRebootRequired(kc, n, true);
+      await waitFor('one node per zone granted', async () => {
+        const held = await Promise.all(names.map(async (n) => (await holderOf(n)) !== undefined));
+        return held.filter(Boolean).length === 2 && held[2] === true;
+      });
+      const zoneA = [names[0] ?? '', names[1] ?? ''];
+      const waiting = (await Promise.all(zoneA.map(async (n) => ((await holderOf(n)) ? undefined : n)))).find(
+        (n) => n !== undefined,
+      );
+      expect(waiting).toBeDefined();
+      await waitFor(
+        'the other zone-a node blocked by its group',
+        async () => (await blocked(metrics, waiting ?? '', GateReason.GroupBudgetExhausted)) === 1,
+      );
+      // Free slots remain (3 slots, 2 holders) and several periods pass: still one per zone.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await holderOf(waiting ?? '')).toBeUndefined();
+    } finally {
+      for (const name of names) {
+        await core.patchNode({ name, body: { metadata: { labels: { [zone]: null } } } }, mergePatch);
+      }
+    }
+  });
+
+  it('--max-unavailable: a node cordoned by someone else uses the budget until uncordoned', async () => {
+    const [target = '', cordoned = ''] = [names[0], names[2]];
+    await core.patchNode({ name: cordoned, body: { spec: { unschedulable: true } } }, mergePatch);
+    try {
+      const metrics = await start(['--concurrency=2', '--max-unavailable=1']);
+      await setRebootRequired(kc, target, true);
+      await waitFor(
+        'blocked with MaxUnavailableReached',
+        async () => (await blocked(metrics, target, GateReason.MaxUnavailableReached)) === 1,
+      );
+      expect(await holderOf(target)).toBeUndefined();
+    } finally {
+      await core.patchNode({ name: cordoned, body: { spec: { unschedulable: false } } }, mergePatch);
+    }
+    await waitFor('granted after the uncordon', async () => (await holderOf(target)) !== undefined, 30_000);
   });
 });

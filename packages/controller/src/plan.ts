@@ -22,6 +22,7 @@ import {
   windowVerdict,
 } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
+import { type BudgetSettings, budget } from './budget.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
 export const GRANTED_NODE_ANNOTATION = 'baton.dev/granted-node';
@@ -35,6 +36,8 @@ export interface PlanSettings {
   readonly windows: readonly RebootWindow[];
   readonly timeZone: string;
   readonly blackoutDates: readonly string[];
+  /** Per-group and cluster-wide limits on top of `concurrency` (budget.ts). */
+  readonly budget?: BudgetSettings;
 }
 
 export interface SlotLease extends LeaseLike {
@@ -217,6 +220,7 @@ export function plan(input: PlanInput): Plan {
     if (first !== undefined) waiting.set(name, { ...first, also });
   };
   const window = windowVerdict(s.windows, s.timeZone, s.blackoutDates, now);
+  const limits = budget(s.budget ?? {}, input.nodes, new Set(renewals.map((r) => r.node)));
   for (const n of pending) {
     const name = n.metadata?.name ?? '';
     // Every gate that does not depend on the other grants of this plan, all of them, so people
@@ -233,15 +237,24 @@ export function plan(input: PlanInput): Plan {
       hold(name, blocks);
       continue;
     }
+    const over = limits.check(n);
     const slot = free.shift();
     if (slot === undefined || taken >= s.concurrency) {
       if (slot !== undefined) free.unshift(slot);
-      hold(name, [
-        { reason: GateReason.WaitingForSlot, detail: `${taken} of ${s.concurrency} slot(s) taken` },
-      ]);
+      const wait = {
+        reason: GateReason.WaitingForSlot,
+        detail: `${taken} of ${s.concurrency} slot(s) taken`,
+      };
+      hold(name, over === undefined ? [wait] : [wait, over]);
+      continue;
+    }
+    if (over !== undefined) {
+      free.unshift(slot);
+      hold(name, [over]);
       continue;
     }
     grants.push({ slot: slotLeaseName(slot), node: name });
+    limits.take(n);
     taken++;
   }
   return { grants, renewals, releases, waiting, halted, taken };

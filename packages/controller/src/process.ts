@@ -40,8 +40,6 @@ import { kubeSlotWriter } from './slots.ts';
 export function refuseUnimplementedGates(config: ControllerConfig): void {
   const given: string[] = [];
   if (config.healthQuery !== undefined) given.push('--health-query');
-  if (config.groupLabel !== undefined) given.push('--group-label');
-  if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
   if (config.notifyUrl.length > 0) given.push('--notify-url');
   if (given.length > 0) {
     throw new Error(
@@ -177,6 +175,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         windows: config.windows,
         timeZone: config.timeZone,
         blackoutDates: config.blackoutDate,
+        budget: {
+          groupLabel: config.groupLabel,
+          maxPerGroup: config.maxPerGroup,
+          maxUnavailable: config.maxUnavailable,
+        },
       },
       {
         nodes: () => nodes.list(),

@@ -118,19 +118,21 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...maxUnavailable,
     description:
-      'No grant while this many nodes (or this share of them) are NotReady or cordoned, whoever caused it. Unset: no limit beyond --concurrency.',
+      'A grant is made only if afterwards at most this many nodes (or this share of all nodes, rounded down) are unavailable: granted, NotReady or cordoned, whoever caused it. Unset: no limit beyond --concurrency.',
   },
   {
     name: 'group-label',
     kind: 'single',
     ...labelKey,
-    description: 'Node label that groups nodes (e.g. topology.kubernetes.io/zone) for --max-per-group.',
+    description:
+      'Node label that groups nodes (e.g. topology.kubernetes.io/zone) for --max-per-group. Nodes without the label form one group.',
   },
   {
     name: 'max-per-group',
     kind: 'single',
     ...integer({ min: 1 }),
-    description: 'At most this many grants at once within one value of --group-label.',
+    description:
+      'At most this many grants at once within one value of --group-label. Unset with --group-label: 1.',
   },
   {
     name: 'priority-label',
