@@ -13,7 +13,7 @@ import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/clien
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from './harness/cluster.ts';
 import { startController } from './harness/controller.ts';
-import { FakePrometheus, metricSample, setRebootRequired } from './harness/gates.ts';
+import { FakePrometheus, metricSample, rebootGate, setRebootRequired } from './harness/gates.ts';
 import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady } from './harness/kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import type { ManagedProcess } from './harness/processes.ts';
@@ -85,12 +85,22 @@ describe('controller gates', () => {
       'blocked with PrometheusUnreachable',
       async () => (await blocked(metrics, target, GateReason.PrometheusUnreachable)) === 1,
     );
-    // Several more periods: still blocked, never granted.
+    // `kubectl describe node` shows why, naming the cause.
+    const gate = await waitFor('RebootGate condition', async () => {
+      const c = await rebootGate(kc, target);
+      return c?.reason === GateReason.PrometheusUnreachable ? c : undefined;
+    });
+    expect(gate.status).toBe('True');
+    expect(gate.message).toMatch(
+      new RegExp(`^PrometheusUnreachable: GET http://127.0.0.1:${closed}/api/v1/alerts: .*ECONNREFUSED`),
+    );
+    // Several more periods: still blocked, never granted, and the condition not rewritten.
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setTimeout(r, 1000));
       expect(await holderOf(target)).toBeUndefined();
       expect(await blocked(metrics, target, GateReason.PrometheusUnreachable)).toBe(1);
     }
+    expect((await rebootGate(kc, target))?.lastHeartbeatTime).toEqual(gate.lastHeartbeatTime);
   });
 
   it('a firing alert blocks; the grant comes only after it clears', async () => {
@@ -105,6 +115,12 @@ describe('controller gates', () => {
         'blocked with AlertFiring',
         async () => (await blocked(metrics, target, GateReason.AlertFiring)) === 1,
       );
+      await waitFor('RebootGate says AlertFiring', async () => {
+        const c = await rebootGate(kc, target);
+        return (
+          c?.status === 'True' && c.reason === GateReason.AlertFiring && /NodeDiskFull/.test(c.message ?? '')
+        );
+      });
       const asked = prom.requests;
       await waitFor('asked again', async () => prom.requests >= asked + 2);
       expect(await holderOf(target)).toBeUndefined();
@@ -117,6 +133,16 @@ describe('controller gates', () => {
         30_000,
       );
       expect(await blocked(metrics, target, GateReason.AlertFiring)).toBeUndefined();
+      await waitFor('RebootGate says Granted', async () => {
+        const c = await rebootGate(kc, target);
+        return c?.status === 'False' && c.reason === GateReason.Granted;
+      });
+      // Once the node needs nothing, the condition says so.
+      await setRebootRequired(kc, target, false);
+      await waitFor('RebootGate says NotRequired', async () => {
+        const c = await rebootGate(kc, target);
+        return c?.status === 'False' && c.reason === GateReason.NotRequired;
+      });
     } finally {
       await prom.stop();
     }
@@ -151,6 +177,11 @@ describe('controller gates', () => {
       async () => (await blocked(metrics, busy, GateReason.BlockingPod)) === 1,
     );
     expect(await holderOf(busy)).toBeUndefined();
+    const gate = await rebootGate(kc, busy);
+    expect(gate?.reason).toBe(GateReason.BlockingPod);
+    expect(gate?.message).toBe(
+      `BlockingPod: pod ${ns}/${pod} (app=db,tier in (primary,replica)) on this node`,
+    );
 
     await core.deleteNamespacedPod({ name: pod, namespace: ns, gracePeriodSeconds: 0 });
     await waitFor(
@@ -159,6 +190,10 @@ describe('controller gates', () => {
       30_000,
     );
     expect(await blocked(metrics, busy, GateReason.BlockingPod)).toBeUndefined();
+    await waitFor(
+      'RebootGate turns Granted',
+      async () => (await rebootGate(kc, busy))?.reason === GateReason.Granted,
+    );
   });
 
   it('--max-per-group: one grant per zone even with free slots', async () => {
@@ -207,6 +242,12 @@ describe('controller gates', () => {
         'blocked with MaxUnavailableReached',
         async () => (await blocked(metrics, target, GateReason.MaxUnavailableReached)) === 1,
       );
+      await waitFor('RebootGate says MaxUnavailableReached', async () => {
+        const c = await rebootGate(kc, target);
+        return (
+          c?.reason === GateReason.MaxUnavailableReached && /1 node\(s\) unavailable/.test(c.message ?? '')
+        );
+      });
       expect(await holderOf(target)).toBeUndefined();
     } finally {
       await core.patchNode({ name: cordoned, body: { spec: { unschedulable: false } } }, mergePatch);

@@ -24,6 +24,7 @@ import {
 } from '@baton/runtime';
 import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { AlertGate, evaluateAlerts } from './alerts.ts';
+import { kubeGateConditionWriter } from './gate-condition-writer.ts';
 import { alertNodeGate, type NodeGate } from './gates.ts';
 import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
@@ -193,6 +194,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
         gates,
+        gateConditions: kubeGateConditionWriter(core),
       },
     );
 

@@ -51,11 +51,13 @@ export type RebootRequiredReason = (typeof RebootRequiredReason)[keyof typeof Re
 
 /**
  * Node condition type `RebootGate`: why a node that needs a reboot is not rebooting now.
- * Written by: the controller (leader only), on the node's status.
+ * Written by: the controller (leader only), on the node's status subresource with a strategic
+ * merge keyed by `type` (other conditions untouched), only when status, reason or message change
+ * (a message-only change at most once a minute). Never added to a node that needed nothing.
  * Read by: people (`kubectl describe node`), the CLI.
- * Status: `True` = a gate holds the node back (reason = the first blocking gate, message = all
- * of them in words); `False` = not held back (reason {@link GateReason.Granted} or
- * {@link GateReason.NotRequired}).
+ * Status: `True` = a gate holds the node back (reason = the first blocking gate, message = every
+ * gate holding it, `<Reason>: <detail>` joined by `; `); `False` = not held back (reason
+ * {@link GateReason.Granted} while a slot names it, {@link GateReason.NotRequired} after).
  */
 export const REBOOT_GATE_CONDITION = 'RebootGate';
 
