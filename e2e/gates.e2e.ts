@@ -5,7 +5,7 @@
  * Each test starts a controller with the gate it checks and stops it at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GateReason, grantFor } from '@baton/protocol';
@@ -16,6 +16,7 @@ import { startController } from './harness/controller.ts';
 import { FakePrometheus, metricSample, rebootGate, setRebootRequired } from './harness/gates.ts';
 import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady } from './harness/kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import { createPki } from './harness/pki.ts';
 import type { ManagedProcess } from './harness/processes.ts';
 import { grantControllerRbac } from './harness/rbac.ts';
 
@@ -143,6 +144,45 @@ describe('controller gates', () => {
         const c = await rebootGate(kc, target);
         return c?.status === 'False' && c.reason === GateReason.NotRequired;
       });
+    } finally {
+      await prom.stop();
+    }
+  });
+
+  it('HTTPS with a private CA and a bearer token read from files; a rotated token is used at once', async () => {
+    const pki = await createPki(join(dir, 'pki'));
+    const prom = new FakePrometheus({
+      tls: { certFile: pki.servingCert, keyFile: pki.servingKey },
+      token: 'right',
+    });
+    prom.alerts = [{ labels: { alertname: 'EtcdDown' }, state: 'firing' }];
+    const url = await prom.start();
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'wrong\n');
+    try {
+      await start([
+        `--prometheus-url=${url}`,
+        `--prometheus-ca-file=${pki.caCert}`,
+        `--prometheus-bearer-token-file=${tokenFile}`,
+      ]);
+      const target = names[0] ?? '';
+      await setRebootRequired(kc, target, true);
+      await waitFor('a wrong token: PrometheusUnreachable with HTTP 401', async () => {
+        const c = await rebootGate(kc, target);
+        return c?.reason === GateReason.PrometheusUnreachable && /HTTP 401/.test(c.message ?? '');
+      });
+      // The Secret is updated: the next question uses the new token, no restart.
+      await writeFile(tokenFile, 'right\n');
+      await waitFor(
+        'the alert seen over TLS',
+        async () => (await rebootGate(kc, target))?.reason === GateReason.AlertFiring,
+      );
+      prom.alerts = [];
+      await waitFor(
+        'granted after the alert cleared',
+        async () => (await holderOf(target)) !== undefined,
+        30_000,
+      );
     } finally {
       await prom.stop();
     }

@@ -3,7 +3,9 @@
  * RebootRequired condition set directly, as an agent would report it), the controller's
  * RebootGate condition and metrics read back, and a tiny loopback Prometheus.
  */
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { REBOOT_GATE_CONDITION, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import { CoreV1Api, type KubeConfig, type V1NodeCondition } from '@kubernetes/client-node';
@@ -58,27 +60,43 @@ export async function metricSample(
   return undefined;
 }
 
-/** A loopback HTTP server answering Prometheus's /api/v1/alerts with whatever `alerts` holds. */
+/**
+ * A loopback server answering Prometheus's /api/v1/alerts with whatever `alerts` holds. With
+ * `tls`, it serves HTTPS with that certificate; with `token`, it answers 401 to any request
+ * without `Authorization: Bearer <token>`.
+ */
 export class FakePrometheus {
   alerts: { labels: Record<string, string>; state: 'firing' | 'pending' }[] = [];
   requests = 0;
   readonly #server: Server;
+  readonly #scheme: string;
 
-  constructor() {
-    this.#server = createServer((req, res) => {
+  constructor(opts: { tls?: { certFile: string; keyFile: string }; token?: string } = {}) {
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
       this.requests++;
+      if (opts.token !== undefined && req.headers.authorization !== `Bearer ${opts.token}`) {
+        res.writeHead(401).end('Unauthorized');
+        return;
+      }
       if (req.url !== '/api/v1/alerts') {
         res.writeHead(404).end();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: 'success', data: { alerts: this.alerts } }));
-    });
+    };
+    this.#scheme = opts.tls ? 'https' : 'http';
+    this.#server = opts.tls
+      ? createTlsServer(
+          { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) },
+          handle,
+        )
+      : createServer(handle);
   }
 
   async start(): Promise<string> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return `${this.#scheme}://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {

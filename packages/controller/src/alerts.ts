@@ -188,8 +188,13 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
-async function requestOptions(
-  s: AlertSourceSettings,
+/**
+ * Headers and CA for a request to Prometheus or Alertmanager, from the credential files (read
+ * now, so a rotated Secret is used without a restart). Throws an Error naming the flag and file
+ * that could not be used. Shared with anything else that asks --prometheus-url.
+ */
+export async function prometheusRequestOptions(
+  s: Pick<AlertSourceSettings, 'bearerTokenFile' | 'basicAuthFile' | 'caFile'>,
   readFile: ReadFile,
 ): Promise<{ headers: Record<string, string>; ca: string | undefined }> {
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -200,7 +205,6 @@ async function requestOptions(
       throw new Error(`cannot read --${flag} ${path}: ${errorText(err)}`);
     }
   };
-  // Read at every evaluation: a rotated Secret is picked up without a restart.
   if (s.bearerTokenFile !== undefined) {
     const token = await read('prometheus-bearer-token-file', s.bearerTokenFile);
     if (token === '') throw new Error(`--prometheus-bearer-token-file ${s.bearerTokenFile} is empty`);
@@ -282,7 +286,7 @@ export async function evaluateAlerts(
 
   let opts: { headers: Record<string, string>; ca: string | undefined; timeoutMs: number };
   try {
-    opts = { ...(await requestOptions(s, deps.readFile)), timeoutMs: s.timeoutMs };
+    opts = { ...(await prometheusRequestOptions(s, deps.readFile)), timeoutMs: s.timeoutMs };
   } catch (err) {
     const first = sources[0];
     return {
