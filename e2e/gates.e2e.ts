@@ -9,7 +9,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GateReason, grantFor } from '@baton/protocol';
-import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from './harness/cluster.ts';
 import { startController } from './harness/controller.ts';
@@ -234,6 +239,33 @@ describe('controller gates', () => {
       'RebootGate turns Granted',
       async () => (await rebootGate(kc, busy))?.reason === GateReason.Granted,
     );
+  });
+
+  it('a pod watch that cannot sync (no RBAC for pods) blocks with BlockingPodsUnknown, never grants', async () => {
+    // The same RBAC minus pods: the pod watch is refused (403) and retried, never in sync.
+    const sa = 'baton-controller-nopods';
+    cleanups.push(await grantControllerRbac(kc, ns, sa));
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const role = await rbac.readClusterRole({ name: `${ns}-${sa}` });
+    role.rules = (role.rules ?? []).filter((r) => !(r.resources ?? []).includes('pods'));
+    await rbac.replaceClusterRole({ name: `${ns}-${sa}`, body: role });
+    const started = await startController(kc, {
+      namespace: ns,
+      serviceAccount: sa,
+      dir,
+      args: ['--leader-elect=false', '--period=1s', '--blocking-pod-selector=app=db'],
+    });
+    controller = started.process;
+    const target = names[1] ?? '';
+    await setRebootRequired(kc, target, true);
+    await waitFor('RebootGate says BlockingPodsUnknown', async () => {
+      const c = await rebootGate(kc, target);
+      return c?.reason === GateReason.BlockingPodsUnknown && /"app=db" is not in sync/.test(c.message ?? '');
+    });
+    // The replica is still ready (Nodes and Leases are watched); it just grants nothing.
+    expect((await fetch(started.metricsUrl.replace('/metrics', '/readyz'))).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await holderOf(target)).toBeUndefined();
   });
 
   it('--max-per-group: one grant per zone even with free slots', async () => {
