@@ -6,7 +6,8 @@ import type { Plan, ReleaseKind } from './plan.ts';
 export interface ControllerMetrics {
   granted(): void;
   released(kind: ReleaseKind): void;
-  observe(plan: Plan, paused: boolean): void;
+  /** `blocked`: why each held-back node waits (gate-condition.ts); without it, the plan's waiting nodes. */
+  observe(plan: Plan, paused: boolean, blocked?: ReadonlyMap<string, { readonly reason: GateReason }>): void;
 }
 
 export function controllerMetrics(registry: Registry): ControllerMetrics {
@@ -46,10 +47,11 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   return {
     granted: () => grants.inc(),
     released: (kind) => releases.inc({ reason: kind }),
-    observe(p, isPaused) {
+    observe(p, isPaused, why) {
       taken.set(p.taken);
       blocked.reset();
-      for (const [node, w] of p.waiting) blocked.set({ node, reason: w.reason satisfies GateReason }, 1);
+      for (const [node, w] of why ?? p.waiting)
+        blocked.set({ node, reason: w.reason satisfies GateReason }, 1);
       halted.set(p.halted ? 1 : 0);
       paused.set(isPaused ? 1 : 0);
     },
