@@ -22,7 +22,14 @@ import {
   type ProcessSpec,
   superviseInformer,
 } from '@baton/runtime';
-import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  EventsV1Api,
+  type V1Lease,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { AlertGate, evaluateAlerts } from './alerts.ts';
 import { kubeGateConditionWriter } from './gate-condition-writer.ts';
 import { alertNodeGate, type NodeGate } from './gates.ts';
@@ -187,7 +194,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         leases: () => leases.list(),
         synced: () => nodes.synced() && leases.synced(),
         slots: kubeSlotWriter(coordination, config.namespace, grantSeconds),
-        events: nodeEventRecorder(core, { component: EventSource.Controller, instance: identity }, log),
+        events: nodeEventRecorder(
+          kc.makeApiClient(EventsV1Api),
+          { component: EventSource.Controller, instance: identity },
+          log,
+        ),
         metrics: controllerMetrics(registry),
         log,
         now: () => new Date(),

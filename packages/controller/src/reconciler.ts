@@ -135,6 +135,7 @@ export class Reconciler {
     this.#haltedNode = p.halted?.node;
     const blocked = explainBlocked(nodes, p);
     metrics.observe(p, paused !== undefined, blocked);
+    metrics.fleet(nodes, this.#d.leases(), now);
     const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
     await this.#writeGateConditions(nodes, blocked, holding, now);
   }
