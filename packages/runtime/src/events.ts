@@ -3,6 +3,7 @@
  * `regarding.uid`, which is where `kubectl describe node` and `kubectl events --for node/N`
  * look. Recording never throws: an Event is worth less than the work it describes.
  */
+import { randomBytes } from 'node:crypto';
 import type { EventsV1Event } from '@kubernetes/client-node';
 import { describeKubeError } from './kube-errors.ts';
 import type { Logger } from './logger.ts';
@@ -27,6 +28,15 @@ const MAX_NOTE = 1024;
 /** MicroTime: RFC 3339 with exactly six fractional digits, as the API server expects. */
 const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
+/**
+ * `<node>.baton.<time><random>`: events.k8s.io/v1 refuses a generateName that does not end in a
+ * letter or digit, and a unique name also keeps Events in order when listed by name.
+ */
+function eventName(node: string): string {
+  const suffix = `${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+  return `${node.slice(0, 253 - 7 - suffix.length)}.baton.${suffix}`;
+}
+
 export function nodeEventRecorder(
   events: EventWriter,
   source: { component: string; instance: string },
@@ -41,7 +51,7 @@ export function nodeEventRecorder(
           body: {
             apiVersion: 'events.k8s.io/v1',
             kind: 'Event',
-            metadata: { generateName: `${node}.baton.`, namespace: 'default' },
+            metadata: { name: eventName(node), namespace: 'default' },
             // client-node declares a Date; the wire format must be a MicroTime string.
             eventTime: microTime(new Date()) as unknown as Date,
             regarding: { apiVersion: 'v1', kind: 'Node', name: node, uid: node },
