@@ -8,8 +8,15 @@
  * client-node is used for its types only.
  */
 import { EventSource, FieldManager } from '@baton/protocol';
-import { type KubeClient, type Logger, nodeEventRecorder, PatchType, updateWithRetry } from '@baton/runtime';
-import type { CoreV1Event, V1Eviction, V1Node, V1NodeCondition, V1PodList } from '@kubernetes/client-node';
+import {
+  eventsPath,
+  type KubeClient,
+  type Logger,
+  nodeEventRecorder,
+  PatchType,
+  updateWithRetry,
+} from '@baton/runtime';
+import type { EventsV1Event, V1Eviction, V1Node, V1NodeCondition, V1PodList } from '@kubernetes/client-node';
 import type { DrainCoreApi } from './drain/index.ts';
 
 export interface NodeMetadataPatch {
@@ -71,8 +78,8 @@ export function kubeNodeApi(client: KubeClient, name: string): NodeApi {
 export function kubeEventSink(client: KubeClient, nodeName: string, log: Logger): EventSink {
   const recorder = nodeEventRecorder(
     {
-      createNamespacedEvent: ({ namespace, body }: { namespace: string; body: CoreV1Event }) =>
-        client.request<CoreV1Event>({ method: 'POST', path: `/api/v1/namespaces/${namespace}/events`, body }),
+      createNamespacedEvent: ({ namespace, body }) =>
+        client.request<EventsV1Event>({ method: 'POST', path: eventsPath(namespace), body }),
     },
     { component: EventSource.Agent, instance: nodeName },
     log,

@@ -58,12 +58,11 @@ describe('baton-controller main', () => {
     const run = runNode([
       main,
       '--prometheus-url=http://prometheus.monitoring:9090',
-      '--blocking-pod-selector=app=db',
+      '--health-query=up == 0',
+      '--notify-url=http://hooks.example/x',
     ]);
     expect(await run.exited).toBe(1);
-    expect(run.output()).toMatch(
-      /--prometheus-url, --blocking-pod-selector: not implemented in this version/,
-    );
+    expect(run.output()).toMatch(/--health-query, --notify-url: not implemented in this version/);
   });
 
   it('prints every flag with --help and exits 0', async () => {

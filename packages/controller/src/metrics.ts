@@ -1,13 +1,21 @@
 /** The controller's metrics: the fleet view dashboards and alerts are built on. */
-import type { GateReason } from '@baton/protocol';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { type GateReason, grantOf } from '@baton/protocol';
+import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { PhaseTracker, phaseOf, rebootRequired } from './phase-tracker.ts';
 import type { Plan, ReleaseKind } from './plan.ts';
 
 export interface ControllerMetrics {
   granted(): void;
   released(kind: ReleaseKind): void;
-  observe(plan: Plan, paused: boolean): void;
+  /** `blocked`: why each held-back node waits (gate-condition.ts); without it, the plan's waiting nodes. */
+  observe(plan: Plan, paused: boolean, blocked?: ReadonlyMap<string, { readonly reason: GateReason }>): void;
+  /** Per-node state, slot holders, reboot outcomes and stage durations, from the cached objects. */
+  fleet(nodes: readonly V1Node[], leases: readonly V1Lease[], now: Date): void;
 }
+
+/** Stage durations run from seconds (a drain of nothing) to hours (a slow reboot, a long wait). */
+const STAGE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400];
 
 export function controllerMetrics(registry: Registry): ControllerMetrics {
   const grants = new Counter({
@@ -42,15 +50,79 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     help: '1 while the pause Lease is held.',
     registers: [registry],
   });
+  const required = new Gauge({
+    name: 'baton_node_reboot_required',
+    help: "1 when the node's RebootRequired condition is True.",
+    labelNames: ['node'],
+    registers: [registry],
+  });
+  const phase = new Gauge({
+    name: 'baton_node_phase',
+    help: "The agent's phase on the node (baton.dev/phase), 1 per node.",
+    labelNames: ['node', 'phase'],
+    registers: [registry],
+  });
+  const holder = new Gauge({
+    name: 'baton_slot_holder',
+    help: 'Who holds each slot Lease with a valid grant (a node, or a manual hold), 1 per slot.',
+    labelNames: ['slot', 'holder'],
+    registers: [registry],
+  });
+  const outcomes = new Counter({
+    name: 'baton_reboots_total',
+    help: 'Reboots that ended, by outcome: rebooted, aborted (the agent undid its work), held (attempt limit).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const halts = new Counter({
+    name: 'baton_halts_total',
+    help: 'Times the rollout halted on a node that did not settle within the reboot timeout.',
+    registers: [registry],
+  });
+  const stages = new Histogram({
+    name: 'baton_stage_duration_seconds',
+    help: 'Time nodes spent per stage: waiting (required → granted), draining, rebooting, settling (rebooted → released).',
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
+    registers: [registry],
+  });
+  const tracker = new PhaseTracker();
+  let haltedOn: string | undefined;
   grants.inc(0);
+  halts.inc(0);
+  for (const outcome of ['rebooted', 'aborted', 'held']) outcomes.inc({ outcome }, 0);
   return {
+    fleet(nodes, leases, now) {
+      required.reset();
+      phase.reset();
+      holder.reset();
+      const holders = new Map<string, Date>();
+      for (const lease of leases) {
+        const g = grantOf(lease, now);
+        if (g === undefined) continue;
+        holder.set({ slot: g.slot, holder: g.holder }, 1);
+        holders.set(g.holder, g.acquiredAt);
+      }
+      for (const n of nodes) {
+        const node = n.metadata?.name ?? '';
+        required.set({ node }, rebootRequired(n) ? 1 : 0);
+        const p = phaseOf(n);
+        if (p !== undefined) phase.set({ node, phase: p.phase }, 1);
+      }
+      const seen = tracker.observe(nodes, holders, now);
+      for (const d of seen.durations) stages.observe({ stage: d.stage }, d.seconds);
+      for (const outcome of seen.outcomes) outcomes.inc({ outcome });
+    },
     granted: () => grants.inc(),
     released: (kind) => releases.inc({ reason: kind }),
-    observe(p, isPaused) {
+    observe(p, isPaused, why) {
       taken.set(p.taken);
       blocked.reset();
-      for (const [node, w] of p.waiting) blocked.set({ node, reason: w.reason satisfies GateReason }, 1);
+      for (const [node, w] of why ?? p.waiting)
+        blocked.set({ node, reason: w.reason satisfies GateReason }, 1);
       halted.set(p.halted ? 1 : 0);
+      if (p.halted !== undefined && p.halted.node !== haltedOn) halts.inc();
+      haltedOn = p.halted?.node;
       paused.set(isPaused ? 1 : 0);
     },
   };

@@ -22,6 +22,7 @@ import {
   windowVerdict,
 } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
+import { type BudgetSettings, budget } from './budget.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
 export const GRANTED_NODE_ANNOTATION = 'baton.dev/granted-node';
@@ -35,6 +36,8 @@ export interface PlanSettings {
   readonly windows: readonly RebootWindow[];
   readonly timeZone: string;
   readonly blackoutDates: readonly string[];
+  /** Per-group and cluster-wide limits on top of `concurrency` (budget.ts). */
+  readonly budget?: BudgetSettings;
 }
 
 export interface SlotLease extends LeaseLike {
@@ -44,6 +47,12 @@ export interface SlotLease extends LeaseLike {
 /** Why a slot is released, as a metric label. */
 export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded';
 
+/** One gate holding a node back, as reported in the RebootGate condition and the metric. */
+export interface GateBlock {
+  readonly reason: GateReason;
+  readonly detail: string;
+}
+
 export interface PlanInput {
   readonly now: Date;
   readonly nodes: readonly V1Node[];
@@ -51,6 +60,11 @@ export interface PlanInput {
   readonly settings: PlanSettings;
   /** Set while the pause Lease is held: no new grants (holders keep theirs and finish). */
   readonly paused?: string | undefined;
+  /**
+   * Gates evaluated outside the planner (alerts, blocking pods), per pending node, in the order
+   * they should be reported. Empty: nothing of theirs holds the node.
+   */
+  readonly blockers?: (node: V1Node) => readonly GateBlock[];
 }
 
 export interface Plan {
@@ -63,11 +77,16 @@ export interface Plan {
     readonly reason: string;
   }[];
   /** Every node that needs a reboot and is not granted now, with the first gate that holds it. */
-  readonly waiting: ReadonlyMap<string, { readonly reason: GateReason; readonly detail: string }>;
+  readonly waiting: ReadonlyMap<string, Waiting>;
   /** A granted node that has not settled within the reboot timeout; no new grants while set. */
   readonly halted: { readonly node: string; readonly detail: string } | undefined;
   /** Slots taken after this plan's releases and grants. */
   readonly taken: number;
+}
+
+/** Why a pending node waits: the first gate holding it, and every other gate that holds it too. */
+export interface Waiting extends GateBlock {
+  readonly also: readonly GateBlock[];
 }
 
 const ann = (n: V1Node, key: string) => n.metadata?.annotations?.[key];
@@ -196,36 +215,46 @@ export function plan(input: PlanInput): Plan {
         (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
     );
 
-  const waiting = new Map<string, { reason: GateReason; detail: string }>();
+  const waiting = new Map<string, Waiting>();
+  const hold = (name: string, [first, ...also]: readonly GateBlock[]) => {
+    if (first !== undefined) waiting.set(name, { ...first, also });
+  };
   const window = windowVerdict(s.windows, s.timeZone, s.blackoutDates, now);
+  const limits = budget(s.budget ?? {}, input.nodes, new Set(renewals.map((r) => r.node)));
   for (const n of pending) {
     const name = n.metadata?.name ?? '';
+    // Every gate that does not depend on the other grants of this plan, all of them, so people
+    // see at once everything that stands between the node and its reboot.
+    const blocks: GateBlock[] = [];
     if (n.metadata?.labels?.[s.optOutLabel] === 'true') {
-      waiting.set(name, { reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
+      blocks.push({ reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
+    }
+    if (input.paused !== undefined) blocks.push({ reason: GateReason.Paused, detail: input.paused });
+    if (halted) blocks.push({ reason: GateReason.RolloutHalted, detail: halted.detail });
+    if (!window.open) blocks.push({ reason: window.why, detail: window.detail });
+    blocks.push(...(input.blockers?.(n) ?? []));
+    if (blocks.length > 0) {
+      hold(name, blocks);
       continue;
     }
-    if (input.paused !== undefined) {
-      waiting.set(name, { reason: GateReason.Paused, detail: input.paused });
-      continue;
-    }
-    if (halted) {
-      waiting.set(name, { reason: GateReason.RolloutHalted, detail: halted.detail });
-      continue;
-    }
-    if (!window.open) {
-      waiting.set(name, { reason: window.why, detail: window.detail });
-      continue;
-    }
+    const over = limits.check(n);
     const slot = free.shift();
     if (slot === undefined || taken >= s.concurrency) {
       if (slot !== undefined) free.unshift(slot);
-      waiting.set(name, {
+      const wait = {
         reason: GateReason.WaitingForSlot,
         detail: `${taken} of ${s.concurrency} slot(s) taken`,
-      });
+      };
+      hold(name, over === undefined ? [wait] : [wait, over]);
+      continue;
+    }
+    if (over !== undefined) {
+      free.unshift(slot);
+      hold(name, [over]);
       continue;
     }
     grants.push({ slot: slotLeaseName(slot), node: name });
+    limits.take(n);
     taken++;
   }
   return { grants, renewals, releases, waiting, halted, taken };

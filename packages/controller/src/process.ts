@@ -2,26 +2,42 @@
  * The controller process: watches Nodes and the Leases of its namespace, and grants, renews
  * and releases slot Leases (see plan.ts for the decision, slots.ts for the writes).
  */
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
   type ControllerConfig,
   controllerOptions,
   describeOptions,
   EventSource,
+  formatLabelSelector,
+  GateReason,
   LEADER_LEASE,
   parseControllerConfig,
 } from '@baton/protocol';
 import {
   formatUsage,
+  type Logger,
   loadKubeConfig,
   nodeEventRecorder,
   type ProcessSpec,
   superviseInformer,
 } from '@baton/runtime';
-import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  EventsV1Api,
+  type V1Lease,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { AlertGate, evaluateAlerts } from './alerts.ts';
+import { kubeGateConditionWriter } from './gate-condition-writer.ts';
+import { alertNodeGate, type NodeGate } from './gates.ts';
+import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
+import { blockingPodsGate } from './pods.ts';
 import { Reconciler } from './reconciler.ts';
 import { kubeSlotWriter } from './slots.ts';
 
@@ -31,18 +47,54 @@ import { kubeSlotWriter } from './slots.ts';
  */
 export function refuseUnimplementedGates(config: ControllerConfig): void {
   const given: string[] = [];
-  if (config.prometheusUrl !== undefined) given.push('--prometheus-url');
-  if (config.alertmanagerUrl !== undefined) given.push('--alertmanager-url');
-  if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
   if (config.healthQuery !== undefined) given.push('--health-query');
-  if (config.groupLabel !== undefined) given.push('--group-label');
-  if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
   if (config.notifyUrl.length > 0) given.push('--notify-url');
   if (given.length > 0) {
     throw new Error(
       `${given.join(', ')}: not implemented in this version of baton-controller; refusing to run without a gate you asked for (remove the flag, or wait for the release that implements it)`,
     );
   }
+}
+
+/** How long one question to Prometheus or Alertmanager may take before it counts as unreachable. */
+const ALERT_TIMEOUT_MS = 10_000;
+
+/** The alerts gate, when an alert source is configured. */
+function alertGate(config: ControllerConfig, onChange: () => void, log: Logger) {
+  if (config.prometheusUrl === undefined && config.alertmanagerUrl === undefined) return undefined;
+  const settings = {
+    prometheusUrl: config.prometheusUrl,
+    alertmanagerUrl: config.alertmanagerUrl,
+    bearerTokenFile: config.prometheusBearerTokenFile,
+    basicAuthFile: config.prometheusBasicAuthFile,
+    caFile: config.prometheusCaFile,
+    timeoutMs: ALERT_TIMEOUT_MS,
+  };
+  const filter = {
+    nameRegexp: config.alertFilterRegexp,
+    matchOnly: config.alertFilterMatchOnly,
+    firingOnly: config.alertFiringOnly,
+    labelMatchers: config.alertLabelMatcher,
+  };
+  return new AlertGate({
+    ask: () =>
+      evaluateAlerts(settings, filter, {
+        get: nodeHttpGet,
+        readFile: (path) => readFile(path, 'utf8'),
+        now: () => new Date(),
+      }),
+    periodMs: config.period,
+    timeoutMs: ALERT_TIMEOUT_MS,
+    firstReason:
+      config.prometheusUrl !== undefined
+        ? GateReason.PrometheusUnreachable
+        : GateReason.AlertmanagerUnreachable,
+    onChange: (v) => {
+      if (v.blocked) log.warn({ reason: v.reason, detail: v.detail }, 'alerts gate closed');
+      else log.info('alerts gate open');
+      onChange();
+    },
+  });
 }
 
 export const controllerProcess: ProcessSpec<ControllerConfig> = {
@@ -74,6 +126,19 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
       log,
     });
+    // One label-filtered watch per blocking selector: only pods that can block are cached.
+    const podWatches = config.blockingPodSelector.map((selector, i) => {
+      const labelSelector = formatLabelSelector(selector);
+      const informer = superviseInformer<V1Pod>({
+        name: `blocking-pods-${i}`,
+        kubeConfig: kc,
+        path: '/api/v1/pods',
+        labelSelector,
+        list: () => core.listPodForAllNamespaces({ labelSelector }),
+        log,
+      });
+      return { selector: labelSelector, informer };
+    });
     const grantSeconds = Math.round(config.grantDuration / 1000);
     const elector = config.leaderElect
       ? new LeaderElector({
@@ -93,6 +158,21 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         })
       : undefined;
     const electionStop = new AbortController();
+    const alerts = alertGate(config, () => schedule(), log);
+    const gates: NodeGate[] = [];
+    if (alerts !== undefined) gates.push(alertNodeGate(alerts));
+    if (podWatches.length > 0) {
+      gates.push(
+        blockingPodsGate(
+          podWatches.map(({ selector, informer }) => ({
+            selector,
+            list: () => informer.list(),
+            synced: () => informer.synced(),
+          })),
+          config.blockingPodScope,
+        ),
+      );
+    }
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -103,18 +183,29 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         windows: config.windows,
         timeZone: config.timeZone,
         blackoutDates: config.blackoutDate,
+        budget: {
+          groupLabel: config.groupLabel,
+          maxPerGroup: config.maxPerGroup,
+          maxUnavailable: config.maxUnavailable,
+        },
       },
       {
         nodes: () => nodes.list(),
         leases: () => leases.list(),
         synced: () => nodes.synced() && leases.synced(),
         slots: kubeSlotWriter(coordination, config.namespace, grantSeconds),
-        events: nodeEventRecorder(core, { component: EventSource.Controller, instance: identity }, log),
+        events: nodeEventRecorder(
+          kc.makeApiClient(EventsV1Api),
+          { component: EventSource.Controller, instance: identity },
+          log,
+        ),
         metrics: controllerMetrics(registry),
         log,
         now: () => new Date(),
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
+        gates,
+        gateConditions: kubeGateConditionWriter(core),
       },
     );
 
@@ -130,6 +221,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     };
     nodes.onChange(schedule);
     leases.onChange(schedule);
+    for (const { informer } of podWatches) {
+      informer.onChange(schedule);
+      // Not awaited: an unsynced pod watch blocks grants (BlockingPodsUnknown), never the rest.
+      void informer.start();
+    }
     setReadiness({ ready: false, reason: 'waiting for the Node and Lease watches to sync' });
     void Promise.all([nodes.start(), leases.start()]).then(() => {
       if (stopped) return;
@@ -138,6 +234,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     });
     const tick = setInterval(schedule, Math.min(config.period, 10_000));
     const readinessTimer = setInterval(() => {
+      // Pod watches are left out: while one is out of sync grants wait, but releases and
+      // renewals must go on, so the replica is still doing its job.
       const ok = nodes.synced() && leases.synced();
       const role =
         elector === undefined ? 'leader election off' : elector.isLeader() ? 'leading' : 'standing by';
@@ -147,6 +245,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       });
     }, 500);
     const election = elector?.run(electionStop.signal);
+    alerts?.start();
     log.info(
       {
         identity,
@@ -164,7 +263,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         clearTimeout(debounce);
         clearInterval(tick);
         clearInterval(readinessTimer);
-        await Promise.all([nodes.stop(), leases.stop()]);
+        await Promise.all([
+          nodes.stop(),
+          leases.stop(),
+          alerts?.stop(),
+          ...podWatches.map(({ informer }) => informer.stop()),
+        ]);
       },
     };
   },

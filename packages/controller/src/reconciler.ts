@@ -6,6 +6,14 @@
 import { EventReason, PAUSE_LEASE } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import {
+  desiredGate,
+  explainBlocked,
+  type GateConditionWriter,
+  type GateState,
+  gateConditionUpdate,
+} from './gate-condition.ts';
+import { blockersOf, type NodeGate } from './gates.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { pauseState } from './pause.ts';
 import { type PlanSettings, plan } from './plan.ts';
@@ -28,7 +36,14 @@ export interface ReconcilerDeps {
   readonly renewAfterMs: number;
   /** Whether this replica may write now (leader election); asked before every reconcile. */
   readonly mayAct: () => boolean;
+  /** Gates kept by their own loops (alerts, blocking pods), asked about each pending node. */
+  readonly gates?: readonly NodeGate[];
+  /** Writes the RebootGate condition; absent, no condition is written. */
+  readonly gateConditions?: GateConditionWriter;
 }
+
+/** Condition writes in flight at once: enough for a fleet-wide change, gentle on the API server. */
+const CONDITION_WRITES_IN_PARALLEL = 8;
 
 export class Reconciler {
   readonly #s: PlanSettings;
@@ -69,7 +84,15 @@ export class Reconciler {
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,
     );
-    const p = plan({ now, nodes: this.#d.nodes(), leases, settings: this.#s, paused });
+    const nodes = this.#d.nodes();
+    const p = plan({
+      now,
+      nodes,
+      leases,
+      settings: this.#s,
+      paused,
+      blockers: blockersOf(this.#d.gates ?? [], now),
+    });
 
     for (const r of p.releases) {
       try {
@@ -82,9 +105,11 @@ export class Reconciler {
         log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not release slot');
       }
     }
+    const grantedNow = new Map<string, string>();
     for (const g of p.grants) {
       try {
         if (await slots.grant(g.slot, g.node)) {
+          grantedNow.set(g.node, g.slot);
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();
           await events.record(g.node, 'Normal', EventReason.RebootGranted, `granted ${g.slot}`);
@@ -108,6 +133,40 @@ export class Reconciler {
       await events.record(p.halted.node, 'Warning', EventReason.RolloutHalted, p.halted.detail);
     }
     this.#haltedNode = p.halted?.node;
-    metrics.observe(p, paused !== undefined);
+    const blocked = explainBlocked(nodes, p);
+    metrics.observe(p, paused !== undefined, blocked);
+    metrics.fleet(nodes, this.#d.leases(), now);
+    const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
+    await this.#writeGateConditions(nodes, blocked, holding, now);
+  }
+
+  async #writeGateConditions(
+    nodes: readonly V1Node[],
+    blocked: ReadonlyMap<string, GateState>,
+    holding: ReadonlyMap<string, string>,
+    now: Date,
+  ): Promise<void> {
+    const writer = this.#d.gateConditions;
+    if (writer === undefined) return;
+    const updates = nodes.flatMap((n) => {
+      const want = desiredGate(n, blocked, holding);
+      const update = want === undefined ? undefined : gateConditionUpdate(n, want, now);
+      return update === undefined ? [] : [{ node: n.metadata?.name ?? '', update }];
+    });
+    for (let i = 0; i < updates.length; i += CONDITION_WRITES_IN_PARALLEL) {
+      await Promise.all(
+        updates.slice(i, i + CONDITION_WRITES_IN_PARALLEL).map(async ({ node, update }) => {
+          try {
+            await writer.patch(node, update);
+          } catch (err) {
+            // Explaining is worth less than deciding: log, and the next reconcile tries again.
+            this.#d.log.warn(
+              { node, err: describeKubeError(err) },
+              'could not write the RebootGate condition',
+            );
+          }
+        }),
+      );
+    }
   }
 }

@@ -51,33 +51,54 @@ export type RebootRequiredReason = (typeof RebootRequiredReason)[keyof typeof Re
 
 /**
  * Node condition type `RebootGate`: why a node that needs a reboot is not rebooting now.
- * Written by: the controller (leader only), on the node's status.
+ * Written by: the controller (leader only), on the node's status subresource with a strategic
+ * merge keyed by `type` (other conditions untouched), only when status, reason or message change
+ * (a message-only change at most once a minute). Never added to a node that needed nothing.
  * Read by: people (`kubectl describe node`), the CLI.
- * Status: `True` = a gate holds the node back (reason = the first blocking gate, message = all
- * of them in words); `False` = not held back (reason {@link GateReason.Granted} or
- * {@link GateReason.NotRequired}).
+ * Status: `True` = a gate holds the node back (reason = the first blocking gate, message = every
+ * gate holding it, `<Reason>: <detail>` joined by `; `); `False` = not held back (reason
+ * {@link GateReason.Granted} while a slot names it, {@link GateReason.NotRequired} after).
  */
 export const REBOOT_GATE_CONDITION = 'RebootGate';
 
 /**
  * Stable reasons the controller reports per node, in the condition above and in the metric
  * `baton_node_blocked{node,reason}`. Stable: dashboards and alerts depend on these strings.
+ * Written by: the controller (leader). Read by: people, the CLI, dashboards and alert rules.
  */
 export const GateReason = {
+  /** `False`: the node does not need a reboot (any more). Written only on nodes that had the condition. */
   NotRequired: 'NotRequired',
+  /** `False`: a slot Lease names this node. */
   Granted: 'Granted',
+  /** Every slot below `--concurrency` is taken. */
   WaitingForSlot: 'WaitingForSlot',
   OutsideWindow: 'OutsideWindow',
   BlackoutDate: 'BlackoutDate',
   Paused: 'Paused',
   OptedOut: 'OptedOut',
+  /** An alert that passes the alert filters is active on `--prometheus-url` or `--alertmanager-url`. */
   AlertFiring: 'AlertFiring',
+  /**
+   * `--prometheus-url` did not answer usefully: refused, timed out, a non-2xx status, a body that
+   * is not the alerts API's JSON, or an auth/CA file that could not be read. The message names
+   * which. Fail closed: nobody can tell whether an alert fires.
+   */
   PrometheusUnreachable: 'PrometheusUnreachable',
+  /** The same as {@link GateReason.PrometheusUnreachable}, for `--alertmanager-url`. */
+  AlertmanagerUnreachable: 'AlertmanagerUnreachable',
+  /** A pod matching `--blocking-pod-selector` runs on the node (or anywhere, with cluster scope). */
   BlockingPod: 'BlockingPod',
+  /** The pod watch of a blocking selector is not in sync, so nobody can tell whether a pod blocks. */
+  BlockingPodsUnknown: 'BlockingPodsUnknown',
+  /** `--max-per-group` grants already run in the node's `--group-label` group. */
   GroupBudgetExhausted: 'GroupBudgetExhausted',
+  /** Granted, NotReady or cordoned nodes already reach `--max-unavailable`. */
   MaxUnavailableReached: 'MaxUnavailableReached',
   RolloutHalted: 'RolloutHalted',
+  /** `RebootRequired=True` with reason `AttemptLimitReached`: held until a person resets the count. */
   AttemptLimitReached: 'AttemptLimitReached',
+  /** `RebootRequired=Unknown`: the agent cannot read its sentinel; never a reason to reboot. */
   SentinelUnknown: 'SentinelUnknown',
   ControllerNode: 'ControllerNode',
 } as const;

@@ -118,19 +118,21 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...maxUnavailable,
     description:
-      'No grant while this many nodes (or this share of them) are NotReady or cordoned, whoever caused it. Unset: no limit beyond --concurrency.',
+      'A grant is made only if afterwards at most this many nodes (or this share of all nodes, rounded down) are unavailable: granted, NotReady or cordoned, whoever caused it. Unset: no limit beyond --concurrency.',
   },
   {
     name: 'group-label',
     kind: 'single',
     ...labelKey,
-    description: 'Node label that groups nodes (e.g. topology.kubernetes.io/zone) for --max-per-group.',
+    description:
+      'Node label that groups nodes (e.g. topology.kubernetes.io/zone) for --max-per-group. Nodes without the label form one group.',
   },
   {
     name: 'max-per-group',
     kind: 'single',
     ...integer({ min: 1 }),
-    description: 'At most this many grants at once within one value of --group-label.',
+    description:
+      'At most this many grants at once within one value of --group-label. Unset with --group-label: 1.',
   },
   {
     name: 'priority-label',
@@ -223,7 +225,7 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...httpUrl,
     description:
-      'Prometheus to ask for firing alerts (the ALERTS series) and for --health-query. Unset: no alert check.',
+      'Prometheus to ask for active alerts (its /api/v1/alerts, once per --period) and for --health-query. Unset: no alert check.',
     kuredFlag: 'prometheus-url',
     kuredNote: 'Same; authentication and TLS are now possible with the --prometheus-*-file options.',
   },
@@ -231,7 +233,8 @@ export const controllerOptions = defineOptions([
     name: 'alertmanager-url',
     kind: 'single',
     ...httpUrl,
-    description: 'Alertmanager to ask for active alerts (silenced and inhibited alerts do not block).',
+    description:
+      'Alertmanager to ask for active alerts (its /api/v2/alerts, once per --period); silenced and inhibited alerts do not block.',
   },
   {
     name: 'alert-filter-regexp',
