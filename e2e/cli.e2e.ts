@@ -20,16 +20,20 @@ import {
   type V1NodeCondition,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startController } from './harness/controller.ts';
 import {
   createFakeNodes,
   loadKubeConfig,
   mergePatch,
   mintServiceAccountToken,
   strategicMerge,
+  waitFor,
   writeTokenKubeconfig,
 } from './harness/kube.ts';
 import { grantSlot } from './harness/leases.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
+import type { ManagedProcess } from './harness/processes.ts';
+import { grantControllerRbac } from './harness/rbac.ts';
 import { ensureTools } from './harness/tools.ts';
 
 const EXECUTABLE = join(
@@ -74,6 +78,8 @@ describe('kubectl baton', () => {
   let dir: string;
   let nodes: string[];
   let me: string;
+  let controller: ManagedProcess | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   /** As the cluster admin, against the test's namespace. */
   const cli = (...args: string[]) => run([...args, `--kubeconfig=${admin}`, '-n', ns]);
   const node = (i: number) => nodes[i] ?? '';
@@ -110,6 +116,8 @@ describe('kubectl baton', () => {
   });
 
   afterAll(async () => {
+    await controller?.stop();
+    for (const c of cleanups) await c();
     await deleteTestNamespace(kc, ns);
     for (const name of nodes ?? []) await core.deleteNode({ name }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -408,5 +416,53 @@ describe('kubectl baton', () => {
     const context = await run(['status', `--kubeconfig=${admin}`, '--context', 'nope']);
     expect(context.code).toBe(3);
     expect(context.stderr).toMatch(/--context nope: no such context in the kubeconfig/);
+  });
+
+  it('with the real controller running: shows the RebootGate it writes, and its grant after resume', async () => {
+    const gate = async (i: number) =>
+      (await core.readNode({ name: node(i) })).status?.conditions?.find((c) => c.type === 'RebootGate');
+    expect((await cli('pause', '--reason', 'controller test')).code).toBe(0);
+    cleanups.push(await grantControllerRbac(kc, ns, 'baton-controller'));
+    controller = (
+      await startController(kc, {
+        namespace: ns,
+        serviceAccount: 'baton-controller',
+        dir,
+        args: ['--concurrency=1'],
+      })
+    ).process;
+    await waitFor('the controller to explain node 1 (paused) and node 2 (opted out)', async () => {
+      const [g1, g2] = [await gate(1), await gate(2)];
+      return (
+        g1?.reason === 'Paused' && g1.message?.includes('paused by manual:') && g2?.reason === 'OptedOut'
+      );
+    });
+    const why2 = await cli('why', node(2));
+    expect(why2.stdout).toMatch(
+      /controller\s+BLOCKS\s+the controller holds it back: OptedOut: .*baton.dev\/opt-out/,
+    );
+    const status = await cli('status', node(1), node(2));
+    expect(status.stdout).toMatch(new RegExp(`${node(1)}\\s+yes\\s+-\\s+-\\s+Paused\\s`));
+    expect(status.stdout).toMatch(new RegExp(`${node(2)}\\s+yes\\s+-\\s+-\\s+OptedOut\\s`));
+
+    expect((await cli('resume')).code).toBe(0);
+    const holder = await waitFor('a grant after the resume', async () => {
+      const report = JSON.parse((await cli('status', '-o', 'json', node(0), node(1), node(2))).stdout);
+      const granted = report.nodes.find((n: { granted: boolean }) => n.granted);
+      return granted?.gate?.reason === 'Granted' ? (granted.name as string) : undefined;
+    });
+    expect([node(0), node(1)]).toContain(holder);
+    expect((await cli('why', holder)).stdout.split('\n')[0]).toMatch(
+      new RegExp(`^${holder} holds baton-slot-0: it may reboot now`),
+    );
+    // The other pending node now waits for the one slot, in the controller's words.
+    const other = holder === node(0) ? node(1) : node(0);
+    await waitFor(
+      'the other node to wait for a slot',
+      async () => (await gate(nodes.indexOf(other)))?.reason === 'WaitingForSlot',
+    );
+    expect((await cli('why', other)).stdout).toMatch(
+      /controller\s+BLOCKS\s+the controller holds it back: WaitingForSlot: /,
+    );
   });
 });

@@ -105,6 +105,17 @@ describe('whyReport', () => {
       'the controller holds it back: OutsideWindow: outside mo-fr 22:00-04:00 since S',
     );
     expect(r.summary).toMatch(/held back by: controller$/);
+    const twice = why({
+      gate: {
+        status: 'True',
+        reason: 'Paused',
+        message: 'Paused: paused by manual:a; OptedOut: label x=true',
+        since: null,
+      },
+    });
+    expect(text(twice, 'controller')).toBe(
+      'the controller holds it back: Paused: paused by manual:a; OptedOut: label x=true',
+    );
     const granted = why({ gate: { status: 'False', reason: 'Granted', message: null, since: null } });
     expect(verdicts(granted).controller).toBe('pass');
   });

@@ -182,7 +182,14 @@ export function whyReport(input: {
       text: 'the controller has not reported on this node (no RebootGate condition): is the controller running, and a version that writes it?',
     });
   } else {
-    const words = `${g.reason ?? 'no reason'}${g.message ? `: ${g.message}` : ''}${at(g.since)}`;
+    // The controller's message already starts with the reason (`<Reason>: <detail>; …`): say it once.
+    const reason = g.reason ?? 'no reason';
+    const said = g.message
+      ? g.message.startsWith(`${reason}:`)
+        ? g.message
+        : `${reason}: ${g.message}`
+      : reason;
+    const words = `${said}${at(g.since)}`;
     gates.push(
       g.status === 'True'
         ? { gate: 'controller', verdict: 'block', text: `the controller holds it back: ${words}` }
