@@ -74,7 +74,7 @@ export function grantAgentRbac(
   );
 }
 
-/** The controller's RBAC until the chart owns it: read Nodes, write Leases in its namespace, Events. */
+/** The controller's RBAC until the chart owns it: read Nodes and pods, write Leases in its namespace, Events. */
 export function grantControllerRbac(
   kc: KubeConfig,
   namespace: string,
@@ -86,6 +86,8 @@ export function grantControllerRbac(
     serviceAccount,
     [
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      // The pods of granted nodes (field selector spec.nodeName), to know they are Ready again.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     ],
     [

@@ -42,6 +42,12 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     help: '1 while the pause Lease is held.',
     registers: [registry],
   });
+  const stage = new Gauge({
+    name: 'baton_holder_stage',
+    help: 'Nodes holding a slot, by where they stand on the way to settling (1 per node).',
+    labelNames: ['node', 'stage'],
+    registers: [registry],
+  });
   grants.inc(0);
   return {
     granted: () => grants.inc(),
@@ -51,6 +57,8 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
       blocked.reset();
       for (const [node, w] of p.waiting) blocked.set({ node, reason: w.reason satisfies GateReason }, 1);
       halted.set(p.halted ? 1 : 0);
+      stage.reset();
+      for (const [node, h] of p.holding) stage.set({ node, stage: h.stage }, 1);
       paused.set(isPaused ? 1 : 0);
     },
   };

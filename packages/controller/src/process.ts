@@ -18,11 +18,14 @@ import {
   type ProcessSpec,
   superviseInformer,
 } from '@baton/runtime';
-import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { HealthQuery } from './health-query.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
+import { promInstantQuery } from './promql.ts';
 import { Reconciler } from './reconciler.ts';
+import { settleObserver } from './settle-observer.ts';
 import { kubeSlotWriter } from './slots.ts';
 
 /**
@@ -34,7 +37,6 @@ export function refuseUnimplementedGates(config: ControllerConfig): void {
   if (config.prometheusUrl !== undefined) given.push('--prometheus-url');
   if (config.alertmanagerUrl !== undefined) given.push('--alertmanager-url');
   if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
-  if (config.healthQuery !== undefined) given.push('--health-query');
   if (config.groupLabel !== undefined) given.push('--group-label');
   if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
   if (config.notifyUrl.length > 0) given.push('--notify-url');
@@ -75,6 +77,41 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       log,
     });
     const grantSeconds = Math.round(config.grantDuration / 1000);
+    const promUrl = config.prometheusUrl;
+    const health =
+      config.healthQuery !== undefined && promUrl !== undefined
+        ? new HealthQuery({
+            expr: config.healthQuery,
+            evaluate: promInstantQuery({
+              url: promUrl,
+              bearerTokenFile: config.prometheusBearerTokenFile,
+              basicAuthFile: config.prometheusBasicAuthFile,
+              caFile: config.prometheusCaFile,
+              timeoutMs: 10_000,
+            }),
+            now: () => new Date(),
+            refreshMs: 5_000,
+            maxAgeMs: 60_000,
+            onChange: () => schedule(),
+            log: log.child({ component: 'health-query' }),
+          })
+        : undefined;
+    const settle = settleObserver({
+      podInformer: (node) => {
+        const fieldSelector = `spec.nodeName=${node}`;
+        return superviseInformer<V1Pod>({
+          name: `pods-on-${node}`,
+          kubeConfig: kc,
+          path: '/api/v1/pods',
+          fieldSelector,
+          list: () => core.listPodForAllNamespaces({ fieldSelector }),
+          log,
+        });
+      },
+      health,
+      onChange: () => schedule(),
+      onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
+    });
     const elector = config.leaderElect
       ? new LeaderElector({
           identity,
@@ -115,6 +152,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         now: () => new Date(),
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
+        settle,
       },
     );
 
@@ -164,7 +202,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         clearTimeout(debounce);
         clearInterval(tick);
         clearInterval(readinessTimer);
-        await Promise.all([nodes.stop(), leases.stop()]);
+        await Promise.all([nodes.stop(), leases.stop(), settle.stop()]);
       },
     };
   },

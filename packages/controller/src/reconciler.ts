@@ -3,12 +3,13 @@
  * then renewals), record Events and metrics. Single-flight: changes seen while one runs cause
  * exactly one more run afterwards.
  */
-import { EventReason, PAUSE_LEASE } from '@baton/protocol';
+import { EventReason, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import type { ControllerMetrics } from './metrics.ts';
 import { pauseState } from './pause.ts';
 import { type PlanSettings, plan } from './plan.ts';
+import type { SettleObserver } from './settle-observer.ts';
 import type { SlotWriter } from './slots.ts';
 
 export interface NodeEvents {
@@ -28,6 +29,8 @@ export interface ReconcilerDeps {
   readonly renewAfterMs: number;
   /** Whether this replica may write now (leader election); asked before every reconcile. */
   readonly mayAct: () => boolean;
+  /** The pods and health of the nodes holding a slot; without it neither is checked. */
+  readonly settle?: SettleObserver | undefined;
 }
 
 export class Reconciler {
@@ -36,6 +39,8 @@ export class Reconciler {
   #running: Promise<void> | undefined;
   #again = false;
   #haltedNode: string | undefined;
+  /** Last logged settle stage per holder, to log changes rather than every reconcile. */
+  #stages = new Map<string, string>();
 
   constructor(settings: PlanSettings, deps: ReconcilerDeps) {
     this.#s = settings;
@@ -69,7 +74,9 @@ export class Reconciler {
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,
     );
-    const p = plan({ now, nodes: this.#d.nodes(), leases, settings: this.#s, paused });
+    const nodes = this.#d.nodes();
+    const settleFacts = this.#d.settle?.facts(slotHolders(leases, nodes));
+    const p = plan({ now, nodes, leases, settings: this.#s, paused, settleFacts });
 
     for (const r of p.releases) {
       try {
@@ -84,7 +91,7 @@ export class Reconciler {
     }
     for (const g of p.grants) {
       try {
-        if (await slots.grant(g.slot, g.node)) {
+        if (await slots.grant(g.slot, g.node, g.wasUnschedulable)) {
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();
           await events.record(g.node, 'Normal', EventReason.RebootGranted, `granted ${g.slot}`);
@@ -108,6 +115,25 @@ export class Reconciler {
       await events.record(p.halted.node, 'Warning', EventReason.RolloutHalted, p.halted.detail);
     }
     this.#haltedNode = p.halted?.node;
+    for (const [node, h] of p.holding) {
+      const key = `${h.stage}: ${h.why}`;
+      if (this.#stages.get(node) !== key)
+        log.info({ node, stage: h.stage, why: h.why }, 'holder not settled yet');
+      this.#stages.set(node, key);
+    }
+    for (const node of [...this.#stages.keys()]) if (!p.holding.has(node)) this.#stages.delete(node);
     metrics.observe(p, paused !== undefined);
   }
+}
+
+/** Nodes that hold a slot Lease and exist: the ones whose pods are worth watching. */
+function slotHolders(leases: readonly V1Lease[], nodes: readonly V1Node[]): string[] {
+  const names = new Set(nodes.map((n) => n.metadata?.name ?? ''));
+  const out: string[] = [];
+  for (const l of leases) {
+    const holder = l.spec?.holderIdentity ?? '';
+    if (slotIndexOf(l.metadata?.name ?? '') !== undefined && holder !== '' && names.has(holder))
+      out.push(holder);
+  }
+  return out;
 }
