@@ -23,6 +23,7 @@ import { HealthQuery } from './health-query.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { controllerMetrics } from './metrics.ts';
+import { Notifier, notifierMetrics } from './notify.ts';
 import { promInstantQuery } from './promql.ts';
 import { Reconciler } from './reconciler.ts';
 import { settleObserver } from './settle-observer.ts';
@@ -39,7 +40,6 @@ export function refuseUnimplementedGates(config: ControllerConfig): void {
   if (config.blockingPodSelector.length > 0) given.push('--blocking-pod-selector');
   if (config.groupLabel !== undefined) given.push('--group-label');
   if (config.maxUnavailable !== undefined) given.push('--max-unavailable');
-  if (config.notifyUrl.length > 0) given.push('--notify-url');
   if (given.length > 0) {
     throw new Error(
       `${given.join(', ')}: not implemented in this version of baton-controller; refusing to run without a gate you asked for (remove the flag, or wait for the release that implements it)`,
@@ -96,6 +96,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
             log: log.child({ component: 'health-query' }),
           })
         : undefined;
+    const notifier = new Notifier({
+      urls: config.notifyUrl,
+      timeoutMs: 5_000,
+      log: log.child({ component: 'notify' }),
+      metrics: notifierMetrics(registry),
+    });
     const settle = settleObserver({
       podInformer: (node) => {
         const fieldSelector = `spec.nodeName=${node}`;
@@ -153,6 +159,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
         settle,
+        notify: (n) => notifier.notify(n),
       },
     );
 
@@ -191,6 +198,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         namespace: config.namespace,
         concurrency: config.concurrency,
         windows: config.windows.length,
+        notifyUrls: config.notifyUrl.length,
       },
       'baton-controller started',
     );
@@ -203,6 +211,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         clearInterval(tick);
         clearInterval(readinessTimer);
         await Promise.all([nodes.stop(), leases.stop(), settle.stop()]);
+        // Give queued notifications a moment, never the whole shutdown grace period.
+        await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 3_000).unref())]);
       },
     };
   },

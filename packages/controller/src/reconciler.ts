@@ -3,10 +3,11 @@
  * then renewals), record Events and metrics. Single-flight: changes seen while one runs cause
  * exactly one more run afterwards.
  */
-import { EventReason, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
+import { EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import type { ControllerMetrics } from './metrics.ts';
+import { type Notification, NotificationEvent } from './notify.ts';
 import { pauseState } from './pause.ts';
 import { type PlanSettings, plan } from './plan.ts';
 import type { SettleObserver } from './settle-observer.ts';
@@ -31,6 +32,8 @@ export interface ReconcilerDeps {
   readonly mayAct: () => boolean;
   /** The pods and health of the nodes holding a slot; without it neither is checked. */
   readonly settle?: SettleObserver | undefined;
+  /** Webhook notifications; must return at once (the Notifier queues). */
+  readonly notify?: ((n: Notification) => void) | undefined;
 }
 
 export class Reconciler {
@@ -77,12 +80,26 @@ export class Reconciler {
     const nodes = this.#d.nodes();
     const settleFacts = this.#d.settle?.facts(slotHolders(leases, nodes));
     const p = plan({ now, nodes, leases, settings: this.#s, paused, settleFacts });
+    const notify = this.#d.notify ?? (() => undefined);
+    const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
+    const heldFor = (slot: string) => {
+      const at = leaseTime(byName.get(slot)?.spec?.acquireTime);
+      return at === undefined ? undefined : Math.round((now.getTime() - at.getTime()) / 1000);
+    };
 
     for (const r of p.releases) {
       try {
         if (await slots.release(r.slot, r.holder)) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
+          notify({
+            event: NotificationEvent.RebootFinished,
+            node: r.holder,
+            slot: r.slot,
+            outcome: r.kind,
+            reason: r.reason,
+            durationSeconds: heldFor(r.slot),
+          });
           await events.record(r.holder, 'Normal', EventReason.Settled, `released ${r.slot}: ${r.reason}`);
         }
       } catch (err) {
@@ -94,13 +111,13 @@ export class Reconciler {
         if (await slots.grant(g.slot, g.node, g.wasUnschedulable)) {
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();
+          notify({ event: NotificationEvent.RebootGranted, node: g.node, slot: g.slot, reason: 'granted' });
           await events.record(g.node, 'Normal', EventReason.RebootGranted, `granted ${g.slot}`);
         }
       } catch (err) {
         log.warn({ slot: g.slot, node: g.node, err: describeKubeError(err) }, 'could not grant slot');
       }
     }
-    const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
     for (const r of p.renewals) {
       const renewed = new Date(String(byName.get(r.slot)?.spec?.renewTime ?? 0)).getTime();
       if (now.getTime() - renewed < this.#d.renewAfterMs) continue;
@@ -112,7 +129,16 @@ export class Reconciler {
     }
     if (p.halted && p.halted.node !== this.#haltedNode) {
       log.error({ node: p.halted.node }, p.halted.detail);
+      notify({ event: NotificationEvent.RolloutHalted, node: p.halted.node, reason: p.halted.detail });
       await events.record(p.halted.node, 'Warning', EventReason.RolloutHalted, p.halted.detail);
+    } else if (!p.halted && this.#haltedNode !== undefined) {
+      const was = this.#haltedNode;
+      log.info({ node: was }, 'rollout no longer halted');
+      notify({
+        event: NotificationEvent.RolloutResumed,
+        node: was,
+        reason: p.holding.has(was) ? 'the node is no longer overdue' : 'its slot was released',
+      });
     }
     this.#haltedNode = p.halted?.node;
     for (const [node, h] of p.holding) {
