@@ -29,6 +29,8 @@ import {
   settleState,
 } from './settle.ts';
 
+import { slotProblem } from './slot-check.ts';
+
 export type { ReleaseKind } from './settle.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
@@ -83,6 +85,12 @@ export interface Plan {
   readonly halted: { readonly node: string; readonly detail: string } | undefined;
   /** Slots taken after this plan's releases and grants. */
   readonly taken: number;
+  /** Held slot Leases that make no sense (see slot-check.ts): each blocks its slot until fixed. */
+  readonly invalidSlots: readonly {
+    readonly slot: string;
+    readonly holder: string;
+    readonly problem: string;
+  }[];
   /** Every node that keeps its slot, with where it stands on the way to settling and why. */
   readonly holding: ReadonlyMap<string, { readonly stage: SettleStage; readonly why: string }>;
 }
@@ -130,13 +138,25 @@ export function plan(input: PlanInput): Plan {
   let taken = 0;
   const free: number[] = [];
 
-  const maxIndex = Math.max(s.concurrency, ...[...slots.keys()].map((i) => i + 1));
-  for (let i = 0; i < maxIndex; i++) {
+  const invalidSlots: { slot: string; holder: string; problem: string }[] = [];
+  // The slots below the limit and every slot Lease that exists, however large its index (a
+  // Lease named baton-slot-4000000000 must not become a loop of four billion steps).
+  const indexes = [...new Set([...Array.from({ length: s.concurrency }, (_, i) => i), ...slots.keys()])].sort(
+    (a, b) => a - b,
+  );
+  for (const i of indexes) {
     const lease = slots.get(i);
     const slot = slotLeaseName(i);
     const holder = lease?.spec?.holderIdentity ?? '';
     if (holder === '') {
       if (i < s.concurrency) free.push(i);
+      continue;
+    }
+    const problem = lease && slotProblem(lease, now, (n) => nodes.has(n), GRANTED_NODE_ANNOTATION);
+    if (problem) {
+      taken++;
+      holders.add(holder); // and the node it names gets no other slot meanwhile
+      invalidSlots.push({ slot, holder, problem });
       continue;
     }
     const node = nodes.get(holder);
@@ -222,5 +242,5 @@ export function plan(input: PlanInput): Plan {
     grants.push({ slot: slotLeaseName(slot), node: name, wasUnschedulable: n.spec?.unschedulable === true });
     taken++;
   }
-  return { grants, renewals, releases, waiting, halted, taken, holding };
+  return { grants, renewals, releases, waiting, halted, taken, holding, invalidSlots };
 }

@@ -22,6 +22,7 @@ import { CoordinationV1Api, CoreV1Api, type V1Lease, type V1Node, type V1Pod } f
 import { HealthQuery } from './health-query.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
+import { leaseEventRecorder } from './lease-events.ts';
 import { controllerMetrics } from './metrics.ts';
 import { Notifier, notifierMetrics } from './notify.ts';
 import { promInstantQuery } from './promql.ts';
@@ -160,6 +161,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         mayAct: () => elector === undefined || elector.isLeader(),
         settle,
         notify: (n) => notifier.notify(n),
+        leaseEvents: leaseEventRecorder(
+          core,
+          config.namespace,
+          { component: EventSource.Controller, instance: identity },
+          log,
+        ),
       },
     );
 

@@ -6,6 +6,7 @@
 import { EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import type { LeaseEvents } from './lease-events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { type Notification, NotificationEvent } from './notify.ts';
 import { pauseState } from './pause.ts';
@@ -32,6 +33,8 @@ export interface ReconcilerDeps {
   readonly mayAct: () => boolean;
   /** The pods and health of the nodes holding a slot; without it neither is checked. */
   readonly settle?: SettleObserver | undefined;
+  /** Events on slot Leases (one edited into nonsense); without it, only logged. */
+  readonly leaseEvents?: LeaseEvents | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
 }
@@ -44,6 +47,8 @@ export class Reconciler {
   #haltedNode: string | undefined;
   /** Last logged settle stage per holder, to log changes rather than every reconcile. */
   #stages = new Map<string, string>();
+  /** Invalid slots already reported, by slot: problem and resourceVersion (report each edit once). */
+  #invalid = new Map<string, string>();
 
   constructor(settings: PlanSettings, deps: ReconcilerDeps) {
     this.#s = settings;
@@ -87,6 +92,26 @@ export class Reconciler {
       return at === undefined ? undefined : Math.round((now.getTime() - at.getTime()) / 1000);
     };
 
+    for (const bad of p.invalidSlots) {
+      const lease = byName.get(bad.slot);
+      const key = `${bad.problem}@${lease?.metadata?.resourceVersion ?? ''}`;
+      if (this.#invalid.get(bad.slot) === key) continue;
+      this.#invalid.set(bad.slot, key);
+      const message = `${bad.slot} cannot be acted on: ${bad.problem}. The slot stays blocked (no grant, renewal or release) until a person fixes it or empties spec.holderIdentity.`;
+      log.error(
+        { slot: bad.slot, holder: bad.holder, problem: bad.problem },
+        'slot Lease makes no sense; blocking it',
+      );
+      await this.#d.leaseEvents?.record(
+        { name: bad.slot, uid: lease?.metadata?.uid },
+        'Warning',
+        EventReason.SlotInvalid,
+        message,
+      );
+    }
+    for (const slot of [...this.#invalid.keys()]) {
+      if (!p.invalidSlots.some((b) => b.slot === slot)) this.#invalid.delete(slot);
+    }
     for (const r of p.releases) {
       try {
         if (await slots.release(r.slot, r.holder)) {
