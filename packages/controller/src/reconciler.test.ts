@@ -54,6 +54,7 @@ const held = (holder: string, acquiredSecondsAgo: number): V1Lease => ({
 
 function setup(state: { nodes: V1Node[]; leases: V1Lease[]; leader?: boolean }) {
   const sent: Notification[] = [];
+  const watched: string[][] = [];
   const r = new Reconciler(settings, {
     nodes: () => state.nodes,
     leases: () => state.leases,
@@ -66,8 +67,16 @@ function setup(state: { nodes: V1Node[]; leases: V1Lease[]; leader?: boolean }) 
     renewAfterMs: 60_000,
     mayAct: () => state.leader ?? true,
     notify: (n) => sent.push(n),
+    settle: {
+      facts: (holders) => {
+        watched.push([...holders]);
+        return new Map(holders.map((h) => [h, { pods: { observed: true, notReady: [] } }]));
+      },
+      watched: () => watched.at(-1) ?? [],
+      stop: async () => undefined,
+    },
   });
-  return { r, sent };
+  return { r, sent, watched };
 }
 
 describe('Reconciler notifications', () => {
@@ -113,5 +122,21 @@ describe('Reconciler notifications', () => {
     const s = setup({ nodes: [node('a', { needs: true })], leases: [], leader: false });
     await s.r.reconcile();
     expect(s.sent).toEqual([]);
+  });
+});
+
+describe('Reconciler pod watches', () => {
+  it('watches the pods of the holders while leading, and none once it is not the leader', async () => {
+    const state = {
+      nodes: [node('a', { needs: true, phase: AgentPhase.Draining }), node('b')],
+      leases: [held('a', 30)],
+      leader: true,
+    };
+    const s = setup(state);
+    await s.r.reconcile();
+    expect(s.watched.at(-1)).toEqual(['a']);
+    state.leader = false;
+    await s.r.reconcile();
+    expect(s.watched.at(-1)).toEqual([]);
   });
 });

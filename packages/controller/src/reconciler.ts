@@ -74,7 +74,11 @@ export class Reconciler {
 
   async #once(): Promise<void> {
     if (!this.#d.synced()) return; // never decide on a partial view
-    if (!this.#d.mayAct()) return; // a follower, or a leader that could not renew in time
+    if (!this.#d.mayAct()) {
+      // A follower, or a leader that could not renew in time: decide nothing, watch no pods.
+      this.#d.settle?.facts([]);
+      return;
+    }
     const { log, metrics, slots, events } = this.#d;
     const now = this.#d.now();
     const leases = this.#d.leases();
@@ -167,7 +171,8 @@ export class Reconciler {
     }
     this.#haltedNode = p.halted?.node;
     for (const [node, h] of p.holding) {
-      const key = `${h.stage}: ${h.why}`;
+      // "settling: healthy for 3 s of 60 s" changes every second: log the stage once.
+      const key = h.stage === 'Settling' ? h.stage : `${h.stage}: ${h.why}`;
       if (this.#stages.get(node) !== key)
         log.info({ node, stage: h.stage, why: h.why }, 'holder not settled yet');
       this.#stages.set(node, key);
