@@ -17,6 +17,7 @@ export interface PodInformer {
   synced(): boolean;
   list(): readonly V1Pod[];
   onChange(handler: () => void): void;
+  lastError?(): string | undefined;
 }
 
 export interface SettleObserver {
@@ -61,7 +62,7 @@ export function settleObserver(o: SettleObserverOptions): SettleObserver {
           w.start().catch((err: unknown) => o.onError?.(node, err));
         }
         out.set(node, {
-          pods: w.synced() ? podsView(w.list()) : { observed: false, notReady: [] },
+          pods: w.synced() ? podsView(w.list()) : { observed: false, notReady: [], error: w.lastError?.() },
           health: healthView,
         });
       }

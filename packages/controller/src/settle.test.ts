@@ -110,6 +110,13 @@ describe('settleState', () => {
       why: /not listed yet/,
     },
     {
+      name: 'pods not listed, with the watch’s error',
+      node: rebooted(),
+      facts: facts({ observed: false, notReady: [], error: '403 Forbidden: pods is forbidden' }),
+      stage: 'PodsNotReady',
+      why: /not listed yet \(403 Forbidden: pods is forbidden\)/,
+    },
+    {
       name: 'pods not Ready, named',
       node: rebooted(),
       facts: facts(pods({ notReady: ['db/db-0', 'db/db-1', 'web/a', 'web/b'] })),

@@ -44,6 +44,8 @@ export type SettleStage = (typeof SettleStage)[keyof typeof SettleStage];
 export interface PodsView {
   /** False until the watch of this node's pods has listed them: unknown is not settled. */
   readonly observed: boolean;
+  /** Why they are not listed (the watch's last error), when known. */
+  readonly error?: string | undefined;
   /** `namespace/name` of every pod that counts and is not Ready. */
   readonly notReady: readonly string[];
   /** The latest time a counted pod became Ready (settle time runs from the last of them). */
@@ -168,7 +170,10 @@ export function settleState(
     phase === AgentPhase.Rebooted ? leaseTime(required?.lastTransitionTime) : undefined,
   );
   if (facts !== undefined) {
-    if (!facts.pods.observed) return not(SettleStage.PodsNotReady, 'the pods on the node are not listed yet');
+    if (!facts.pods.observed) {
+      const error = facts.pods.error === undefined ? '' : ` (${facts.pods.error})`;
+      return not(SettleStage.PodsNotReady, `the pods on the node are not listed yet${error}`);
+    }
     if (facts.pods.notReady.length > 0) {
       return not(
         SettleStage.PodsNotReady,

@@ -93,12 +93,14 @@ describe('superviseInformer', () => {
   it('restarts after an error with backoff, not synced meanwhile', async () => {
     const s = setup();
     await s.informer.start();
-    s.made[0]?.fire('error', { code: 'ECONNRESET', message: 'socket hang up' });
+    s.made[0]?.fire('error', { code: 403, body: '{"reason":"Forbidden","message":"pods is forbidden"}' });
     expect(s.informer.synced()).toBe(false);
+    expect(s.informer.lastError()).toBe('403 Forbidden: pods is forbidden');
     await vi.advanceTimersByTimeAsync(200);
     expect(s.made[0]?.starts).toBe(2);
     expect(s.informer.synced()).toBe(true);
     expect(s.informer.restarts()).toBe(1);
+    expect(s.informer.lastError()).toBeUndefined();
     await s.informer.stop();
   });
 

@@ -35,6 +35,8 @@ export interface SupervisedInformer<T extends KubernetesObject> {
   onChange(handler: (event: InformerEvent | 'resync', obj: T | undefined) => void): void;
   /** How many times the informer was restarted (after an error, or by the watchdog). */
   restarts(): number;
+  /** The last error while not in sync (for "why not ready" messages); undefined once synced. */
+  lastError(): string | undefined;
 }
 
 /** The part of client-node's ListWatch used here (a seam for unit tests). */
@@ -100,6 +102,7 @@ export function superviseInformer<T extends KubernetesObject>(
   let watchdog: NodeJS.Timeout | undefined;
   let firstSync: (() => void) | undefined;
   let lastActivity = now();
+  let lastError: string | undefined;
 
   const emit = (event: InformerEvent | 'resync', obj: T | undefined) => {
     for (const h of handlers) {
@@ -138,6 +141,7 @@ export function superviseInformer<T extends KubernetesObject>(
       backoff = initialBackoff;
       lastActivity = now();
       served = mine;
+      lastError = undefined;
       emit('resync', undefined);
       firstSync?.();
     }
@@ -149,7 +153,8 @@ export function superviseInformer<T extends KubernetesObject>(
     restartCount++;
     const delay = Math.round(backoff * (0.8 + Math.random() * 0.4));
     backoff = Math.min(backoff * 2, maxBackoff);
-    log.warn({ err: describeKubeError(err), retryInMs: delay }, 'watch failed; restarting');
+    lastError = describeKubeError(err);
+    log.warn({ err: lastError, retryInMs: delay }, 'watch failed; restarting');
     clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       if (!stopping) void run();
@@ -207,5 +212,6 @@ export function superviseInformer<T extends KubernetesObject>(
     get: (name, namespace) => served.get(name, namespace),
     onChange: (handler) => void handlers.push(handler),
     restarts: () => restartCount,
+    lastError: () => lastError,
   };
 }
