@@ -186,6 +186,7 @@ describe('plan: holders', () => {
       [],
     );
     expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).releases).toEqual([]);
+    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).wakeInMs).toBe(55_000);
     expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }).releases).toHaveLength(1);
   });
 

@@ -93,6 +93,8 @@ export interface Plan {
   }[];
   /** Every node that keeps its slot, with where it stands on the way to settling and why. */
   readonly holding: ReadonlyMap<string, { readonly stage: SettleStage; readonly why: string }>;
+  /** When the first settling holder's settle time ends: plan again then, not at the next tick. */
+  readonly wakeInMs: number | undefined;
 }
 
 const ann = (n: V1Node, key: string) => n.metadata?.annotations?.[key];
@@ -131,6 +133,7 @@ export function plan(input: PlanInput): Plan {
 
   const grants: { slot: string; node: string; wasUnschedulable: boolean }[] = [];
   const holding = new Map<string, { stage: SettleStage; why: string }>();
+  let wakeInMs: number | undefined;
   const renewals: { slot: string; node: string }[] = [];
   const releases: { slot: string; holder: string; kind: ReleaseKind; reason: string }[] = [];
   const holders = new Set<string>();
@@ -190,6 +193,8 @@ export function plan(input: PlanInput): Plan {
     }
     taken++;
     holding.set(holder, { stage: state.stage, why: state.why });
+    if (state.remainingMs !== undefined)
+      wakeInMs = Math.min(wakeInMs ?? state.remainingMs, state.remainingMs);
     renewals.push({ slot, node: holder });
     const elapsed = now.getTime() - grantedAt.getTime();
     if (elapsed > s.rebootTimeoutMs) {
@@ -242,5 +247,5 @@ export function plan(input: PlanInput): Plan {
     grants.push({ slot: slotLeaseName(slot), node: name, wasUnschedulable: n.spec?.unschedulable === true });
     taken++;
   }
-  return { grants, renewals, releases, waiting, halted, taken, holding, invalidSlots };
+  return { grants, renewals, releases, waiting, halted, taken, holding, invalidSlots, wakeInMs };
 }

@@ -137,6 +137,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         })
       : undefined;
     const electionStop = new AbortController();
+    let wake: NodeJS.Timeout | undefined;
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -161,6 +162,10 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         mayAct: () => elector === undefined || elector.isLeader(),
         settle,
         notify: (n) => notifier.notify(n),
+        wakeIn: (ms) => {
+          clearTimeout(wake);
+          wake = setTimeout(() => schedule(), ms + 100);
+        },
         leaseEvents: leaseEventRecorder(
           core,
           config.namespace,
@@ -215,6 +220,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         electionStop.abort();
         await election;
         clearTimeout(debounce);
+        clearTimeout(wake);
         clearInterval(tick);
         clearInterval(readinessTimer);
         await Promise.all([nodes.stop(), leases.stop(), settle.stop()]);

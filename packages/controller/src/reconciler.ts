@@ -35,6 +35,8 @@ export interface ReconcilerDeps {
   readonly settle?: SettleObserver | undefined;
   /** Events on slot Leases (one edited into nonsense); without it, only logged. */
   readonly leaseEvents?: LeaseEvents | undefined;
+  /** Asks for a reconcile in `ms` (a settle time ending); without it, the next tick does. */
+  readonly wakeIn?: ((ms: number) => void) | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
 }
@@ -178,6 +180,7 @@ export class Reconciler {
       this.#stages.set(node, key);
     }
     for (const node of [...this.#stages.keys()]) if (!p.holding.has(node)) this.#stages.delete(node);
+    if (p.wakeInMs !== undefined) this.#d.wakeIn?.(p.wakeInMs);
     metrics.observe(p, paused !== undefined);
   }
 }

@@ -223,6 +223,17 @@ describe('settleState', () => {
     if (c.why) expect(s.why).toMatch(c.why);
   });
 
+  it('says when the settle time ends', () => {
+    const s = settleState(
+      rebooted({ phaseSince: 30 }),
+      { at: GRANTED, wasUnschedulable: false },
+      NOW,
+      60_000,
+      undefined,
+    );
+    expect(s.remainingMs).toBe(30_000);
+  });
+
   it('never asks the health query while something else is not settled', () => {
     let asked = 0;
     const h = () => {

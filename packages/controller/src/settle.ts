@@ -84,6 +84,8 @@ export interface SettleState {
   readonly kind: ReleaseKind;
   readonly stage: SettleStage;
   readonly why: string;
+  /** Settling: how long until the settle time has passed (look again then). */
+  readonly remainingMs?: number | undefined;
 }
 
 const not = (stage: SettleStage, why: string): SettleState => ({ done: false, kind: 'Settled', stage, why });
@@ -196,10 +198,13 @@ export function settleState(
   }
   const healthyFor = now.getTime() - (since ?? now).getTime();
   if (healthyFor < settleMs) {
-    return not(
-      SettleStage.Settling,
-      `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(settleMs / 1000)} s`,
-    );
+    return {
+      ...not(
+        SettleStage.Settling,
+        `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(settleMs / 1000)} s`,
+      ),
+      remainingMs: settleMs - healthyFor,
+    };
   }
   return phase === AgentPhase.Held
     ? { done: true, kind: 'Held', stage: SettleStage.Done, why: 'held at the attempt limit' }
