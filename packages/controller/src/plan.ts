@@ -28,7 +28,6 @@ import {
   type SettleStage,
   settleState,
 } from './settle.ts';
-
 import { slotProblem } from './slot-check.ts';
 
 export type { ReleaseKind } from './settle.ts';

@@ -131,7 +131,11 @@ export class Reconciler {
             reason: r.reason,
             durationSeconds: heldFor(r.slot),
           });
-          await events.record(r.holder, 'Normal', EventReason.Settled, `released ${r.slot}: ${r.reason}`);
+          // Settled (or held at the attempt limit) is the end of a reboot; anything else is a slot
+          // taken back (the protocol's SlotReleased).
+          const reason =
+            r.kind === 'Settled' || r.kind === 'Held' ? EventReason.Settled : EventReason.SlotReleased;
+          await events.record(r.holder, 'Normal', reason, `released ${r.slot}: ${r.reason}`);
         }
       } catch (err) {
         log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not release slot');
