@@ -6,6 +6,7 @@ import {
   NotificationEvent,
   type NotificationSender,
   Notifier,
+  notificationFormat,
   notificationText,
   redactUrl,
 } from './notify.ts';
@@ -119,6 +120,56 @@ describe('Notifier', () => {
     s.n.notify(halted);
     await s.n.flush();
     expect(s.outcomes).toEqual([]);
+  });
+});
+
+describe('webhook formats', () => {
+  it.each([
+    ['https://hooks.slack.com/services/T0/B0/secret', 'slack'],
+    [
+      'https://prod-12.westeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=x',
+      'teams',
+    ],
+    [
+      'https://default1234.12.environment.api.powerplatform.com/powerautomate/automations/direct/workflows/x',
+      'teams',
+    ],
+    ['https://hooks.example/x', 'json'],
+    ['https://hooks.example/x#slack', 'slack'],
+    ['https://hooks.slack.com/services/x#json', 'json'],
+    ['https://chat.example/hook#Teams', 'teams'],
+  ] as const)('%s → %s', (url, format) => {
+    expect(notificationFormat(url)).toBe(format);
+  });
+
+  it('posts what each webhook shows: Slack a text, Teams an Adaptive Card with the facts', async () => {
+    const got = new Map<string, unknown>();
+    const s = setup(
+      async (url, body) => void got.set(url, JSON.parse(body)),
+      ['https://hooks.slack.com/services/T/B/x', 'https://x.example/hook#teams'],
+    );
+    s.n.notify({ ...halted, slot: 'baton-slot-0', durationSeconds: 1900 });
+    await s.n.flush();
+    expect(got.get('https://hooks.slack.com/services/T/B/x')).toEqual({
+      text: 'baton: rollout HALTED at node-3: node-3 was granted 1900 s ago and has not settled (node not Ready)',
+    });
+    const teams = got.get('https://x.example/hook#teams') as {
+      type: string;
+      attachments: {
+        contentType: string;
+        content: { type: string; body: { type: string; facts?: unknown }[] };
+      }[];
+    };
+    expect(teams.type).toBe('message');
+    expect(teams.attachments[0]?.contentType).toBe('application/vnd.microsoft.card.adaptive');
+    expect(teams.attachments[0]?.content.type).toBe('AdaptiveCard');
+    expect(teams.attachments[0]?.content.body[1]?.facts).toEqual(
+      expect.arrayContaining([
+        { title: 'Node', value: 'node-3' },
+        { title: 'Slot', value: 'baton-slot-0' },
+        { title: 'Duration', value: '1900 s' },
+      ]),
+    );
   });
 });
 

@@ -99,6 +99,69 @@ export interface NotifierOptions {
   readonly now?: () => Date;
 }
 
+/**
+ * The shape a webhook wants. Slack incoming webhooks (hooks.slack.com) take `{text}`; Microsoft
+ * Teams Workflows webhooks (*.logic.azure.com, *.api.powerplatform.com) take an Adaptive Card;
+ * anything else gets the generic JSON. A URL fragment `#slack`, `#teams` or `#json` overrides
+ * the guess (fragments are never sent to the server).
+ */
+export type NotificationFormat = 'slack' | 'teams' | 'json';
+
+export function notificationFormat(url: string): NotificationFormat {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'json';
+  }
+  const forced = u.hash.slice(1).toLowerCase();
+  if (forced === 'slack' || forced === 'teams' || forced === 'json') return forced;
+  const host = u.hostname.toLowerCase();
+  if (host === 'hooks.slack.com') return 'slack';
+  if (host.endsWith('.logic.azure.com') || host.endsWith('.api.powerplatform.com')) return 'teams';
+  return 'json';
+}
+
+/** The body for one webhook format: the same facts, in the form that webhook shows. */
+export function formatBody(body: NotificationBody, format: NotificationFormat): unknown {
+  switch (format) {
+    case 'json':
+      return body;
+    case 'slack':
+      return { text: body.text };
+    case 'teams': {
+      const facts = [
+        { title: 'Event', value: body.event },
+        { title: 'Node', value: body.node },
+        { title: 'Reason', value: body.reason },
+        ...(body.slot !== undefined ? [{ title: 'Slot', value: body.slot }] : []),
+        ...(body.outcome !== undefined ? [{ title: 'Outcome', value: body.outcome }] : []),
+        ...(body.durationSeconds !== undefined
+          ? [{ title: 'Duration', value: `${body.durationSeconds} s` }]
+          : []),
+        { title: 'Time', value: body.time },
+      ];
+      return {
+        type: 'message',
+        attachments: [
+          {
+            contentType: 'application/vnd.microsoft.card.adaptive',
+            content: {
+              $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+              type: 'AdaptiveCard',
+              version: '1.4',
+              body: [
+                { type: 'TextBlock', text: body.text, wrap: true, weight: 'Bolder' },
+                { type: 'FactSet', facts },
+              ],
+            },
+          },
+        ],
+      };
+    }
+  }
+}
+
 /** Where a URL's messages go, without its secret parts (webhook URLs carry their token). */
 export function redactUrl(url: string): string {
   try {
@@ -128,8 +191,8 @@ export class Notifier {
       text: notificationText(n),
       ...n,
     };
-    const json = JSON.stringify(body);
     for (const url of this.#o.urls) {
+      const json = JSON.stringify(formatBody(body, notificationFormat(url)));
       const q = this.#queues.get(url) ?? [];
       if (q.length >= (this.#o.maxQueue ?? 100)) {
         this.#o.metrics?.result('dropped');

@@ -300,9 +300,11 @@ export const controllerOptions = defineOptions([
     kind: 'repeatable',
     ...notifyUrl,
     sensitive: true,
-    description: 'Webhook that receives a JSON event at every reboot step and problem. Repeat for several.',
+    description:
+      'Webhook that receives each reboot granted, finished, and the rollout halted or resumed. Slack (hooks.slack.com) gets its text, Teams Workflows (*.logic.azure.com, *.api.powerplatform.com) an Adaptive Card, others generic JSON; #slack, #teams or #json at the end of the URL chooses. Repeat for several.',
     kuredFlag: 'notify-url',
-    kuredNote: 'kured took one shoutrrr URL (slack://…); baton posts JSON to http(s) URLs, several allowed.',
+    kuredNote:
+      'kured took one shoutrrr URL (slack://…); baton takes the https:// webhook URL itself (Slack, Teams or generic JSON), several allowed.',
   },
   // --- process --------------------------------------------------------------------------------
   {
