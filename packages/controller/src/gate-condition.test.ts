@@ -197,7 +197,7 @@ describe('Reconciler writes RebootGate only on change', () => {
       slots,
       events: { record: async () => undefined },
       metrics: controllerMetrics(registry),
-      log: await createLogger({ name: 't', format: 'json', level: 'silent', destination: new PassThrough() }),
+      log: createLogger({ name: 't', format: 'json', level: 'silent', destination: new PassThrough() }),
       now: () => NOW,
       renewAfterMs: 60_000,
       mayAct: () => true,

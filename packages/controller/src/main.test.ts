@@ -54,15 +54,10 @@ describe('baton-controller main', () => {
     expect(lines.at(-1)?.msg).toBe('stopped');
   });
 
-  it('refuses to run with a gate it does not enforce yet, rather than ignore it', async () => {
-    const run = runNode([
-      main,
-      '--prometheus-url=http://prometheus.monitoring:9090',
-      '--health-query=up == 0',
-      '--notify-url=http://hooks.example/x',
-    ]);
-    expect(await run.exited).toBe(1);
-    expect(run.output()).toMatch(/--health-query, --notify-url: not implemented in this version/);
+  it('refuses a health query without a Prometheus to ask, naming both flags (exit 2)', async () => {
+    const run = runNode([main, '--health-query=up == 0']);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/--health-query.*--prometheus-url/s);
   });
 
   it('prints every flag with --help and exits 0', async () => {

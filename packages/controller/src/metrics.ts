@@ -88,6 +88,12 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   });
   const tracker = new PhaseTracker();
   let haltedOn: string | undefined;
+  const stage = new Gauge({
+    name: 'baton_holder_stage',
+    help: 'Nodes holding a slot, by where they stand on the way to settling (1 per node).',
+    labelNames: ['node', 'stage'],
+    registers: [registry],
+  });
   grants.inc(0);
   halts.inc(0);
   for (const outcome of ['rebooted', 'aborted', 'held']) outcomes.inc({ outcome }, 0);
@@ -123,6 +129,8 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
       halted.set(p.halted ? 1 : 0);
       if (p.halted !== undefined && p.halted.node !== haltedOn) halts.inc();
       haltedOn = p.halted?.node;
+      stage.reset();
+      for (const [node, h] of p.holding) stage.set({ node, stage: h.stage }, 1);
       paused.set(isPaused ? 1 : 0);
     },
   };

@@ -77,13 +77,13 @@ describe('plan: granting', () => {
       [node('a', { needs: true, since: 60 }), node('b', { needs: true, since: 600 }), node('c')],
       [slot(0)],
     );
-    expect(p.grants).toEqual([{ slot: 'baton-slot-0', node: 'b' }]);
+    expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'b' }]);
     expect(p.waiting.get('a')?.reason).toBe('WaitingForSlot');
     expect(p.waiting.has('c')).toBe(false);
   });
 
   it('creates the grant even when the slot Lease does not exist yet', () => {
-    expect(run([node('a', { needs: true })], []).grants).toEqual([{ slot: 'baton-slot-0', node: 'a' }]);
+    expect(run([node('a', { needs: true })], []).grants).toMatchObject([{ slot: 'baton-slot-0', node: 'a' }]);
   });
 
   it('orders by the priority label before waiting time', () => {
@@ -150,7 +150,7 @@ describe('plan: lowering and raising concurrency', () => {
     const done = node('c', { phase: AgentPhase.Rebooted, phaseSince: 5 });
     const p = run([done, node('d', { needs: true })], [slot(0), slot(2, 'c')], { concurrency: 1 });
     expect(p.releases.map((r) => r.slot)).toEqual(['baton-slot-2']);
-    expect(p.grants).toEqual([{ slot: 'baton-slot-0', node: 'd' }]);
+    expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'd' }]);
   });
 });
 
@@ -186,6 +186,7 @@ describe('plan: holders', () => {
       [],
     );
     expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).releases).toEqual([]);
+    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).wakeInMs).toBe(55_000);
     expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }).releases).toHaveLength(1);
   });
 
@@ -200,7 +201,7 @@ describe('plan: holders', () => {
     expect(p.releases).toEqual([
       { slot: 'baton-slot-0', holder: 'gone', kind: 'NodeDeleted', reason: 'node gone no longer exists' },
     ]);
-    expect(p.grants).toEqual([{ slot: 'baton-slot-0', node: 'x' }]);
+    expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'x' }]);
     expect(p.taken).toBe(3);
   });
 

@@ -9,7 +9,6 @@
  * lowering concurrency never adds a holder; raising it adds at most the difference.
  */
 import {
-  AgentPhase,
   Annotation,
   GateReason,
   type LeaseLike,
@@ -23,6 +22,16 @@ import {
 } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { type BudgetSettings, budget } from './budget.ts';
+import {
+  GRANTED_UNSCHEDULABLE_ANNOTATION,
+  type ReleaseKind,
+  type SettleFacts,
+  type SettleStage,
+  settleState,
+} from './settle.ts';
+import { slotProblem } from './slot-check.ts';
+
+export type { ReleaseKind } from './settle.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
 export const GRANTED_NODE_ANNOTATION = 'baton.dev/granted-node';
@@ -44,9 +53,6 @@ export interface SlotLease extends LeaseLike {
   readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
 }
 
-/** Why a slot is released, as a metric label. */
-export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded';
-
 /** One gate holding a node back, as reported in the RebootGate condition and the metric. */
 export interface GateBlock {
   readonly reason: GateReason;
@@ -65,10 +71,20 @@ export interface PlanInput {
    * they should be reported. Empty: nothing of theirs holds the node.
    */
   readonly blockers?: (node: V1Node) => readonly GateBlock[];
+  /**
+   * The pods and health query of each node that holds a slot (see settle.ts). When given, a
+   * holder missing from it has not settled; when absent, neither is checked (unit tests only).
+   */
+  readonly settleFacts?: ReadonlyMap<string, SettleFacts> | undefined;
 }
 
 export interface Plan {
-  readonly grants: readonly { readonly slot: string; readonly node: string }[];
+  readonly grants: readonly {
+    readonly slot: string;
+    readonly node: string;
+    /** The node was cordoned at the grant: a cordon after its reboot does not keep the slot. */
+    readonly wasUnschedulable: boolean;
+  }[];
   readonly renewals: readonly { readonly slot: string; readonly node: string }[];
   readonly releases: readonly {
     readonly slot: string;
@@ -82,6 +98,16 @@ export interface Plan {
   readonly halted: { readonly node: string; readonly detail: string } | undefined;
   /** Slots taken after this plan's releases and grants. */
   readonly taken: number;
+  /** Held slot Leases that make no sense (see slot-check.ts): each blocks its slot until fixed. */
+  readonly invalidSlots: readonly {
+    readonly slot: string;
+    readonly holder: string;
+    readonly problem: string;
+  }[];
+  /** Every node that keeps its slot, with where it stands on the way to settling and why. */
+  readonly holding: ReadonlyMap<string, { readonly stage: SettleStage; readonly why: string }>;
+  /** When the first settling holder's settle time ends: plan again then, not at the next tick. */
+  readonly wakeInMs: number | undefined;
 }
 
 /** Why a pending node waits: the first gate holding it, and every other gate that holds it too. */
@@ -95,41 +121,14 @@ function rebootCondition(n: V1Node) {
   return n.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
 }
 
-function isReady(n: V1Node): boolean {
-  return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
 /** Needs a reboot and may have one: condition True for a reason other than the attempt limit. */
 export function needsReboot(n: V1Node): boolean {
   const c = rebootCondition(n);
   return c?.status === 'True' && c.reason !== 'AttemptLimitReached';
 }
 
-/** The node finished its reboot (or gave up) and is healthy: the slot can go to the next node. */
-function settled(
-  n: V1Node,
-  grantedAt: Date,
-  now: Date,
-  settleMs: number,
-): { done: boolean; why: string; kind: ReleaseKind } {
-  const phase = ann(n, Annotation.Phase);
-  const since = leaseTime(ann(n, Annotation.PhaseSince));
-  // Only a phase recorded after this grant counts: an old "Rebooted" is the previous reboot's.
-  if (since === undefined || since < grantedAt)
-    return { done: false, why: 'no progress recorded yet', kind: 'Settled' };
-  if (phase === AgentPhase.Aborted)
-    return { done: true, why: 'the agent aborted and undid its changes', kind: 'Aborted' };
-  if (phase !== AgentPhase.Rebooted && phase !== AgentPhase.Held)
-    return { done: false, why: `phase ${phase}`, kind: 'Settled' };
-  if (!isReady(n)) return { done: false, why: 'node not Ready', kind: 'Settled' };
-  if (n.spec?.unschedulable === true && ann(n, Annotation.WasUnschedulable) === 'false') {
-    return { done: false, why: 'still cordoned', kind: 'Settled' };
-  }
-  if (now.getTime() - since.getTime() < settleMs) return { done: false, why: 'settling', kind: 'Settled' };
-  return phase === AgentPhase.Held
-    ? { done: true, why: 'held at the attempt limit', kind: 'Held' }
-    : { done: true, why: 'rebooted and settled', kind: 'Settled' };
-}
+/** A holder the settle facts do not mention: its pods were never seen, so it has not settled. */
+const UNOBSERVED: SettleFacts = { pods: { observed: false, notReady: [] } };
 
 function priority(n: V1Node, label: string): number {
   const raw = n.metadata?.labels?.[label];
@@ -150,7 +149,9 @@ export function plan(input: PlanInput): Plan {
     if (i !== undefined) slots.set(i, l);
   }
 
-  const grants: { slot: string; node: string }[] = [];
+  const grants: { slot: string; node: string; wasUnschedulable: boolean }[] = [];
+  const holding = new Map<string, { stage: SettleStage; why: string }>();
+  let wakeInMs: number | undefined;
   const renewals: { slot: string; node: string }[] = [];
   const releases: { slot: string; holder: string; kind: ReleaseKind; reason: string }[] = [];
   const holders = new Set<string>();
@@ -158,13 +159,25 @@ export function plan(input: PlanInput): Plan {
   let taken = 0;
   const free: number[] = [];
 
-  const maxIndex = Math.max(s.concurrency, ...[...slots.keys()].map((i) => i + 1));
-  for (let i = 0; i < maxIndex; i++) {
+  const invalidSlots: { slot: string; holder: string; problem: string }[] = [];
+  // The slots below the limit and every slot Lease that exists, however large its index (a
+  // Lease named baton-slot-4000000000 must not become a loop of four billion steps).
+  const indexes = [...new Set([...Array.from({ length: s.concurrency }, (_, i) => i), ...slots.keys()])].sort(
+    (a, b) => a - b,
+  );
+  for (const i of indexes) {
     const lease = slots.get(i);
     const slot = slotLeaseName(i);
     const holder = lease?.spec?.holderIdentity ?? '';
     if (holder === '') {
       if (i < s.concurrency) free.push(i);
+      continue;
+    }
+    const problem = lease && slotProblem(lease, now, (n) => nodes.has(n), GRANTED_NODE_ANNOTATION);
+    if (problem) {
+      taken++;
+      holders.add(holder); // and the node it names gets no other slot meanwhile
+      invalidSlots.push({ slot, holder, problem });
       continue;
     }
     const node = nodes.get(holder);
@@ -180,7 +193,9 @@ export function plan(input: PlanInput): Plan {
     }
     holders.add(holder);
     const grantedAt = leaseTime(lease?.spec?.acquireTime) ?? leaseTime(lease?.spec?.renewTime) ?? now;
-    const state = settled(node, grantedAt, now, s.settleMs);
+    const wasUnschedulable = lease?.metadata?.annotations?.[GRANTED_UNSCHEDULABLE_ANNOTATION] === 'true';
+    const facts = input.settleFacts === undefined ? undefined : (input.settleFacts.get(holder) ?? UNOBSERVED);
+    const state = settleState(node, { at: grantedAt, wasUnschedulable }, now, s.settleMs, facts);
     if (state.done) {
       releases.push({ slot, holder, kind: state.kind, reason: state.why });
       if (i < s.concurrency) free.push(i);
@@ -195,6 +210,9 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     taken++;
+    holding.set(holder, { stage: state.stage, why: state.why });
+    if (state.remainingMs !== undefined)
+      wakeInMs = Math.min(wakeInMs ?? state.remainingMs, state.remainingMs);
     renewals.push({ slot, node: holder });
     const elapsed = now.getTime() - grantedAt.getTime();
     if (elapsed > s.rebootTimeoutMs) {
@@ -253,9 +271,9 @@ export function plan(input: PlanInput): Plan {
       hold(name, [over]);
       continue;
     }
-    grants.push({ slot: slotLeaseName(slot), node: name });
+    grants.push({ slot: slotLeaseName(slot), node: name, wasUnschedulable: n.spec?.unschedulable === true });
     limits.take(n);
     taken++;
   }
-  return { grants, renewals, releases, waiting, halted, taken };
+  return { grants, renewals, releases, waiting, halted, taken, holding, invalidSlots, wakeInMs };
 }

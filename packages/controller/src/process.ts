@@ -33,28 +33,18 @@ import {
 import { AlertGate, evaluateAlerts } from './alerts.ts';
 import { kubeGateConditionWriter } from './gate-condition-writer.ts';
 import { alertNodeGate, type NodeGate } from './gates.ts';
+import { HealthQuery } from './health-query.ts';
 import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
+import { leaseEventRecorder } from './lease-events.ts';
 import { controllerMetrics } from './metrics.ts';
+import { Notifier, notifierMetrics } from './notify.ts';
 import { blockingPodsGate } from './pods.ts';
+import { promInstantQuery } from './promql.ts';
 import { Reconciler } from './reconciler.ts';
+import { settleObserver } from './settle-observer.ts';
 import { kubeSlotWriter } from './slots.ts';
-
-/**
- * Gates this version parses but does not enforce yet. Running without a gate the operator asked
- * for would reboot nodes it meant to protect, so the controller refuses to start instead.
- */
-export function refuseUnimplementedGates(config: ControllerConfig): void {
-  const given: string[] = [];
-  if (config.healthQuery !== undefined) given.push('--health-query');
-  if (config.notifyUrl.length > 0) given.push('--notify-url');
-  if (given.length > 0) {
-    throw new Error(
-      `${given.join(', ')}: not implemented in this version of baton-controller; refusing to run without a gate you asked for (remove the flag, or wait for the release that implements it)`,
-    );
-  }
-}
 
 /** How long one question to Prometheus or Alertmanager may take before it counts as unreachable. */
 const ALERT_TIMEOUT_MS = 10_000;
@@ -107,11 +97,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       describeOptions(controllerOptions),
     ),
   async start({ config, log, registry, setReadiness }) {
-    refuseUnimplementedGates(config);
     const identity = config.identity ?? hostname();
     const kc = loadKubeConfig(config.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
     const coordination = kc.makeApiClient(CoordinationV1Api);
+    const eventsApi = kc.makeApiClient(EventsV1Api);
     const nodes = superviseInformer<V1Node>({
       name: 'nodes',
       kubeConfig: kc,
@@ -140,6 +130,47 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       return { selector: labelSelector, informer };
     });
     const grantSeconds = Math.round(config.grantDuration / 1000);
+    const promUrl = config.prometheusUrl;
+    const health =
+      config.healthQuery !== undefined && promUrl !== undefined
+        ? new HealthQuery({
+            expr: config.healthQuery,
+            evaluate: promInstantQuery({
+              url: promUrl,
+              bearerTokenFile: config.prometheusBearerTokenFile,
+              basicAuthFile: config.prometheusBasicAuthFile,
+              caFile: config.prometheusCaFile,
+              timeoutMs: 10_000,
+            }),
+            now: () => new Date(),
+            refreshMs: 5_000,
+            maxAgeMs: 60_000,
+            onChange: () => schedule(),
+            log: log.child({ component: 'health-query' }),
+          })
+        : undefined;
+    const notifier = new Notifier({
+      urls: config.notifyUrl,
+      timeoutMs: 5_000,
+      log: log.child({ component: 'notify' }),
+      metrics: notifierMetrics(registry),
+    });
+    const settle = settleObserver({
+      podInformer: (node) => {
+        const fieldSelector = `spec.nodeName=${node}`;
+        return superviseInformer<V1Pod>({
+          name: `pods-on-${node}`,
+          kubeConfig: kc,
+          path: '/api/v1/pods',
+          fieldSelector,
+          list: () => core.listPodForAllNamespaces({ fieldSelector }),
+          log,
+        });
+      },
+      health,
+      onChange: () => schedule(),
+      onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
+    });
     const elector = config.leaderElect
       ? new LeaderElector({
           identity,
@@ -173,6 +204,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         ),
       );
     }
+    let wake: NodeJS.Timeout | undefined;
     const reconciler = new Reconciler(
       {
         concurrency: config.concurrency,
@@ -206,6 +238,18 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         mayAct: () => elector === undefined || elector.isLeader(),
         gates,
         gateConditions: kubeGateConditionWriter(core),
+        settle,
+        notify: (n) => notifier.notify(n),
+        wakeIn: (ms) => {
+          clearTimeout(wake);
+          wake = setTimeout(() => schedule(), ms + 100);
+        },
+        leaseEvents: leaseEventRecorder(
+          eventsApi,
+          config.namespace,
+          { component: EventSource.Controller, instance: identity },
+          log,
+        ),
       },
     );
 
@@ -252,6 +296,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         namespace: config.namespace,
         concurrency: config.concurrency,
         windows: config.windows.length,
+        notifyUrls: config.notifyUrl.length,
       },
       'baton-controller started',
     );
@@ -261,14 +306,18 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         electionStop.abort();
         await election;
         clearTimeout(debounce);
+        clearTimeout(wake);
         clearInterval(tick);
         clearInterval(readinessTimer);
         await Promise.all([
           nodes.stop(),
           leases.stop(),
+          settle.stop(),
           alerts?.stop(),
           ...podWatches.map(({ informer }) => informer.stop()),
         ]);
+        // Give queued notifications a moment, never the whole shutdown grace period.
+        await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 3_000).unref())]);
       },
     };
   },

@@ -3,7 +3,7 @@
  * then renewals), record Events and metrics. Single-flight: changes seen while one runs cause
  * exactly one more run afterwards.
  */
-import { EventReason, PAUSE_LEASE } from '@baton/protocol';
+import { EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import {
@@ -14,9 +14,12 @@ import {
   gateConditionUpdate,
 } from './gate-condition.ts';
 import { blockersOf, type NodeGate } from './gates.ts';
+import type { LeaseEvents } from './lease-events.ts';
 import type { ControllerMetrics } from './metrics.ts';
+import { type Notification, NotificationEvent } from './notify.ts';
 import { pauseState } from './pause.ts';
 import { type PlanSettings, plan } from './plan.ts';
+import type { SettleObserver } from './settle-observer.ts';
 import type { SlotWriter } from './slots.ts';
 
 export interface NodeEvents {
@@ -40,6 +43,14 @@ export interface ReconcilerDeps {
   readonly gates?: readonly NodeGate[];
   /** Writes the RebootGate condition; absent, no condition is written. */
   readonly gateConditions?: GateConditionWriter;
+  /** The pods and health of the nodes holding a slot; without it neither is checked. */
+  readonly settle?: SettleObserver | undefined;
+  /** Events on slot Leases (one edited into nonsense); without it, only logged. */
+  readonly leaseEvents?: LeaseEvents | undefined;
+  /** Asks for a reconcile in `ms` (a settle time ending); without it, the next tick does. */
+  readonly wakeIn?: ((ms: number) => void) | undefined;
+  /** Webhook notifications; must return at once (the Notifier queues). */
+  readonly notify?: ((n: Notification) => void) | undefined;
 }
 
 /** Condition writes in flight at once: enough for a fleet-wide change, gentle on the API server. */
@@ -51,6 +62,10 @@ export class Reconciler {
   #running: Promise<void> | undefined;
   #again = false;
   #haltedNode: string | undefined;
+  /** Last logged settle stage per holder, to log changes rather than every reconcile. */
+  #stages = new Map<string, string>();
+  /** Invalid slots already reported, by slot: problem and resourceVersion (report each edit once). */
+  #invalid = new Map<string, string>();
 
   constructor(settings: PlanSettings, deps: ReconcilerDeps) {
     this.#s = settings;
@@ -76,7 +91,11 @@ export class Reconciler {
 
   async #once(): Promise<void> {
     if (!this.#d.synced()) return; // never decide on a partial view
-    if (!this.#d.mayAct()) return; // a follower, or a leader that could not renew in time
+    if (!this.#d.mayAct()) {
+      // A follower, or a leader that could not renew in time: decide nothing, watch no pods.
+      this.#d.settle?.facts([]);
+      return;
+    }
     const { log, metrics, slots, events } = this.#d;
     const now = this.#d.now();
     const leases = this.#d.leases();
@@ -85,6 +104,7 @@ export class Reconciler {
       now,
     );
     const nodes = this.#d.nodes();
+    const settleFacts = this.#d.settle?.facts(slotHolders(leases, nodes));
     const p = plan({
       now,
       nodes,
@@ -92,14 +112,53 @@ export class Reconciler {
       settings: this.#s,
       paused,
       blockers: blockersOf(this.#d.gates ?? [], now),
+      settleFacts,
     });
+    const notify = this.#d.notify ?? (() => undefined);
+    const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
+    const heldFor = (slot: string) => {
+      const at = leaseTime(byName.get(slot)?.spec?.acquireTime);
+      return at === undefined ? undefined : Math.round((now.getTime() - at.getTime()) / 1000);
+    };
 
+    for (const bad of p.invalidSlots) {
+      const lease = byName.get(bad.slot);
+      const key = `${bad.problem}@${lease?.metadata?.resourceVersion ?? ''}`;
+      if (this.#invalid.get(bad.slot) === key) continue;
+      this.#invalid.set(bad.slot, key);
+      const message = `${bad.slot} cannot be acted on: ${bad.problem}. The slot stays blocked (no grant, renewal or release) until a person fixes it or empties spec.holderIdentity.`;
+      log.error(
+        { slot: bad.slot, holder: bad.holder, problem: bad.problem },
+        'slot Lease makes no sense; blocking it',
+      );
+      await this.#d.leaseEvents?.record(
+        { name: bad.slot, uid: lease?.metadata?.uid },
+        'Warning',
+        EventReason.SlotInvalid,
+        message,
+      );
+    }
+    for (const slot of [...this.#invalid.keys()]) {
+      if (!p.invalidSlots.some((b) => b.slot === slot)) this.#invalid.delete(slot);
+    }
     for (const r of p.releases) {
       try {
         if (await slots.release(r.slot, r.holder)) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
-          await events.record(r.holder, 'Normal', EventReason.Settled, `released ${r.slot}: ${r.reason}`);
+          notify({
+            event: NotificationEvent.RebootFinished,
+            node: r.holder,
+            slot: r.slot,
+            outcome: r.kind,
+            reason: r.reason,
+            durationSeconds: heldFor(r.slot),
+          });
+          // Settled (or held at the attempt limit) is the end of a reboot; anything else is a slot
+          // taken back (the protocol's SlotReleased).
+          const reason =
+            r.kind === 'Settled' || r.kind === 'Held' ? EventReason.Settled : EventReason.SlotReleased;
+          await events.record(r.holder, 'Normal', reason, `released ${r.slot}: ${r.reason}`);
         }
       } catch (err) {
         log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not release slot');
@@ -108,17 +167,17 @@ export class Reconciler {
     const grantedNow = new Map<string, string>();
     for (const g of p.grants) {
       try {
-        if (await slots.grant(g.slot, g.node)) {
+        if (await slots.grant(g.slot, g.node, g.wasUnschedulable)) {
           grantedNow.set(g.node, g.slot);
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();
+          notify({ event: NotificationEvent.RebootGranted, node: g.node, slot: g.slot, reason: 'granted' });
           await events.record(g.node, 'Normal', EventReason.RebootGranted, `granted ${g.slot}`);
         }
       } catch (err) {
         log.warn({ slot: g.slot, node: g.node, err: describeKubeError(err) }, 'could not grant slot');
       }
     }
-    const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
     for (const r of p.renewals) {
       const renewed = new Date(String(byName.get(r.slot)?.spec?.renewTime ?? 0)).getTime();
       if (now.getTime() - renewed < this.#d.renewAfterMs) continue;
@@ -130,9 +189,27 @@ export class Reconciler {
     }
     if (p.halted && p.halted.node !== this.#haltedNode) {
       log.error({ node: p.halted.node }, p.halted.detail);
+      notify({ event: NotificationEvent.RolloutHalted, node: p.halted.node, reason: p.halted.detail });
       await events.record(p.halted.node, 'Warning', EventReason.RolloutHalted, p.halted.detail);
+    } else if (!p.halted && this.#haltedNode !== undefined) {
+      const was = this.#haltedNode;
+      log.info({ node: was }, 'rollout no longer halted');
+      notify({
+        event: NotificationEvent.RolloutResumed,
+        node: was,
+        reason: p.holding.has(was) ? 'the node is no longer overdue' : 'its slot was released',
+      });
     }
     this.#haltedNode = p.halted?.node;
+    for (const [node, h] of p.holding) {
+      // "settling: healthy for 3 s of 60 s" changes every second: log the stage once.
+      const key = h.stage === 'Settling' ? h.stage : `${h.stage}: ${h.why}`;
+      if (this.#stages.get(node) !== key)
+        log.info({ node, stage: h.stage, why: h.why }, 'holder not settled yet');
+      this.#stages.set(node, key);
+    }
+    for (const node of [...this.#stages.keys()]) if (!p.holding.has(node)) this.#stages.delete(node);
+    if (p.wakeInMs !== undefined) this.#d.wakeIn?.(p.wakeInMs);
     const blocked = explainBlocked(nodes, p);
     metrics.observe(p, paused !== undefined, blocked);
     metrics.fleet(nodes, this.#d.leases(), now);
@@ -169,4 +246,16 @@ export class Reconciler {
       );
     }
   }
+}
+
+/** Nodes that hold a slot Lease and exist: the ones whose pods are worth watching. */
+function slotHolders(leases: readonly V1Lease[], nodes: readonly V1Node[]): string[] {
+  const names = new Set(nodes.map((n) => n.metadata?.name ?? ''));
+  const out: string[] = [];
+  for (const l of leases) {
+    const holder = l.spec?.holderIdentity ?? '';
+    if (slotIndexOf(l.metadata?.name ?? '') !== undefined && holder !== '' && names.has(holder))
+      out.push(holder);
+  }
+  return out;
 }

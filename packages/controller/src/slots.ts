@@ -8,10 +8,14 @@ import { FieldManager, LEASE_PART_OF_LABEL } from '@baton/protocol';
 import { isAlreadyExists, isNotFound, updateWithRetry } from '@baton/runtime';
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { GRANTED_NODE_ANNOTATION } from './plan.ts';
+import { GRANTED_UNSCHEDULABLE_ANNOTATION } from './settle.ts';
 
 export interface SlotWriter {
-  /** True when this call granted the slot to `node`. */
-  grant(slot: string, node: string): Promise<boolean>;
+  /**
+   * True when this call granted the slot to `node`. `wasUnschedulable` (the node was cordoned
+   * when granted) is recorded on the Lease for the settle check.
+   */
+  grant(slot: string, node: string, wasUnschedulable?: boolean): Promise<boolean>;
   renew(slot: string, node: string): Promise<boolean>;
   release(slot: string, holder: string): Promise<boolean>;
 }
@@ -26,7 +30,11 @@ export function kubeSlotWriter(
     api.replaceNamespacedLease({ name, namespace, body, fieldManager: FieldManager.Controller });
 
   return {
-    async grant(slot, node) {
+    async grant(slot, node, wasUnschedulable = false) {
+      const grantAnnotations = {
+        [GRANTED_NODE_ANNOTATION]: node,
+        [GRANTED_UNSCHEDULABLE_ANNOTATION]: String(wasUnschedulable),
+      };
       try {
         await api.readNamespacedLease({ name: slot, namespace });
       } catch (err) {
@@ -41,7 +49,7 @@ export function kubeSlotWriter(
                 name: slot,
                 namespace,
                 labels: { [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
-                annotations: { [GRANTED_NODE_ANNOTATION]: node },
+                annotations: grantAnnotations,
               },
               spec: {
                 holderIdentity: node,
@@ -66,7 +74,7 @@ export function kubeSlotWriter(
           lease.metadata = {
             ...lease.metadata,
             labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
-            annotations: { ...lease.metadata?.annotations, [GRANTED_NODE_ANNOTATION]: node },
+            annotations: { ...lease.metadata?.annotations, ...grantAnnotations },
           };
           lease.spec = {
             ...lease.spec,
@@ -103,6 +111,7 @@ export function kubeSlotWriter(
           if (lease.spec?.holderIdentity !== holder) return undefined;
           const annotations = { ...lease.metadata?.annotations };
           delete annotations[GRANTED_NODE_ANNOTATION];
+          delete annotations[GRANTED_UNSCHEDULABLE_ANNOTATION];
           lease.metadata = { ...lease.metadata, annotations };
           lease.spec = {
             leaseDurationSeconds: lease.spec.leaseDurationSeconds,

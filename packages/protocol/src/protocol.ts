@@ -264,6 +264,11 @@ export const EventReason = {
   Settled: 'Settled',
   /** Controller: a granted node did not settle in time; no new grants until a person acts. */
   RolloutHalted: 'RolloutHalted',
+  /**
+   * Controller, on the slot Lease (not a Node): the Lease was edited into something it cannot act
+   * on; the slot stays blocked until a person fixes or empties it.
+   */
+  SlotInvalid: 'SlotInvalid',
   /** Controller: the slot was taken back (holder gone, grant expired, node deleted). */
   SlotReleased: 'SlotReleased',
 } as const;

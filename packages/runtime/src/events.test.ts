@@ -7,7 +7,7 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 
 async function recorded(node: string, message: string) {
   const bodies: { namespace: string; body: EventsV1Event }[] = [];
-  const log = await createLogger({ name: 't', format: 'json', level: 'silent' });
+  const log = createLogger({ name: 't', format: 'json', level: 'silent' });
   const recorder = nodeEventRecorder(
     { createNamespacedEvent: async (req) => void bodies.push(req) },
     { component: 'baton-agent', instance: node },
@@ -47,7 +47,7 @@ describe('nodeEventRecorder', () => {
   });
 
   it('never throws when the API refuses the Event', async () => {
-    const log = await createLogger({ name: 't', format: 'json', level: 'silent' });
+    const log = createLogger({ name: 't', format: 'json', level: 'silent' });
     const recorder = nodeEventRecorder(
       {
         createNamespacedEvent: async () => {

@@ -37,24 +37,46 @@ function eventName(node: string): string {
   return `${node.slice(0, 253 - 7 - suffix.length)}.baton.${suffix}`;
 }
 
-export function nodeEventRecorder(
+/** What an Event is about. */
+export interface EventSubject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  /** Empty for cluster-scoped objects (Nodes): their Events live in `default`. */
+  readonly namespace?: string | undefined;
+  readonly uid?: string | undefined;
+}
+
+export interface EventRecorder {
+  record(subject: EventSubject, type: EventType, reason: string, message: string): Promise<void>;
+}
+
+/** Events about any object; {@link nodeEventRecorder} is the common case. Never throws. */
+export function eventRecorder(
   events: EventWriter,
   source: { component: string; instance: string },
   log: Logger,
-): NodeEventRecorder {
+): EventRecorder {
   return {
-    async record(node, type, reason, message) {
+    async record(subject, type, reason, message) {
       const note = message.length > MAX_NOTE ? `${message.slice(0, MAX_NOTE - 1)}…` : message;
+      const namespace = subject.namespace || 'default';
       try {
         await events.createNamespacedEvent({
-          namespace: 'default',
+          namespace,
           body: {
             apiVersion: 'events.k8s.io/v1',
             kind: 'Event',
-            metadata: { name: eventName(node), namespace: 'default' },
+            metadata: { name: eventName(subject.name), namespace },
             // client-node declares a Date; the wire format must be a MicroTime string.
             eventTime: microTime(new Date()) as unknown as Date,
-            regarding: { apiVersion: 'v1', kind: 'Node', name: node, uid: node },
+            regarding: {
+              apiVersion: subject.apiVersion,
+              kind: subject.kind,
+              name: subject.name,
+              ...(subject.namespace ? { namespace: subject.namespace } : {}),
+              ...(subject.uid ? { uid: subject.uid } : {}),
+            },
             type,
             reason,
             action: reason,
@@ -64,8 +86,24 @@ export function nodeEventRecorder(
           },
         });
       } catch (err) {
-        log.warn({ node, reason, err: describeKubeError(err) }, 'could not record an Event');
+        log.warn(
+          { [subject.kind.toLowerCase()]: subject.name, reason, err: describeKubeError(err) },
+          'could not record an Event',
+        );
       }
     },
+  };
+}
+
+/** Events about Nodes: `regarding.uid` is the node name, which is what `kubectl describe node` matches. */
+export function nodeEventRecorder(
+  events: EventWriter,
+  source: { component: string; instance: string },
+  log: Logger,
+): NodeEventRecorder {
+  const recorder = eventRecorder(events, source, log);
+  return {
+    record: (node, type, reason, message) =>
+      recorder.record({ apiVersion: 'v1', kind: 'Node', name: node, uid: node }, type, reason, message),
   };
 }

@@ -4,6 +4,12 @@
  * it calls its error handlers and stops for good. This wrapper restarts it with jittered
  * exponential backoff, knows whether the cache is in sync (for /readyz and for "do not decide on
  * a stale view"), and reports every change to one handler.
+ *
+ * A watchdog covers what no error reports: a list or a watch request that hangs, a connection
+ * that stays open but delivers nothing, a cache that drifted. When neither an event nor a
+ * successful list was seen for `watchdogMs`, the informer is replaced by a fresh one that lists
+ * everything again (so a quiet resource is also relisted that often: the periodic resync). Until
+ * the new list succeeds, `synced()` is false and `list()` still answers from the old cache.
  */
 import {
   type KubeConfig,
@@ -27,8 +33,21 @@ export interface SupervisedInformer<T extends KubernetesObject> {
   get(name: string, namespace?: string): T | undefined;
   /** Registers the handler for every change; also called with `resync` on (re)list completion. */
   onChange(handler: (event: InformerEvent | 'resync', obj: T | undefined) => void): void;
-  /** How many times the informer had to be restarted after an error. */
+  /** How many times the informer was restarted (after an error, or by the watchdog). */
   restarts(): number;
+  /** The last error while not in sync (for "why not ready" messages); undefined once synced. */
+  lastError(): string | undefined;
+}
+
+/** The part of client-node's ListWatch used here (a seam for unit tests). */
+export interface ListWatchLike<T extends KubernetesObject> {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
+  on(verb: 'error', cb: (err: unknown) => void): void;
+  list(): ReadonlyArray<T>;
+  get(name: string, namespace?: string): T | undefined;
+  latestResourceVersion(): string;
 }
 
 export interface InformerOptions<T extends KubernetesObject> {
@@ -42,7 +61,14 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly log: Logger;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** Relist from scratch after this long without an event or a successful list; 0 = never (default 5 min). */
+  readonly watchdogMs?: number;
+  readonly now?: () => number;
+  /** Makes the underlying ListWatch; default client-node's. */
+  readonly createListWatch?: () => ListWatchLike<T>;
 }
+
+export const DEFAULT_WATCHDOG_MS = 5 * 60_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -52,23 +78,31 @@ export function superviseInformer<T extends KubernetesObject>(
   const log = opts.log.child({ informer: opts.name });
   const initialBackoff = opts.initialBackoffMs ?? 500;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
-  const lw = new ListWatch<T>(
-    opts.path,
-    new Watch(opts.kubeConfig),
-    opts.list,
-    false,
-    opts.labelSelector,
-    opts.fieldSelector,
-    // client-node's default delay function is setTimeout, which it awaits: pass a real delay.
-    { delayFn: sleep },
-  );
+  const watchdogMs = opts.watchdogMs ?? DEFAULT_WATCHDOG_MS;
+  const now = opts.now ?? Date.now;
+  const createListWatch =
+    opts.createListWatch ??
+    (() =>
+      new ListWatch<T>(
+        opts.path,
+        new Watch(opts.kubeConfig),
+        opts.list,
+        false,
+        opts.labelSelector,
+        opts.fieldSelector,
+        // client-node's default delay function is setTimeout, which it awaits: pass a real delay.
+        { delayFn: sleep },
+      ));
   const handlers: ((event: InformerEvent | 'resync', obj: T | undefined) => void)[] = [];
   let stopping = false;
   let failed = false;
   let restartCount = 0;
   let backoff = initialBackoff;
   let restartTimer: NodeJS.Timeout | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
   let firstSync: (() => void) | undefined;
+  let lastActivity = now();
+  let lastError: string | undefined;
 
   const emit = (event: InformerEvent | 'resync', obj: T | undefined) => {
     for (const h of handlers) {
@@ -79,51 +113,105 @@ export function superviseInformer<T extends KubernetesObject>(
       }
     }
   };
-  lw.on('add', (o) => emit('add', o));
-  lw.on('update', (o) => emit('update', o));
-  lw.on('delete', (o) => emit('delete', o));
+
+  // Events of a replaced ListWatch are ignored: only the current one speaks.
+  let lw: ListWatchLike<T>;
+  /** The cache `list()` answers from: the current ListWatch once it has listed, else the one before. */
+  let served: ListWatchLike<T>;
+  const make = (): ListWatchLike<T> => {
+    const l = createListWatch();
+    const on = (event: InformerEvent) => (o: T) => {
+      if (l !== lw) return;
+      lastActivity = now();
+      emit(event, o);
+    };
+    l.on('add', on('add'));
+    l.on('update', on('update'));
+    l.on('delete', on('delete'));
+    l.on('error', (err) => onError(l, err));
+    return l;
+  };
 
   const run = async () => {
+    const mine = lw;
     failed = false;
-    await lw.start();
-    if (!failed && lw.latestResourceVersion() !== '') {
+    await mine.start();
+    if (mine !== lw) return; // replaced by the watchdog while listing
+    if (!failed && mine.latestResourceVersion() !== '') {
       backoff = initialBackoff;
+      lastActivity = now();
+      served = mine;
+      lastError = undefined;
       emit('resync', undefined);
       firstSync?.();
     }
   };
 
-  lw.on('error', (err) => {
-    if (stopping) return;
+  const onError = (l: ListWatchLike<T>, err: unknown) => {
+    if (stopping || l !== lw) return;
     failed = true;
     restartCount++;
     const delay = Math.round(backoff * (0.8 + Math.random() * 0.4));
     backoff = Math.min(backoff * 2, maxBackoff);
-    log.warn({ err: describeKubeError(err), retryInMs: delay }, 'watch failed; restarting');
+    lastError = describeKubeError(err);
+    log.warn({ err: lastError, retryInMs: delay }, 'watch failed; restarting');
     clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       if (!stopping) void run();
     }, delay);
-  });
+  };
+
+  /** Replaces the ListWatch with a fresh one, which lists everything again. */
+  const replace = (why: string) => {
+    const old = lw;
+    restartCount++;
+    clearTimeout(restartTimer);
+    log.warn({ why }, 'restarting the informer with a full relist');
+    lw = make();
+    lastActivity = now();
+    void old.stop().catch(() => undefined);
+    void run().catch((err: unknown) => onError(lw, err));
+  };
+
+  const checkWatchdog = () => {
+    if (stopping || watchdogMs <= 0) return;
+    const quiet = now() - lastActivity;
+    if (quiet >= watchdogMs) {
+      replace(`no event and no successful list for ${Math.round(quiet / 1000)} s`);
+    }
+  };
+
+  lw = make();
+  served = lw;
 
   return {
     async start() {
       stopping = false;
       const synced = new Promise<void>((resolve) => (firstSync = resolve));
-      await run();
-      if (!failed) return;
+      lastActivity = now();
+      clearInterval(watchdog);
+      if (watchdogMs > 0) {
+        watchdog = setInterval(checkWatchdog, Math.max(10, Math.min(watchdogMs / 4, 30_000)));
+        watchdog.unref();
+      }
+      // Not `await run()`: a list that hangs would hold start() forever, even after the watchdog
+      // replaced it with one that succeeded.
+      const first = lw;
+      void run().catch((err: unknown) => onError(first, err));
       await synced;
     },
     async stop() {
       stopping = true;
       clearTimeout(restartTimer);
+      clearInterval(watchdog);
       firstSync?.();
       await lw.stop();
     },
-    synced: () => !failed && !stopping && lw.latestResourceVersion() !== '',
-    list: () => lw.list(),
-    get: (name, namespace) => lw.get(name, namespace),
+    synced: () => !failed && !stopping && served === lw && lw.latestResourceVersion() !== '',
+    list: () => served.list(),
+    get: (name, namespace) => served.get(name, namespace),
     onChange: (handler) => void handlers.push(handler),
     restarts: () => restartCount,
+    lastError: () => lastError,
   };
 }

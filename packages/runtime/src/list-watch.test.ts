@@ -162,6 +162,7 @@ describe('superviseListWatch', () => {
     expect(delays).toEqual([100, 200, 400, 400, 400]);
     expect(inf.restarts()).toBe(5);
     expect(inf.synced()).toBe(true);
+    expect(inf.lastError()).toBeUndefined();
     await inf.stop();
   });
 
@@ -215,6 +216,7 @@ describe('superviseListWatch', () => {
     expect(started).toBe(false);
     expect(inf.synced()).toBe(false);
     expect(inf.restarts()).toBeGreaterThan(1);
+    expect(inf.lastError()).toBe('ECONNREFUSED: refused');
     await inf.stop();
     await starting;
     expect(inf.synced()).toBe(false);

@@ -71,6 +71,7 @@ export function superviseListWatch<T extends KubernetesObject>(
   let loop: Promise<void> | undefined;
   let inSync = false;
   let restartCount = 0;
+  let lastError: string | undefined;
   let firstSync: (() => void) | undefined;
 
   const emit = (event: InformerEvent | 'resync', obj: T | undefined) => {
@@ -127,6 +128,7 @@ export function superviseListWatch<T extends KubernetesObject>(
     const fail = async (err: unknown, what: string) => {
       inSync = false;
       restartCount++;
+      lastError = describeKubeError(err);
       const delay = Math.round(backoff * (0.8 + random() * 0.4));
       backoff = Math.min(backoff * 2, maxBackoff);
       opts.log.warn(
@@ -146,6 +148,7 @@ export function superviseListWatch<T extends KubernetesObject>(
       if (signal.aborted) return;
       replace(listed.items);
       inSync = true;
+      lastError = undefined;
       emit('resync', undefined);
       firstSync?.();
       let rv = listed.resourceVersion;
@@ -207,6 +210,7 @@ export function superviseListWatch<T extends KubernetesObject>(
     get: (name, namespace) => cache.get(`${namespace ?? ''}/${name}`),
     onChange: (handler) => void handlers.push(handler),
     restarts: () => restartCount,
+    lastError: () => (inSync ? undefined : lastError),
   };
 }
 

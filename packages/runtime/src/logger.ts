@@ -1,7 +1,10 @@
 /**
  * pino, configured once from the parsed configuration: JSON for machines (the default in the
- * images), a plain single-line text format for people reading a terminal.
+ * images), a plain single-line text format for people reading a terminal. The text format is
+ * pino's JSON re-written line by line here, not pino-pretty: one less dependency in the agent,
+ * and no worker thread inside the single-file bundles.
  */
+import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
@@ -14,26 +17,71 @@ export interface LoggerOptions {
   readonly destination?: NodeJS.WritableStream;
 }
 
-/** Async because text loads pino-pretty first, and only then: it costs memory the agent saves. */
-export async function createLogger(opts: LoggerOptions): Promise<Logger> {
-  const base = { name: opts.name, level: opts.level };
-  if (opts.format === 'text') return createTextLogger(base, opts.destination);
-  return opts.destination ? pino(base, opts.destination) : pino(base);
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+
+/** Fields every line has, printed in front or not at all. */
+const FIXED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
 }
 
-async function createTextLogger(
-  base: { name: string; level: string },
-  destination: NodeJS.WritableStream | undefined,
-): Promise<Logger> {
-  // pino-pretty as a plain stream, not a worker-thread transport: it keeps working inside the
-  // single-file bundles the images run.
-  const { default: pretty } = await import('pino-pretty');
-  const stream = pretty({
-    colorize: false,
-    sync: true,
-    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
-    ignore: 'pid,hostname',
-    destination: destination ?? process.stdout,
+/** `2026-11-26 03:04:05.678` in local time, as a person reading a terminal expects. */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function value(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** One pino JSON line → `time LEVEL (name): msg key=value …`; a line that is not JSON passes through. */
+export function textLine(json: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const level = LEVEL_NAMES[Number(rec.level)] ?? String(rec.level);
+  const time = typeof rec.time === 'number' ? localTime(rec.time) : '';
+  const fields = Object.entries(rec)
+    .filter(([k]) => !FIXED.has(k))
+    .map(([k, v]) => `${k}=${value(v)}`)
+    .join(' ');
+  return `${time} ${level} (${String(rec.name ?? '')}): ${String(rec.msg ?? '')}${fields ? ` ${fields}` : ''}`;
+}
+
+function textStream(destination: NodeJS.WritableStream): Writable {
+  let pending = '';
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      pending += chunk.toString('utf8');
+      let nl = pending.indexOf('\n');
+      let out = '';
+      while (nl >= 0) {
+        out += `${textLine(pending.slice(0, nl))}\n`;
+        pending = pending.slice(nl + 1);
+        nl = pending.indexOf('\n');
+      }
+      if (out === '') return done();
+      destination.write(out);
+      done();
+    },
   });
-  return pino(base, stream);
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const base = { name: opts.name, level: opts.level };
+  if (opts.format === 'text') return pino(base, textStream(opts.destination ?? process.stdout));
+  return opts.destination ? pino(base, opts.destination) : pino(base);
 }

@@ -80,14 +80,12 @@ export async function startProcess<C extends CommonConfig>(
     return { kind: 'exit', code: EXIT_BAD_CONFIG };
   }
 
-  const log = (
-    await createLogger({
-      name: spec.name,
-      format: config.logFormat,
-      level: config.logLevel,
-      destination: io.stdout,
-    })
-  ).child(spec.logBindings?.(config) ?? {});
+  const log = createLogger({
+    name: spec.name,
+    format: config.logFormat,
+    level: config.logLevel,
+    destination: io.stdout,
+  }).child(spec.logBindings?.(config) ?? {});
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let readiness: Readiness = { ready: false, reason: 'starting' };

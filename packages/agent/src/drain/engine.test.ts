@@ -390,7 +390,7 @@ describe('drainNode', () => {
         done();
       },
     });
-    const logger: Logger = await createLogger({
+    const logger: Logger = createLogger({
       name: 'agent',
       format: 'json',
       level: 'info',

@@ -108,7 +108,7 @@ export const controllerOptions = defineOptions([
     aliases: ['lock-release-delay'],
     default: '0s',
     description:
-      'How long a node must stay Ready and uncordoned after its reboot before its slot goes to the next node.',
+      'How long a rebooted node must have been settled (Ready, uncordoned, its pods Ready, --health-query true) before its slot goes to the next node.',
     kuredFlag: 'lock-release-delay',
     kuredNote:
       'kured slept this long before releasing its lock; baton also requires the node to stay healthy meanwhile.',
@@ -292,7 +292,7 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...nonEmptyString,
     description:
-      'PromQL expression evaluated on --prometheus-url before each grant: any sample with a non-zero value blocks (like a firing alert).',
+      'PromQL expression that must be true on --prometheus-url before a rebooted node\'s slot is released: at least one sample, every sample non-zero. Empty, zero, an error or an unreachable Prometheus mean "not settled" (the rollout halts at --reboot-timeout).',
   },
   // --- notifications --------------------------------------------------------------------------
   {
@@ -300,9 +300,11 @@ export const controllerOptions = defineOptions([
     kind: 'repeatable',
     ...notifyUrl,
     sensitive: true,
-    description: 'Webhook that receives a JSON event at every reboot step and problem. Repeat for several.',
+    description:
+      'Webhook that receives each reboot granted, finished, and the rollout halted or resumed. Slack (hooks.slack.com) gets its text, Teams Workflows (*.logic.azure.com, *.api.powerplatform.com) an Adaptive Card, others generic JSON; #slack, #teams or #json at the end of the URL chooses. Repeat for several.',
     kuredFlag: 'notify-url',
-    kuredNote: 'kured took one shoutrrr URL (slack://…); baton posts JSON to http(s) URLs, several allowed.',
+    kuredNote:
+      'kured took one shoutrrr URL (slack://…); baton takes the https:// webhook URL itself (Slack, Teams or generic JSON), several allowed.',
   },
   // --- process --------------------------------------------------------------------------------
   {
