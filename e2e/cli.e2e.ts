@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PAUSE_LEASE, PAUSE_REASON_ANNOTATION } from '@baton/protocol';
+import { PAUSE_LEASE, PAUSE_REASON_ANNOTATION, SlotAnnotation } from '@baton/protocol';
 import { isNotFound } from '@baton/runtime';
 import { freeLocalPort, unreachableKubeconfig } from '@baton/runtime/test-support';
 import {
@@ -69,7 +69,9 @@ function run(args: readonly string[], env: Record<string, string> = {}): Promise
   });
 }
 
-describe('kubectl baton', () => {
+// Every command is a fresh Node process (about 2 s on an idle machine, far more on a loaded one):
+// tests that run several get room.
+describe('kubectl baton', { timeout: 300_000 }, () => {
   let kc: KubeConfig;
   let admin: string;
   let core: CoreV1Api;
@@ -268,11 +270,29 @@ describe('kubectl baton', () => {
 
   it('release: a slot by name; a node mid-reboot only with --force', async () => {
     await grantSlot(kc, ns, 'baton-slot-1', node(1), 600);
+    // As the controller records its grants: released with the holder.
+    await leases.patchNamespacedLease(
+      {
+        name: 'baton-slot-1',
+        namespace: ns,
+        body: {
+          metadata: {
+            annotations: {
+              [SlotAnnotation.GrantedNode]: node(1),
+              [SlotAnnotation.GrantedNodeWasUnschedulable]: 'false',
+            },
+          },
+        },
+      },
+      mergePatch,
+    );
     const bySlot = await cli('release', 'baton-slot-1');
     expect(bySlot).toMatchObject({ code: 0, stdout: `Released baton-slot-1 (was held by ${node(1)}).\n` });
     const slot1 = await leases.readNamespacedLease({ name: 'baton-slot-1', namespace: ns });
     expect(slot1.spec?.holderIdentity ?? '').toBe('');
     expect(slot1.spec?.leaseDurationSeconds).toBe(600);
+    expect(slot1.metadata?.annotations?.[SlotAnnotation.GrantedNode]).toBeUndefined();
+    expect(slot1.metadata?.annotations?.[SlotAnnotation.GrantedNodeWasUnschedulable]).toBeUndefined();
     expect((await cli('release', 'baton-slot-1')).stdout).toBe('baton-slot-1 is already free.\n');
 
     // node 0 is Draining under baton-slot-0: refused without --force, and nothing changes.

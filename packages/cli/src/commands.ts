@@ -9,6 +9,7 @@ import {
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
   PAUSE_REASON_ANNOTATION,
+  SlotAnnotation,
   slotIndexOf,
 } from '@baton/protocol';
 import { updateWithRetry } from '@baton/runtime';
@@ -262,7 +263,12 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
           `${slot} changed hands meanwhile: it is now held by ${now}, not ${holder}; nothing released (run the command again to decide on the new holder)`,
         );
       }
-      // Only the holder and its times go: the duration and transition count stay, as the controller's release does.
+      // As the controller's release: the holder, its times and the grant record go; the duration
+      // and transition count stay.
+      const annotations = { ...current.metadata?.annotations };
+      delete annotations[SlotAnnotation.GrantedNode];
+      delete annotations[SlotAnnotation.GrantedNodeWasUnschedulable];
+      current.metadata = { ...current.metadata, annotations };
       current.spec = {
         leaseDurationSeconds: current.spec?.leaseDurationSeconds,
         leaseTransitions: current.spec?.leaseTransitions,

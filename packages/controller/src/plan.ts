@@ -16,6 +16,7 @@ import {
   MANUAL_HOLDER_PREFIX,
   REBOOT_REQUIRED_CONDITION,
   type RebootWindow,
+  SlotAnnotation,
   slotIndexOf,
   slotLeaseName,
   windowVerdict,
@@ -34,7 +35,7 @@ import { slotProblem } from './slot-check.ts';
 export type { ReleaseKind } from './settle.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
-export const GRANTED_NODE_ANNOTATION = 'baton.dev/granted-node';
+export const GRANTED_NODE_ANNOTATION = SlotAnnotation.GrantedNode;
 
 export interface PlanSettings {
   readonly concurrency: number;

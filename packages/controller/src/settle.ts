@@ -10,15 +10,22 @@
  * all of that, and all of it has held for the settle time. Anything unknown is "not settled":
  * a node that never settles halts the rollout at the reboot timeout, with the reason given here.
  */
-import { AgentPhase, Annotation, leaseTime, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import {
+  AgentPhase,
+  Annotation,
+  leaseTime,
+  REBOOT_REQUIRED_CONDITION,
+  SlotAnnotation,
+} from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 /**
  * Annotation the controller puts on a slot Lease it grants: `"true"` when the node was already
  * cordoned at the grant (then a cordon after the reboot is the administrator's, and does not
- * keep the slot), `"false"` otherwise. Written and read by the controller only.
+ * keep the slot), `"false"` otherwise. Written and read by the controller; removed with the
+ * grant (by the controller's release or `kubectl baton release`).
  */
-export const GRANTED_UNSCHEDULABLE_ANNOTATION = 'baton.dev/granted-node-was-unschedulable';
+export const GRANTED_UNSCHEDULABLE_ANNOTATION = SlotAnnotation.GrantedNodeWasUnschedulable;
 
 /** Why a slot is released, as a metric label. */
 export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded';

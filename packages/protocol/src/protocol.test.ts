@@ -6,6 +6,8 @@ import {
   GateReason,
   Label,
   PAUSE_LEASE,
+  PAUSE_REASON_ANNOTATION,
+  SlotAnnotation,
   slotIndexOf,
   slotLeaseName,
 } from './protocol.ts';
@@ -35,7 +37,12 @@ describe('slot Lease names', () => {
 describe('protocol names', () => {
   it('puts every annotation and label under the baton domain, as valid qualified names', () => {
     const qualified = /^[a-z0-9.-]+\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-    for (const key of [...Object.values(Annotation), ...Object.values(Label)]) {
+    for (const key of [
+      ...Object.values(Annotation),
+      ...Object.values(Label),
+      ...Object.values(SlotAnnotation),
+      PAUSE_REASON_ANNOTATION,
+    ]) {
       expect(key.startsWith(`${DOMAIN}/`)).toBe(true);
       expect(key).toMatch(qualified);
       expect(key.split('/')[1]?.length).toBeLessThanOrEqual(63);

@@ -237,6 +237,19 @@ export const MANUAL_HOLDER_PREFIX = 'manual:';
  */
 export const LEADER_LEASE = 'baton-controller-leader';
 
+/**
+ * Annotations on a slot Lease. Written by: the controller when it grants; removed by the
+ * controller when it releases, and by `kubectl baton release` (an emptied slot must not keep a
+ * stale grant record: a hand-written holder later would not match it and the slot would block).
+ * Read by: the controller, people.
+ */
+export const SlotAnnotation = {
+  /** The node the controller granted this slot to; a holder other than this is not its grant. */
+  GrantedNode: `${DOMAIN}/granted-node`,
+  /** `"true"` when the node was already cordoned at the grant (its cordon after the reboot is an administrator's). */
+  GrantedNodeWasUnschedulable: `${DOMAIN}/granted-node-was-unschedulable`,
+} as const;
+
 /** Label on every Lease baton creates, so `kubectl get leases -l app.kubernetes.io/part-of=baton` lists them. */
 export const LEASE_PART_OF_LABEL = { key: 'app.kubernetes.io/part-of', value: 'baton' } as const;
 
