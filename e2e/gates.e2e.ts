@@ -234,7 +234,11 @@ describe('controller gates', () => {
       async () => (await holderOf(busy)) !== undefined,
       30_000,
     );
-    expect(await blocked(metrics, busy, GateReason.BlockingPod)).toBeUndefined();
+    // The grant is written before the reconcile that made it updates the metric: wait for it.
+    await waitFor(
+      'no longer reported blocked',
+      async () => (await blocked(metrics, busy, GateReason.BlockingPod)) === undefined,
+    );
     await waitFor(
       'RebootGate turns Granted',
       async () => (await rebootGate(kc, busy))?.reason === GateReason.Granted,
