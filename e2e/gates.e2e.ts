@@ -138,7 +138,11 @@ describe('controller gates', () => {
         async () => (await holderOf(target)) !== undefined,
         30_000,
       );
-      expect(await blocked(metrics, target, GateReason.AlertFiring)).toBeUndefined();
+      // The metric follows at the end of the reconcile that wrote the grant.
+      await waitFor(
+        'no longer reported blocked',
+        async () => (await blocked(metrics, target, GateReason.AlertFiring)) === undefined,
+      );
       await waitFor('RebootGate says Granted', async () => {
         const c = await rebootGate(kc, target);
         return c?.status === 'False' && c.reason === GateReason.Granted;
