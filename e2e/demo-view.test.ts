@@ -15,6 +15,7 @@ import {
   redraw,
   renderTable,
   rolloutDone,
+  screenRows,
   slotsLine,
 } from './demo-view.ts';
 
@@ -161,7 +162,9 @@ describe('changeLines', () => {
       { a: 1 },
     );
     const lines = changeLines(a1, done, 4, 9000);
-    expect(lines.at(-1)).toBe('[frame 4 +9.0s] every node rebooted; the rollout is done');
+    expect(lines.at(-1)).toBe(
+      '[frame 4 +9.0s] rollout done: every node rebooted, none needs a reboot, no slot held',
+    );
     expect(changeLines(done, done, 5, 9500)).toEqual([]);
   });
 });
@@ -176,6 +179,10 @@ describe('slotsLine and redraw', () => {
       now,
     });
     expect(slotsLine(f)).toBe('slots held 2/2: baton-slot-0=x baton-slot-1=y');
+  });
+
+  it('counts the rows wrapped lines take', () => {
+    expect(screenRows(['', 'abc', 'x'.repeat(81)], 80)).toBe(4);
   });
 
   it('moves up over the previous drawing and clears it before writing', () => {

@@ -131,7 +131,7 @@ export function renderTable(frame: Frame): string[] {
     '',
     slotsLine(frame),
     rolloutDone(frame)
-      ? `every node rebooted (${rebooted}/${frame.rows.length}); the rollout is done`
+      ? `rollout done: every node rebooted (${rebooted}/${frame.rows.length}), no slot held`
       : `nodes rebooted ${rebooted}/${frame.rows.length}`,
   ];
 }
@@ -157,7 +157,7 @@ export function changeLines(
   const lines = next.rows.map(rowLine).filter((l, i) => before.get(next.rows[i]?.node ?? '') !== l);
   if (prev === undefined || slotsLine(prev) !== slotsLine(next)) lines.push(slotsLine(next));
   if (rolloutDone(next) && (prev === undefined || !rolloutDone(prev))) {
-    lines.push('every node rebooted; the rollout is done');
+    lines.push('rollout done: every node rebooted, none needs a reboot, no slot held');
   }
   const prefix = `[frame ${frameNo} +${(elapsedMs / 1000).toFixed(1)}s]`;
   return lines.map((l) => `${prefix} ${l}`);
@@ -170,4 +170,10 @@ export function changeLines(
 export function redraw(previousLines: number, lines: readonly string[]): string {
   const up = previousLines > 0 ? `\x1b[${previousLines}F` : '';
   return `${up}\x1b[J${lines.join('\n')}\n`;
+}
+
+/** Rows `lines` take on a terminal `columns` wide (a longer line wraps), for {@link redraw}. */
+export function screenRows(lines: readonly string[], columns: number): number {
+  const width = Math.max(1, columns);
+  return lines.reduce((sum, l) => sum + Math.max(1, Math.ceil(l.length / width)), 0);
 }
