@@ -69,7 +69,9 @@ const step = <T>(value: T): T => {
 };
 
 async function start(): Promise<void> {
-  cluster = step(await startCluster({ name: clusterName }));
+  // Assigned before the check: a cluster started while a stop was asked for is stopped too.
+  cluster = await startCluster({ name: clusterName });
+  step(undefined);
   const kc = loadKubeConfig(cluster.kubeconfigPath);
   const core = kc.makeApiClient(CoreV1Api);
   const nodes = step(await createFakeNodes(kc, { prefix: 'demo-node', count: nodeCount }));
