@@ -72,7 +72,8 @@ async function start(): Promise<void> {
   // Assigned before the check: a cluster started while a stop was asked for is stopped too.
   cluster = await startCluster({ name: clusterName });
   step(undefined);
-  const kc = loadKubeConfig(cluster.kubeconfigPath);
+  const { kubeconfigPath } = cluster;
+  const kc = loadKubeConfig(kubeconfigPath);
   const core = kc.makeApiClient(CoreV1Api);
   const nodes = step(await createFakeNodes(kc, { prefix: 'demo-node', count: nodeCount }));
   step(await waitForNodesReady(kc, nodes));
@@ -88,7 +89,7 @@ async function start(): Promise<void> {
         NAMESPACE,
         '--create-namespace',
         '--kubeconfig',
-        cluster?.kubeconfigPath ?? '',
+        kubeconfigPath,
         ...args,
       ]),
     ),
@@ -146,7 +147,6 @@ async function start(): Promise<void> {
   for (const n of simulated) await n.touchSentinel();
   say(`touched every node's sentinel (${simulated[0]?.sentinel ?? ''} and the like)`);
 
-  const kubeconfigPath = cluster.kubeconfigPath;
   const first = simulated[0];
   const footer = [
     '',
