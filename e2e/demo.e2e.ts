@@ -1,11 +1,15 @@
 /**
- * `./run demo` does what the README says: a control plane with fake nodes that kubectl can
- * list, and Ctrl-C stops every process it started.
+ * `./run demo` does what the README says: the chart installed with helm, the controller and an
+ * agent per fake node, every node rebooted exactly once and never two at a time (as the printed
+ * frames show), commands that work, and Ctrl-C — even twice — stops every process it started and
+ * removes the cluster's directory.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { LEADER_LEASE, slotLeaseName } from '@baton/protocol';
 import { describe, expect, inject, it } from 'vitest';
 import { clustersRoot } from './harness/cluster.ts';
 import { waitFor } from './harness/kube.ts';
@@ -13,35 +17,163 @@ import { isAlive } from './harness/processes.ts';
 
 const run = promisify(execFile);
 
+/** Pids of live processes whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(join('/proc', entry, 'cmdline'), 'utf8').includes(needle)) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+interface RowState {
+  slot: string;
+  reboots: number;
+  rebootRequired: string;
+  gate: string;
+}
+
+/**
+ * Rebuilds every frame from the change lines (`[frame <n> …] <node> key=value …` and
+ * `[frame <n> …] slots held <k>/<c>: …`) and returns the state after each frame.
+ */
+function replayFrames(out: string): { frames: Map<string, RowState>[]; slotsHeld: number[] } {
+  const frames: Map<string, RowState>[] = [];
+  const slotsHeld: number[] = [];
+  const state = new Map<string, RowState>();
+  let current: string | undefined;
+  for (const line of out.split('\n')) {
+    const m = /^\[frame (\d+) [^\]]*\] (.*)$/.exec(line);
+    if (!m) continue;
+    if (current !== undefined && m[1] !== current) frames.push(new Map(state));
+    current = m[1];
+    const body = m[2] ?? '';
+    const held = /^slots held (\d+)\/(\d+)/.exec(body);
+    if (held) {
+      slotsHeld.push(Number(held[1]));
+      continue;
+    }
+    const row = /^(\S+) rebootRequired=(\S+) phase=\S+ slot=(\S+) gate=(\S+) reboots=(\d+)$/.exec(body);
+    if (row) {
+      state.set(row[1] ?? '', {
+        rebootRequired: row[2] ?? '',
+        slot: row[3] ?? '',
+        gate: row[4] ?? '',
+        reboots: Number(row[5]),
+      });
+    }
+  }
+  if (current !== undefined) frames.push(new Map(state));
+  return { frames, slotsHeld };
+}
+
 describe.skipIf(!inject('ownCluster'))('the demo', () => {
-  it('prints a kubeconfig that kubectl can use to list the fake nodes, and cleans up on Ctrl-C', async () => {
+  it('reboots every node once, one at a time, prints commands that work, and Ctrl-C (twice) leaves nothing running', async () => {
     const name = `demo-test-${process.pid}`;
+    const nodeCount = 3;
+    const clusterDir = join(clustersRoot(), name);
     const child = spawn(process.execPath, [join(import.meta.dirname, 'demo.ts')], {
-      env: { ...process.env, DEMO_CLUSTER_NAME: name, DEMO_NODES: '2' },
+      env: { ...process.env, DEMO_CLUSTER_NAME: name, DEMO_NODES: String(nodeCount) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const nodes = Array.from({ length: nodeCount }, (_, i) => `demo-node-${i}`);
 
-    const kubeconfig = await waitFor(
-      'the demo to print its kubeconfig',
-      async () => /export KUBECONFIG=(\S+)/.exec(out)?.[1],
-      120_000,
-    );
-    expect(out).toContain('kubectl get nodes');
-    const { stdout } = await run('kubectl', ['--kubeconfig', kubeconfig, 'get', 'nodes', '--no-headers']);
-    const rows = stdout.trim().split('\n');
-    expect(rows).toHaveLength(2);
-    for (const row of rows) expect(row).toMatch(/^demo-node-\d\s+Ready\s/);
+    try {
+      // The commands are printed once the rollout is done.
+      const kubeconfig = await waitFor(
+        'the demo to finish its rollout and print the kubeconfig',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`the demo exited early:\n${out}\n${err}`);
+          return /export KUBECONFIG=(\S+)/.exec(out)?.[1];
+        },
+        420_000,
+      );
+      const doneFrames = replayFrames(out);
+      const last = doneFrames.frames.at(-1);
+      for (const node of nodes) {
+        expect(last?.get(node), `${node} in the table\n${out}`).toEqual({
+          rebootRequired: 'False',
+          slot: '-',
+          gate: 'NotRequired',
+          reboots: 1,
+        });
+      }
+      // Every node went through a slot, and the reboot count never went past 1 on the way.
+      for (const node of nodes) {
+        expect(doneFrames.frames.some((f) => f.get(node)?.slot === slotLeaseName(0))).toBe(true);
+        expect(Math.max(...doneFrames.frames.map((f) => f.get(node)?.reboots ?? 0))).toBe(1);
+      }
 
-    const { pids } = JSON.parse(readFileSync(join(clustersRoot(), name, 'owner.json'), 'utf8')) as {
+      // The printed commands, run as printed.
+      const namespace = /kubectl get leases -n (\S+)/.exec(out)?.[1] ?? '';
+      expect(namespace).toBe('baton');
+      expect(out).toContain('kubectl baton status');
+      expect(out).toContain('kubectl baton pause');
+      const { stdout: leases } = await run('kubectl', ['get', 'leases', '-n', namespace], {
+        env: { ...process.env, KUBECONFIG: kubeconfig },
+      });
+      expect(leases).toContain(slotLeaseName(0));
+      expect(leases).toContain(LEADER_LEASE);
+      // Touching the printed sentinel again reboots that node once more.
+      const touch = /^ {2}touch (\S+)$/m.exec(out);
+      const sentinel = touch?.[1] ?? '';
+      expect(sentinel.startsWith(clusterDir)).toBe(true);
+      await writeFile(sentinel, '');
+      const again = nodes.find((n) => sentinel.includes(`/${n}/`)) ?? '';
+      expect(again).not.toBe('');
+      await waitFor(
+        `${again} rebooted a second time and settled`,
+        async () => {
+          const s = replayFrames(out).frames.at(-1)?.get(again);
+          return s?.reboots === 2 && s.slot === '-' && s.gate === 'NotRequired';
+        },
+        180_000,
+      );
+
+      // Never two slots held with --concurrency=1, in any frame printed.
+      const { frames, slotsHeld } = replayFrames(out);
+      expect(slotsHeld.length).toBeGreaterThan(0);
+      expect(Math.max(...slotsHeld)).toBe(1);
+      for (const f of frames) {
+        expect([...f.values()].filter((r) => r.slot !== '-').length).toBeLessThanOrEqual(1);
+      }
+      for (const node of nodes.filter((n) => n !== again)) expect(frames.at(-1)?.get(node)?.reboots).toBe(1);
+    } catch (e) {
+      child.kill('SIGKILL'); // its reapers clean up after it
+      throw new Error(`${(e as Error).message}\n--- demo stdout ---\n${out}\n--- demo stderr ---\n${err}`);
+    }
+
+    // Every process the demo started: the control plane, the controller, the agents, the reapers.
+    const { pids: controlPlane } = JSON.parse(readFileSync(join(clusterDir, 'owner.json'), 'utf8')) as {
       pids: number[];
     };
+    const pidsIn = (file: string) =>
+      readFileSync(join(clusterDir, 'baton', file), 'utf8')
+        .trim()
+        .split('\n')
+        .map(Number);
+    const pids = [...controlPlane, ...pidsIn('controller.pid'), ...pidsIn('pids')];
+    expect(pids).toHaveLength(5 + 1 + nodeCount);
+    const mentioning = processesMentioning(clusterDir);
+    for (const pid of pids) expect(mentioning).toContain(pid);
+
     child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT'); // an impatient second Ctrl-C
     expect(await exited).toBe(0);
-    expect(out).toContain('nothing left running');
-    for (const pid of pids) expect(isAlive(pid)).toBe(false);
-  });
+    expect(out).toContain('Stopped; nothing left running.');
+    for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+    expect(processesMentioning(clusterDir)).toEqual([]);
+    expect(existsSync(clusterDir)).toBe(false);
+  }, 900_000);
 });

@@ -138,7 +138,11 @@ describe('controller gates', () => {
         async () => (await holderOf(target)) !== undefined,
         30_000,
       );
-      expect(await blocked(metrics, target, GateReason.AlertFiring)).toBeUndefined();
+      // The metric follows at the end of the reconcile that wrote the grant.
+      await waitFor(
+        'no longer reported blocked',
+        async () => (await blocked(metrics, target, GateReason.AlertFiring)) === undefined,
+      );
       await waitFor('RebootGate says Granted', async () => {
         const c = await rebootGate(kc, target);
         return c?.status === 'False' && c.reason === GateReason.Granted;
@@ -234,7 +238,11 @@ describe('controller gates', () => {
       async () => (await holderOf(busy)) !== undefined,
       30_000,
     );
-    expect(await blocked(metrics, busy, GateReason.BlockingPod)).toBeUndefined();
+    // The grant is written before the reconcile that made it updates the metric: wait for it.
+    await waitFor(
+      'no longer reported blocked',
+      async () => (await blocked(metrics, busy, GateReason.BlockingPod)) === undefined,
+    );
     await waitFor(
       'RebootGate turns Granted',
       async () => (await rebootGate(kc, busy))?.reason === GateReason.Granted,

@@ -20,16 +20,23 @@ export async function startController(
     /** Replaces the default --namespace flag (e.g. with the chart's own flags); --kubeconfig and the metrics address are always added. */
     replaceArgs?: readonly string[];
     env?: Readonly<Record<string, string>>;
+    /** Lifetime of the token, default 1 h; a long-running demo asks more. */
+    tokenExpirationSeconds?: number;
   },
 ): Promise<{ process: ManagedProcess; metricsUrl: string }> {
   const token =
     opts.pod === undefined
-      ? await mintServiceAccountToken(kc, { namespace: opts.namespace, serviceAccount: opts.serviceAccount })
+      ? await mintServiceAccountToken(kc, {
+          namespace: opts.namespace,
+          serviceAccount: opts.serviceAccount,
+          expirationSeconds: opts.tokenExpirationSeconds,
+        })
       : (
           await mintPodToken(kc, {
             namespace: opts.namespace,
             serviceAccount: opts.serviceAccount,
             pod: opts.pod,
+            expirationSeconds: opts.tokenExpirationSeconds,
           })
         ).token;
   const kubeconfig = await writeTokenKubeconfig(

@@ -40,6 +40,8 @@ export interface FleetOptions {
    * acts with a token bound to the agent pod on its node.
    */
   readonly agentPods?: string;
+  /** Lifetime of the agents' tokens (minted at each agent start), default 1 h; a long demo asks more. */
+  readonly tokenExpirationSeconds?: number;
 }
 
 export class SimulatedNode {
@@ -247,6 +249,7 @@ export class Fleet {
       namespace: this.options.namespace,
       serviceAccount: this.options.serviceAccount,
       pod,
+      expirationSeconds: this.options.tokenExpirationSeconds,
     });
     return writeTokenKubeconfig(this.options.kc, token, path, `agent-${node}`);
   }

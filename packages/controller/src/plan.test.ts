@@ -98,6 +98,18 @@ describe('plan: granting', () => {
     expect(p.grants.map((g) => g.node)).toEqual(['vip']);
   });
 
+  it('reboots the node the controller runs on after the others, even if it waited longest', () => {
+    const nodes = [node('ctl', { needs: true, since: 900 }), node('b', { needs: true, since: 10 })];
+    expect(run(nodes, [], { concurrency: 1, controllerNode: 'ctl' }).grants.map((g) => g.node)).toEqual([
+      'b',
+    ]);
+    expect(run(nodes, [], { concurrency: 1 }).grants.map((g) => g.node)).toEqual(['ctl']);
+    // Alone, it is rebooted like any other.
+    expect(run([nodes[0] ?? node('x')], [], { concurrency: 1, controllerNode: 'ctl' }).grants).toHaveLength(
+      1,
+    );
+  });
+
   it('fills up to concurrency, never more, counting slots already held', () => {
     const nodes = ['a', 'b', 'c', 'd'].map((n) => node(n, { needs: true }));
     const p = run(

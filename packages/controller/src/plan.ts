@@ -48,6 +48,8 @@ export interface PlanSettings {
   readonly blackoutDates: readonly string[];
   /** Per-group and cluster-wide limits on top of `concurrency` (budget.ts). */
   readonly budget?: BudgetSettings;
+  /** The node the (leading) controller runs on: rebooted after the others that wait alike. */
+  readonly controllerNode?: string | undefined;
 }
 
 export interface SlotLease extends LeaseLike {
@@ -230,6 +232,8 @@ export function plan(input: PlanInput): Plan {
     .sort(
       (a, b) =>
         priority(b, s.priorityLabel) - priority(a, s.priorityLabel) ||
+        // Its own node last: a reboot there moves the controller (leader election hands over).
+        Number(a.metadata?.name === s.controllerNode) - Number(b.metadata?.name === s.controllerNode) ||
         waitingSince(a) - waitingSince(b) ||
         (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
     );

@@ -212,6 +212,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         rebootTimeoutMs: config.rebootTimeout,
         optOutLabel: config.optOutLabel,
         priorityLabel: config.priorityLabel,
+        controllerNode: config.nodeName,
         windows: config.windows,
         timeZone: config.timeZone,
         blackoutDates: config.blackoutDate,

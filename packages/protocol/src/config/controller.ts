@@ -37,6 +37,7 @@ import {
   logLevel,
   maxUnavailable,
   namespaceName,
+  nodeName,
   nonEmptyString,
   notifyUrl,
   oneOf,
@@ -63,6 +64,14 @@ export const controllerOptions = defineOptions([
     env: ['POD_NAME'],
     description:
       'Name this replica uses as leader-election holder. The chart sets POD_NAME; when unset the process uses its host name.',
+  },
+  {
+    name: 'node-name',
+    kind: 'single',
+    ...nodeName,
+    env: ['NODE_NAME'],
+    description:
+      'The node this replica runs on (the chart sets NODE_NAME from spec.nodeName): among nodes waiting alike, it is rebooted last.',
   },
   // --- pacing ---------------------------------------------------------------------------------
   {
