@@ -11,7 +11,8 @@
  * every process it started and remove the cluster's directory.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { chartPath, helm, withValuesFile } from '../scripts/chart.ts';
 import {
@@ -28,6 +29,8 @@ import { startController } from './harness/controller.ts';
 import { Fleet } from './harness/fleet.ts';
 import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from './harness/kube.ts';
 import { type ManagedProcess, startReaper } from './harness/processes.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Namespace and release of the chart: objects are baton-controller, baton-agent; Leases in baton. */
 const NAMESPACE = 'baton';
@@ -154,7 +157,8 @@ async function start(): Promise<void> {
     '',
     `  export KUBECONFIG=${kubeconfigPath}`,
     `  kubectl get leases -n ${NAMESPACE}   # the slot Leases: who may reboot now`,
-    '  kubectl baton status          # the kubectl-baton plugin (dist/kubectl-baton/kubectl-baton.mjs)',
+    `  export PATH=${join(repoRoot, 'packages', 'cli', 'bin')}:$PATH   # the kubectl-baton plugin`,
+    '  kubectl baton status          # slots, pause, and every node: needs a reboot? phase, slot, why',
     '  kubectl baton pause           # no new grants until `kubectl baton resume`',
     `  # ${first?.name ?? ''} needs a reboot again (its sentinel file); watch the table:`,
     `  touch ${first?.sentinel ?? ''}`,
