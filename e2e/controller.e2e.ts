@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   AgentPhase,
   Annotation,
+  EventReason,
   grantFor,
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
@@ -118,6 +119,26 @@ describe('controller and agents', () => {
     expect(maxHolders).toBe(1);
     expect([...grantsSeen].sort()).toEqual(targets.map((t) => t?.name).sort());
     for (const i of [3, 4]) expect(fleet.nodes.get(names[i] ?? '')?.reboots).toBe(0);
+    // The story is on each node as Events: the controller's grant and release around the
+    // agent's drain and reboot, in that order.
+    for (const t of targets) {
+      const events = await waitFor(`the Events of ${t?.name}`, async () => {
+        const list = (
+          await core.listNamespacedEvent({
+            namespace: 'default',
+            fieldSelector: `involvedObject.name=${t?.name}`,
+          })
+        ).items.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+        const reasons = list.map((e) => e.reason);
+        return reasons.includes(EventReason.Settled) ? list : undefined;
+      });
+      const reasons = events.map((e) => e.reason);
+      const order = [EventReason.RebootGranted, 'Draining', 'Rebooting', 'Rebooted', EventReason.Settled];
+      expect(reasons.filter((r) => order.includes(r ?? ''))).toEqual(order);
+      expect(events.find((e) => e.reason === EventReason.RebootGranted)?.reportingComponent).toBe(
+        'baton.dev/baton-controller',
+      );
+    }
   });
 
   it('grants nothing while paused, and grants within 2 s of the pause ending', async () => {
