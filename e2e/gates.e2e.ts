@@ -271,7 +271,7 @@ describe('controller gates', () => {
       return c?.reason === GateReason.BlockingPodsUnknown && /"app=db" is not in sync/.test(c.message ?? '');
     });
     // The replica is still ready (Nodes and Leases are watched); it just grants nothing.
-    expect((await fetch(started.metricsUrl.replace('/metrics', '/readyz'))).ok).toBe(true);
+    await waitFor('ready', async () => (await fetch(started.metricsUrl.replace('/metrics', '/readyz'))).ok);
     await new Promise((r) => setTimeout(r, 3000));
     expect(await holderOf(target)).toBeUndefined();
   });
