@@ -2,20 +2,11 @@ import { AgentPhase, Annotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { GRANTED_NODE_ANNOTATION, type PlanSettings, plan, type SlotLease } from './plan.ts';
+import { baseSettings, NOW } from './test-support.ts';
 
-const NOW = new Date('2026-11-25T12:00:00.000Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
-const settings: PlanSettings = {
-  concurrency: 1,
-  settleMs: 0,
-  rebootTimeoutMs: 30 * 60_000,
-  optOutLabel: 'baton.dev/opt-out',
-  priorityLabel: 'baton.dev/priority',
-  windows: [{ days: [0, 1, 2, 3, 4, 5, 6], startSeconds: 0, endSeconds: 86_399 }],
-  timeZone: 'UTC',
-  blackoutDates: [],
-};
+const settings: PlanSettings = baseSettings;
 
 interface NodeSpec {
   needs?: boolean;

@@ -5,20 +5,11 @@ import { describe, expect, it } from 'vitest';
 import type { Notification } from './notify.ts';
 import type { PlanSettings } from './plan.ts';
 import { Reconciler } from './reconciler.ts';
+import { baseSettings, NOW } from './test-support.ts';
 
-const NOW = new Date('2026-11-25T12:00:00.000Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
-const settings: PlanSettings = {
-  concurrency: 1,
-  settleMs: 0,
-  rebootTimeoutMs: 30 * 60_000,
-  optOutLabel: 'baton.dev/opt-out',
-  priorityLabel: 'baton.dev/priority',
-  windows: [{ days: [0, 1, 2, 3, 4, 5, 6], startSeconds: 0, endSeconds: 86_399 }],
-  timeZone: 'UTC',
-  blackoutDates: [],
-};
+const settings: PlanSettings = baseSettings;
 
 function node(name: string, o: { needs?: boolean; phase?: string; phaseSince?: number } = {}): V1Node {
   return {

@@ -2,8 +2,8 @@ import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { GRANTED_NODE_ANNOTATION, type PlanSettings, plan, type SlotLease } from './plan.ts';
 import { slotProblem } from './slot-check.ts';
+import { baseSettings, NOW } from './test-support.ts';
 
-const NOW = new Date('2026-11-25T12:00:00.000Z');
 const at = (s: number) => new Date(NOW.getTime() + s * 1000).toISOString();
 
 function lease(
@@ -86,16 +86,7 @@ describe('slotProblem', () => {
   });
 });
 
-const settings: PlanSettings = {
-  concurrency: 2,
-  settleMs: 0,
-  rebootTimeoutMs: 30 * 60_000,
-  optOutLabel: 'baton.dev/opt-out',
-  priorityLabel: 'baton.dev/priority',
-  windows: [{ days: [0, 1, 2, 3, 4, 5, 6], startSeconds: 0, endSeconds: 86_399 }],
-  timeZone: 'UTC',
-  blackoutDates: [],
-};
+const settings: PlanSettings = { ...baseSettings, concurrency: 2 };
 
 const pending = (name: string): V1Node => ({
   metadata: { name },
