@@ -48,13 +48,20 @@ interface Row {
   readonly run: () => Promise<unknown>;
 }
 
-/** Sends the request; "allowed" if it succeeded, "denied" with the API server's answer if 403. */
+/**
+ * Sends the request; "allowed" if it succeeded, "denied" with the API server's answer if 403. A
+ * 409 Conflict is "allowed" too: the API server checks the resourceVersion only after
+ * authorization and admission passed (another writer, the agent or the kubelet, changed the
+ * object in between).
+ */
 async function attempt(run: () => Promise<unknown>): Promise<{ outcome: Outcome; detail: string }> {
   try {
     await run();
     return { outcome: 'allowed', detail: 'ok' };
   } catch (err) {
     const e = normalizeKubeError(err);
+    if (e.code === 409 && e.reason === 'Conflict')
+      return { outcome: 'allowed', detail: `409 (authorized) ${e.message}` };
     if (e.code !== 403) throw new Error(`expected success or 403, got ${e.code} ${e.reason}: ${e.message}`);
     return { outcome: 'denied', detail: `403 ${e.message}` };
   }
