@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { AgentPhase, Annotation, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import { normalizeKubeError } from '@baton/runtime';
 import {
-  AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   type KubeConfig,
@@ -23,6 +22,7 @@ import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady
 import { grantSlot, releaseSlot } from './harness/leases.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import { grantAgentRbac } from './harness/rbac.ts';
+import { createPdb, createPinnedDeployment } from './harness/workloads.ts';
 
 const condition = (node: V1Node) =>
   node.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
@@ -130,47 +130,11 @@ describe('baton-agent', () => {
 
   it('on a grant, drains without breaking the PDB, reboots, verifies the new boot and uncordons', async () => {
     const target = names[1] ?? '';
-    const apps = kc.makeApiClient(AppsV1Api);
     const policy = kc.makeApiClient(PolicyV1Api);
     // Three replicas on three nodes (one of them the target), minAvailable 2.
     const pool = [names[1], names[2], names[3]] as string[];
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'db' } },
-          template: {
-            metadata: { labels: { app: 'db' } },
-            spec: {
-              affinity: {
-                nodeAffinity: {
-                  requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [
-                      { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: pool }] },
-                    ],
-                  },
-                },
-              },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'kubernetes.io/hostname',
-                  whenUnsatisfiable: 'ScheduleAnyway',
-                  labelSelector: { matchLabels: { app: 'db' } },
-                },
-              ],
-              containers: [{ name: 'db', image: 'registry.invalid/db:1' }],
-            },
-          },
-        },
-      },
-    });
-    await policy.createNamespacedPodDisruptionBudget({
-      namespace: ns,
-      body: { metadata: { name: 'db' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'db' } } } },
-    });
+    await createPinnedDeployment(kc, ns, { name: 'db', replicas: 3, nodes: pool, spread: true });
+    await createPdb(kc, ns, 'db', 2);
     await waitFor('3 db pods running, one on the target', async () => {
       const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=db' })).items;
       const running = pods.filter((p) => p.status?.phase === 'Running');
@@ -233,47 +197,9 @@ describe('baton-agent', () => {
 
   it('stops a drain when the grant is revoked, and uncordons', async () => {
     const target = names[4] ?? '';
-    const apps = kc.makeApiClient(AppsV1Api);
-    const policy = kc.makeApiClient(PolicyV1Api);
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'pinned' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'pinned' } },
-          template: {
-            metadata: { labels: { app: 'pinned' } },
-            spec: {
-              // Affinity, not spec.nodeName: a replacement must wait for the node to be
-              // schedulable again, as in a real cluster, instead of bypassing the cordon.
-              affinity: {
-                nodeAffinity: {
-                  requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [
-                      {
-                        matchExpressions: [
-                          { key: 'kubernetes.io/hostname', operator: 'In', values: [target] },
-                        ],
-                      },
-                    ],
-                  },
-                },
-              },
-              containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
-            },
-          },
-        },
-      },
-    });
+    await createPinnedDeployment(kc, ns, { name: 'pinned', replicas: 1, nodes: [target] });
     // minAvailable 1 of 1: every eviction is refused, so the drain cannot finish.
-    await policy.createNamespacedPodDisruptionBudget({
-      namespace: ns,
-      body: {
-        metadata: { name: 'pinned' },
-        spec: { minAvailable: 1, selector: { matchLabels: { app: 'pinned' } } },
-      },
-    });
+    await createPdb(kc, ns, 'pinned', 1);
     await waitFor('the pinned pod running', async () => {
       const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=pinned' })).items;
       return pods.some((p) => p.status?.phase === 'Running');
