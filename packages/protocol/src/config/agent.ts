@@ -16,14 +16,13 @@ import {
 } from './flags.ts';
 import { kuredFlagHints } from './kured.ts';
 import { type LabelPair, labelPair, labelSelector, taint } from './labels.ts';
+import { loggingOptions } from './logging.ts';
 import { duration, durationOrSeconds, positiveDuration } from './time.ts';
 import {
   absolutePath,
   commandLine,
   integer,
   listenHost,
-  logFormat,
-  logLevel,
   namespaceName,
   nodeName,
   oneOf,
@@ -270,22 +269,7 @@ export const agentOptions = defineOptions([
     kuredFlag: 'metrics-port',
     kuredNote: "kured's default was 8080 (the controller's default here).",
   },
-  {
-    name: 'log-format',
-    kind: 'single',
-    ...logFormat,
-    default: 'json',
-    description: 'json: one JSON object per line; text: for people.',
-    kuredFlag: 'log-format',
-    kuredNote: "kured's default was text.",
-  },
-  {
-    name: 'log-level',
-    kind: 'single',
-    ...logLevel,
-    default: 'info',
-    description: 'Least severe level logged.',
-  },
+  ...loggingOptions,
   {
     name: 'kubeconfig',
     kind: 'single',

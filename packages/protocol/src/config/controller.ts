@@ -17,6 +17,7 @@ import {
 } from './flags.ts';
 import { kuredFlagHints } from './kured.ts';
 import { labelKey, nonEmptyLabelSelector } from './labels.ts';
+import { loggingOptions } from './logging.ts';
 import {
   date,
   duration,
@@ -33,8 +34,6 @@ import {
   httpUrl,
   integer,
   listenHost,
-  logFormat,
-  logLevel,
   maxUnavailable,
   namespaceName,
   nodeName,
@@ -333,22 +332,7 @@ export const controllerOptions = defineOptions([
     description: 'Port of the HTTP server.',
     kuredFlag: 'metrics-port',
   },
-  {
-    name: 'log-format',
-    kind: 'single',
-    ...logFormat,
-    default: 'json',
-    description: 'json: one JSON object per line; text: for people.',
-    kuredFlag: 'log-format',
-    kuredNote: "kured's default was text.",
-  },
-  {
-    name: 'log-level',
-    kind: 'single',
-    ...logLevel,
-    default: 'info',
-    description: 'Least severe level logged.',
-  },
+  ...loggingOptions,
   {
     name: 'leader-elect',
     kind: 'boolean',
