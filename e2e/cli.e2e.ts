@@ -33,7 +33,7 @@ import {
 import { grantSlot } from './harness/leases.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import type { ManagedProcess } from './harness/processes.ts';
-import { grantControllerRbac } from './harness/rbac.ts';
+import { grantControllerRbac, grantUserRbac } from './harness/rbac.ts';
 import { ensureTools } from './harness/tools.ts';
 
 const EXECUTABLE = join(
@@ -388,6 +388,49 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
     expect(request.stderr).toMatch(
       new RegExp(`no rights: you may not get nodes \\(needed to get nodes "${node(1)}"\\)`),
     );
+  });
+
+  it("the chart's viewer and operator roles: each command works with exactly its role", async () => {
+    const kubeconfigFor = async (sa: string, role: 'viewer' | 'operator') => {
+      cleanups.push(await grantUserRbac(kc, ns, sa, role));
+      const token = await mintServiceAccountToken(kc, { namespace: ns, serviceAccount: sa });
+      return writeTokenKubeconfig(kc, token, join(dir, `${sa}.kubeconfig`));
+    };
+    const viewer = await kubeconfigFor('viewer', 'viewer');
+    const operator = await kubeconfigFor('operator', 'operator');
+    const as = (kubeconfig: string, ...args: string[]) =>
+      run([...args, `--kubeconfig=${kubeconfig}`, '-n', ns]);
+
+    // The viewer reads everything and changes nothing.
+    expect((await as(viewer, 'status')).code).toBe(0);
+    expect((await as(viewer, 'status', '-o', 'json')).code).toBe(0);
+    expect((await as(viewer, 'why', node(2))).code).toBe(0);
+    const viewerPause = await as(viewer, 'pause');
+    expect(viewerPause.code).toBe(4);
+    expect(viewerPause.stderr).toMatch(/no rights: you may not create leases.coordination.k8s.io/);
+    expect(await readPause()).toBeUndefined();
+    const viewerRequest = await as(viewer, 'request', node(2));
+    expect(viewerRequest.code).toBe(4);
+    expect(viewerRequest.stderr).toMatch(/no rights: you may not patch nodes/);
+
+    // The operator runs every command.
+    for (const args of [
+      ['status'],
+      ['why', node(2)],
+      ['pause', '--for', '1h', '--reason', 'operator role test'],
+      ['resume'],
+      ['request', node(2)],
+      ['cancel', node(2)],
+    ]) {
+      const r = await as(operator, ...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    await grantSlot(kc, ns, 'baton-slot-5', node(2), 600);
+    const release = await as(operator, 'release', 'baton-slot-5');
+    expect(release.code, release.stderr).toBe(0);
+    const slot = await leases.readNamespacedLease({ name: 'baton-slot-5', namespace: ns });
+    expect(slot.spec?.holderIdentity ?? '').toBe('');
+    expect(await readPause()).toBeUndefined();
   });
 
   it('kubectl runs it as a plugin: kubectl-baton on the PATH, through a symlink', async () => {

@@ -6,14 +6,15 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { LEADER_LEASE, slotLeaseName } from '@baton/protocol';
 import { describe, expect, inject, it } from 'vitest';
 import { clustersRoot } from './harness/cluster.ts';
 import { waitFor } from './harness/kube.ts';
 import { isAlive } from './harness/processes.ts';
+import { ensureTools } from './harness/tools.ts';
+import { planFor, readmeCommands } from './readme.ts';
 
 const run = promisify(execFile);
 
@@ -77,10 +78,16 @@ describe.skipIf(!inject('ownCluster'))('the demo', () => {
     const name = `demo-test-${process.pid}`;
     const nodeCount = 3;
     const clusterDir = join(clustersRoot(), name);
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'demo.ts')], {
+    // `./run demo` as the README gives it, in a process group of its own as a terminal runs it,
+    // so Ctrl-C below reaches the whole group as a terminal's would.
+    const repo = join(import.meta.dirname, '..');
+    const child = spawn(join(repo, 'run'), ['demo'], {
+      cwd: repo,
       env: { ...process.env, DEMO_CLUSTER_NAME: name, DEMO_NODES: String(nodeCount) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    const ctrlC = () => process.kill(-(child.pid ?? 0), 'SIGINT');
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -124,13 +131,42 @@ describe.skipIf(!inject('ownCluster'))('the demo', () => {
       });
       expect(leases).toContain(slotLeaseName(0));
       expect(leases).toContain(LEADER_LEASE);
-      // Touching the printed sentinel again reboots that node once more.
+      // The demo prints the sentinel to touch, in its cluster's directory.
       const touch = /^ {2}touch (\S+)$/m.exec(out);
       const sentinel = touch?.[1] ?? '';
       expect(sentinel.startsWith(clusterDir)).toBe(true);
-      await writeFile(sentinel, '');
-      const again = nodes.find((n) => sentinel.includes(`/${n}/`)) ?? '';
-      expect(again).not.toBe('');
+
+      // The README's "try this" list, as written there, against this demo (its directory is
+      // DEMO_CLUSTER_NAME's, not ~/.cache/baton/clusters/demo): kubectl, the plugin, pause,
+      // resume, and the touch that asks demo-node-0 for a reboot once more.
+      const readme = readmeCommands(readFileSync(join(repo, 'README.md'), 'utf8'));
+      const tryThese = readme.filter(
+        (c) => planFor(c).by === 'demo' && c.source === 'block' && c.text !== './run demo',
+      );
+      expect(tryThese.map((c) => c.text.split(' ')[0])).toEqual([
+        'export',
+        'kubectl',
+        'export',
+        'kubectl',
+        'kubectl',
+        'kubectl',
+        'touch',
+      ]);
+      const { kubectl } = await ensureTools();
+      const script = tryThese
+        .map((c) => c.text.replaceAll('~/.cache/baton/clusters/demo', clusterDir))
+        .join('\n');
+      const tried = await run('bash', ['-c', `set -eo pipefail\n${script}`], {
+        cwd: repo,
+        env: {
+          ...process.env,
+          PATH: `${dirname(kubectl)}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+        },
+      });
+      expect(tried.stdout).toContain(slotLeaseName(0));
+      expect(tried.stdout).toMatch(/^Pause: not paused/m);
+      const again = nodes.find((n) => tryThese.at(-1)?.text.includes(`/${n}/`)) ?? '';
+      expect(again).toBe('demo-node-0');
       await waitFor(
         `${again} rebooted a second time and settled`,
         async () => {
@@ -167,9 +203,9 @@ describe.skipIf(!inject('ownCluster'))('the demo', () => {
     const mentioning = processesMentioning(clusterDir);
     for (const pid of pids) expect(mentioning).toContain(pid);
 
-    child.kill('SIGINT');
+    ctrlC();
     await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGINT'); // an impatient second Ctrl-C
+    ctrlC(); // an impatient second Ctrl-C
     expect(await exited).toBe(0);
     expect(out).toContain('Stopped; nothing left running.');
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);

@@ -110,6 +110,17 @@ const secretRef = obj({ secretName: str, key: { type: 'string', minLength: 1 } }
 const k8sObject = { type: 'object' };
 const k8sList = { type: 'array', items: { type: 'object' } };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
+const rbacSubjects = {
+  type: 'array',
+  items: obj(
+    {
+      kind: { enum: ['User', 'Group', 'ServiceAccount'] },
+      name: { type: 'string', minLength: 1 },
+      namespace: str,
+    },
+    ['kind', 'name'],
+  ),
+};
 const common = {
   nodeSelector: map,
   tolerations: k8sList,
@@ -176,6 +187,7 @@ export function renderChartSchema(): string {
         ...common,
       }),
       agentNodePolicy: obj({ enabled: { type: 'boolean' } }),
+      userRoles: obj({ viewers: rbacSubjects, operators: rbacSubjects }),
       serviceMonitor: obj({
         enabled: { type: 'boolean' },
         interval: duration,

@@ -140,6 +140,8 @@ describe('charts/baton', () => {
         [
           'ClusterRole/baton-agent',
           'ClusterRole/baton-controller',
+          'ClusterRole/baton-operator',
+          'ClusterRole/baton-viewer',
           'ClusterRoleBinding/baton-agent',
           'ClusterRoleBinding/baton-controller',
           'ConfigMap/baton-dashboard',
@@ -149,6 +151,8 @@ describe('charts/baton', () => {
           'Role/baton-agent',
           'Role/baton-controller',
           'Role/baton-events',
+          'Role/baton-operator',
+          'Role/baton-viewer',
           'RoleBinding/baton-agent',
           'RoleBinding/baton-controller',
           'RoleBinding/baton-events',
@@ -509,6 +513,49 @@ describe('charts/baton', () => {
         'BatonControllerDown',
       ]);
       expect(r.objects.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    });
+
+    it('binds the viewer and operator roles to the subjects listed: Nodes cluster-wide, Leases in the release namespace only', async () => {
+      const defaults = await renderChart();
+      const noBindings = defaults.objects.filter(
+        (o) => o.kind.endsWith('Binding') && /-(viewer|operator)$/.test(o.metadata.name),
+      );
+      expect(noBindings).toEqual([]); // none by default: the roles exist, bound by nobody
+      const r = await renderChart({
+        userRoles: {
+          viewers: [{ kind: 'ServiceAccount', name: 'ci', namespace: 'tools' }],
+          operators: [
+            { kind: 'Group', name: 'sre' },
+            { kind: 'User', name: 'ada@example.com' },
+          ],
+        },
+      });
+      expect(r.ok, r.stderr).toBe(true);
+      const verbs = (kind: string, name: string) =>
+        only(r.objects, kind, name).rules.map((x: { resources: string[]; verbs: string[] }) => [
+          x.resources.join(),
+          x.verbs.join(),
+        ]);
+      expect(verbs('ClusterRole', 'baton-viewer')).toEqual([['nodes', 'get,list,watch']]);
+      expect(verbs('Role', 'baton-viewer')).toEqual([['leases', 'get,list,watch']]);
+      expect(verbs('ClusterRole', 'baton-operator')).toEqual([['nodes', 'get,list,watch,patch']]);
+      expect(verbs('Role', 'baton-operator')).toEqual([['leases', 'get,list,watch,create,update,delete']]);
+      expect(only(r.objects, 'Role', 'baton-operator').metadata.namespace).toBe('baton');
+      expect(only(r.objects, 'RoleBinding', 'baton-operator').subjects).toEqual([
+        { kind: 'Group', name: 'sre', apiGroup: 'rbac.authorization.k8s.io' },
+        { kind: 'User', name: 'ada@example.com', apiGroup: 'rbac.authorization.k8s.io' },
+      ]);
+      expect(only(r.objects, 'ClusterRoleBinding', 'baton-viewer').subjects).toEqual([
+        { kind: 'ServiceAccount', name: 'ci', namespace: 'tools' },
+      ]);
+      const noNamespace = await renderChart({
+        userRoles: { viewers: [{ kind: 'ServiceAccount', name: 'ci' }] },
+      });
+      expect(noNamespace.ok).toBe(false);
+      expect(noNamespace.stderr).toContain('userRoles: a ServiceAccount subject needs its namespace');
+      const badKind = await renderChart({ userRoles: { operators: [{ kind: 'Team', name: 'x' }] } });
+      expect(badKind.ok).toBe(false);
+      expect(badKind.stderr).toMatch(/userRoles\.operators\.0\.kind|userRoles\/operators\/0\/kind/);
     });
 
     it('refuses leader election off with more than one replica, and two kinds of Prometheus auth', async () => {

@@ -26,8 +26,11 @@ interface ComponentRules {
 
 let rendered: Promise<K8sObject[]> | undefined;
 
-/** The chart's rules for one component (rendered once per process). */
-export async function chartRules(component: 'agent' | 'controller'): Promise<ComponentRules> {
+/** Whose rules: the chart's two components, or its two roles for people running `kubectl baton`. */
+type ChartSubject = 'agent' | 'controller' | 'viewer' | 'operator';
+
+/** The chart's rules for one component or user role (rendered once per process). */
+export async function chartRules(component: ChartSubject): Promise<ComponentRules> {
   rendered ??= renderChart(undefined, { release: RELEASE, namespace: RELEASE_NAMESPACE }).then((r) => {
     if (!r.ok) throw new Error(`helm template of charts/baton failed: ${r.stderr}`);
     return r.objects;
@@ -48,7 +51,7 @@ async function serviceAccountWithChartRules(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
-  component: 'agent' | 'controller',
+  component: ChartSubject,
 ): Promise<() => Promise<void>> {
   const rules = await chartRules(component);
   const core = kc.makeApiClient(CoreV1Api);
@@ -104,4 +107,14 @@ export function grantControllerRbac(
   serviceAccount: string,
 ): Promise<() => Promise<void>> {
   return serviceAccountWithChartRules(kc, namespace, serviceAccount, 'controller');
+}
+
+/** The chart's `viewer` or `operator` role (values userRoles) for `serviceAccount`, a person running kubectl baton. */
+export function grantUserRbac(
+  kc: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+  role: 'viewer' | 'operator',
+): Promise<() => Promise<void>> {
+  return serviceAccountWithChartRules(kc, namespace, serviceAccount, role);
 }

@@ -45,6 +45,7 @@ describe('parseCommandLine', () => {
       context: undefined,
       namespace: DEFAULT_NAMESPACE,
       optOutLabel: 'baton.dev/opt-out',
+      requestTimeoutMs: 30_000,
     });
     expect(
       run([
@@ -56,8 +57,24 @@ describe('parseCommandLine', () => {
         '--context=prod',
         '--opt-out-label',
         'example.com/no-reboot',
+        '--request-timeout=1m30s',
       ]).global,
-    ).toEqual({ kubeconfig: '/k', context: 'prod', namespace: 'ops', optOutLabel: 'example.com/no-reboot' });
+    ).toEqual({
+      kubeconfig: '/k',
+      context: 'prod',
+      namespace: 'ops',
+      optOutLabel: 'example.com/no-reboot',
+      requestTimeoutMs: 90_000,
+    });
+    expect(run(['status', '--request-timeout', '0']).global.requestTimeoutMs).toBe(0);
+  });
+
+  it.each([
+    ['10', '--request-timeout: invalid value "10" (a unit is required; only 0 may be written without one)'],
+    ['-5s', '--request-timeout: invalid value "-5s"'],
+    ['0s', '--request-timeout: invalid value "0s": expected 0 (no limit) or a positive duration'],
+  ])('refuses --request-timeout=%s naming the flag', (text, message) => {
+    expect(() => parseCommandLine(['status', `--request-timeout=${text}`])).toThrow(message);
   });
 
   it("defaults the opt-out label to the controller's own default", () => {

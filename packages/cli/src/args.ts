@@ -33,6 +33,8 @@ export interface GlobalOptions {
   readonly namespace: string;
   /** `--opt-out-label`: the label the controller was configured with (`--opt-out-label`). */
   readonly optOutLabel: string;
+  /** `--request-timeout`: how long one API request may take, in ms; 0 = no limit. */
+  readonly requestTimeoutMs: number;
 }
 
 export type Command =
@@ -50,6 +52,12 @@ export type Parsed =
 
 export const DEFAULT_NAMESPACE = 'baton';
 
+/**
+ * kubectl waits forever by default; a command an operator runs during an incident should not
+ * hang on an API server that accepts connections but never answers.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = '30s';
+
 /** The controller's own default, so the two cannot disagree unless someone configured them to. */
 export const DEFAULT_OPT_OUT_LABEL: string =
   controllerOptions.find((o) => o.name === 'opt-out-label')?.default ?? Label.OptOut;
@@ -59,6 +67,7 @@ const OPTIONS = {
   context: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   'opt-out-label': { type: 'string' },
+  'request-timeout': { type: 'string' },
   output: { type: 'string', short: 'o' },
   for: { type: 'string' },
   reason: { type: 'string' },
@@ -68,7 +77,14 @@ const OPTIONS = {
 
 type OptionName = keyof typeof OPTIONS;
 
-const GLOBAL: readonly OptionName[] = ['kubeconfig', 'context', 'namespace', 'opt-out-label', 'help'];
+const GLOBAL: readonly OptionName[] = [
+  'kubeconfig',
+  'context',
+  'namespace',
+  'opt-out-label',
+  'request-timeout',
+  'help',
+];
 
 /** The flags each command takes besides the global ones. */
 const COMMAND_OPTIONS: Readonly<Record<CommandName, readonly OptionName[]>> = {
@@ -114,6 +130,18 @@ export function parsePauseDuration(text: string): number {
   if (ms < 1000 || ms % 1000 !== 0) {
     throw usageError(
       `--for: invalid value "${text}": expected a duration of whole seconds, at least 1s, such as 30m, 48h or 1h30m`,
+    );
+  }
+  return ms;
+}
+
+/** `--request-timeout`: `0` (no limit, as kubectl) or a duration such as 10s or 1m. */
+export function parseRequestTimeout(text: string): number {
+  if (text === '0') return 0;
+  const ms = value('--request-timeout', text, duration);
+  if (ms <= 0) {
+    throw usageError(
+      `--request-timeout: invalid value "${text}": expected 0 (no limit) or a positive duration such as 10s or 1m`,
     );
   }
   return ms;
@@ -178,6 +206,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       values['opt-out-label'] === undefined
         ? DEFAULT_OPT_OUT_LABEL
         : value('--opt-out-label', values['opt-out-label'], labelKey),
+    requestTimeoutMs: parseRequestTimeout(values['request-timeout'] ?? DEFAULT_REQUEST_TIMEOUT),
   };
   const output = parseOutput(values.output);
   const arg = rest[0] ?? '';

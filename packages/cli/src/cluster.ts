@@ -9,13 +9,17 @@ import {
   AuthenticationV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  createConfiguration,
   type KubeConfig,
+  Observable,
+  type ObservableMiddleware,
   PatchStrategy,
+  ServerConfiguration,
   setHeaderOptions,
   type V1Lease,
   type V1Node,
 } from '@kubernetes/client-node';
-import { type Action, CliError, ExitCode, kubeFailure } from './errors.ts';
+import { type Action, CliError, kubeFailure as describeKubeFailure, ExitCode } from './errors.ts';
 
 export interface Cluster {
   /** The API server's URL, for messages. */
@@ -45,11 +49,39 @@ const NODES = 'nodes';
 const LEASES = 'leases.coordination.k8s.io';
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export function kubeCluster(kc: KubeConfig, namespace: string): Cluster {
-  const core = kc.makeApiClient(CoreV1Api);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
-  const authn = kc.makeApiClient(AuthenticationV1Api);
+/**
+ * Aborts each request that has not been answered within `ms` (0: never). client-node has no
+ * timeout of its own; a per-request signal set before sending is the one hook it offers.
+ */
+export function requestTimeoutMiddleware(ms: number): ObservableMiddleware {
+  return {
+    pre: (context) => {
+      if (ms > 0) context.setSignal(AbortSignal.timeout(ms));
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+}
+
+export interface ClusterOptions {
+  /** See `--request-timeout`; 0 = no limit. */
+  readonly requestTimeoutMs: number;
+}
+
+export function kubeCluster(kc: KubeConfig, namespace: string, options: ClusterOptions): Cluster {
   const server = kc.getCurrentCluster()?.server ?? '(no server)';
+  // As kc.makeApiClient, plus the timeout (makeApiClient takes no middleware).
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(server, {}),
+    authMethods: { default: kc },
+    middleware: [requestTimeoutMiddleware(options.requestTimeoutMs)],
+  });
+  const core = new CoreV1Api(configuration);
+  const coordination = new CoordinationV1Api(configuration);
+  const authn = new AuthenticationV1Api(configuration);
+  const timeout = { requestTimeoutMs: options.requestTimeoutMs };
+  const kubeFailure = (err: unknown, action: Action, url: string) =>
+    describeKubeFailure(err, action, url, timeout);
 
   /** Runs one request; any failure becomes a CliError describing `action`. */
   async function call<T>(action: Action, request: () => Promise<T>): Promise<T> {

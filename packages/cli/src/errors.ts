@@ -65,10 +65,21 @@ export function describeAction(a: Action): string {
  * An API error as a {@link CliError}. `server` is the API server's URL (for "unreachable"),
  * `user` who the server says we are, when known (for "no rights").
  */
-export function kubeFailure(err: unknown, action: Action, server: string): CliError {
+export function kubeFailure(
+  err: unknown,
+  action: Action,
+  server: string,
+  options: { readonly requestTimeoutMs?: number } = {},
+): CliError {
   if (err instanceof CliError) return err;
   const k = normalizeKubeError(err);
   const doing = describeAction(action);
+  if (options.requestTimeoutMs !== undefined && options.requestTimeoutMs > 0 && isAbort(err)) {
+    return new CliError(
+      ExitCode.NoCluster,
+      `no answer from the API server at ${server} within ${options.requestTimeoutMs / 1000}s while trying to ${doing} (--request-timeout; 0 waits forever)`,
+    );
+  }
   if (k.code === 0) {
     return new CliError(
       ExitCode.NoCluster,
@@ -101,6 +112,17 @@ export function kubeFailure(err: unknown, action: Action, server: string): CliEr
     );
   }
   return new CliError(ExitCode.Failed, `could not ${doing}: ${k.code} ${k.reason}: ${k.message}`);
+}
+
+/** Whether the request was aborted (the only abort the CLI makes is its request timeout). */
+function isAbort(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const name = (e as { name?: unknown }).name;
+    if (name === 'AbortError' || name === 'TimeoutError') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**

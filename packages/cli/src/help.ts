@@ -9,6 +9,8 @@ const GLOBAL_FLAGS = `Flags for every command:
   -n, --namespace NS     the controller's namespace, where the ${SLOT_LEASE_PREFIX}<i> and ${PAUSE_LEASE}
                          Leases live (default baton)
   --opt-out-label KEY    the controller's --opt-out-label, if it was changed (default baton.dev/opt-out)
+  --request-timeout DUR  give up on an API request after DUR, such as 10s or 1m; 0 = never
+                         (default 30s); a timeout exits with 3
   -h, --help             this text; kubectl baton COMMAND --help for one command`;
 
 function exitCodes(): string {

@@ -1,3 +1,8 @@
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from './errors.ts';
 import { runCli } from './run.ts';
@@ -70,5 +75,48 @@ describe('runCli', () => {
     const bug = await cli(['status']);
     expect(bug.code).toBe(ExitCode.Failed);
     expect(bug.stderr).toMatch(/^kubectl baton: unexpected error: Error: no cluster in a unit test/);
+  });
+});
+
+describe('--request-timeout', () => {
+  it('gives up on an API server that accepts the connection and never answers: exit 3, the flag named', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket)); // reads nothing, writes nothing
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const { port } = silent.address() as { port: number };
+    const dir = await mkdtemp(join(tmpdir(), 'baton-cli-timeout-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+        ],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    try {
+      let stderr = '';
+      const started = Date.now();
+      const code = await runCli(['status', '--kubeconfig', kubeconfig, '--request-timeout=1s'], {
+        stdout: () => {},
+        stderr: (t) => (stderr += t),
+        env: {},
+      });
+      expect(code).toBe(ExitCode.NoCluster);
+      expect(stderr).toBe(
+        `kubectl baton: no answer from the API server at https://127.0.0.1:${port} within 1s while trying to list nodes (--request-timeout; 0 waits forever)\n`,
+      );
+      expect(sockets.length).toBeGreaterThan(0); // it did connect; the silence is what timed out
+      expect(Date.now() - started).toBeLessThan(20_000); // not the default 30 s
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ export interface CliIO {
   readonly stderr: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** How to reach the cluster; the default loads the kubeconfig like kubectl. */
-  readonly connect?: (source: KubeConfigSource, namespace: string) => Cluster;
+  readonly connect?: (source: KubeConfigSource, namespace: string, requestTimeoutMs: number) => Cluster;
   readonly now?: () => Date;
 }
 
@@ -28,8 +28,14 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     }
     const { global, command } = parsed;
     const connect =
-      io.connect ?? ((source, namespace) => kubeCluster(loadUserKubeConfig(source, io.env), namespace));
-    const cluster = connect({ kubeconfig: global.kubeconfig, context: global.context }, global.namespace);
+      io.connect ??
+      ((source, namespace, requestTimeoutMs) =>
+        kubeCluster(loadUserKubeConfig(source, io.env), namespace, { requestTimeoutMs }));
+    const cluster = connect(
+      { kubeconfig: global.kubeconfig, context: global.context },
+      global.namespace,
+      global.requestTimeoutMs,
+    );
     await runCommand(command, {
       cluster,
       global,
