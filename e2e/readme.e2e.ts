@@ -132,7 +132,7 @@ describe.skipIf(!inject('ownCluster'))('the README, command by command', { timeo
     'kubectl baton cancel NODE': {
       after: async () => expect((await annotations())['baton.dev/reboot-requested']).toBeUndefined(),
     },
-    'kubectl annotate node NODE baton.dev/reboot-requested="$(whoami)"': {
+    'kubectl annotate --overwrite node NODE baton.dev/reboot-requested="$(whoami)"': {
       after: async () => expect((await annotations())['baton.dev/reboot-requested']).toMatch(/\S/),
     },
     'kubectl annotate node NODE baton.dev/reboot-requested-': {
