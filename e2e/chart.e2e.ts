@@ -410,12 +410,10 @@ describe('the Helm chart on the control plane', () => {
         request: `get deployment ${ns}/absent (404 means authorized)`,
         expected: 'allowed',
         run: () =>
-          ctlApps
-            .readNamespacedDeployment({ name: 'absent', namespace: ns })
-            .catch((err: unknown) => {
-              if (normalizeKubeError(err).code === 404) return undefined;
-              throw err;
-            }),
+          ctlApps.readNamespacedDeployment({ name: 'absent', namespace: ns }).catch((err: unknown) => {
+            if (normalizeKubeError(err).code === 404) return undefined;
+            throw err;
+          }),
       },
       {
         who: 'controller',
