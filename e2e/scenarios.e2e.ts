@@ -251,14 +251,19 @@ describe('rollout scenarios', () => {
       expect((await b.rebootGate(target.name))?.message).toContain(`${b.ns}/backup`);
       await neverGranted(b, target.name, 3000);
 
-      // The pod goes, an alert fires: still no grant.
+      // An alert fires; once the controller has seen it (it asks once per --period, and the
+      // alert gate comes first), the pod goes: still no grant.
       await prom.setFiring(true);
-      await b.core.deleteNamespacedPod({ name: 'backup', namespace: b.ns, gracePeriodSeconds: 0 });
       await waitFor(
         'held back by the alert',
         async () => (await b.rebootGate(target.name))?.reason === GateReason.AlertFiring,
         60_000,
       );
+      await b.core.deleteNamespacedPod({ name: 'backup', namespace: b.ns, gracePeriodSeconds: 0 });
+      await waitFor('the pod gone', async () => {
+        const pods = await b.core.listNamespacedPod({ namespace: b.ns, labelSelector: 'app=backup' });
+        return pods.items.length === 0;
+      });
       expect((await b.rebootGate(target.name))?.message).toContain('DatabaseBackupRunning');
       expect(
         await metricSample(ctl.metricsUrl, 'baton_node_blocked', {
@@ -365,7 +370,7 @@ describe('rollout scenarios', () => {
     const [lost, waiting] = b.nodes;
     if (!lost || !waiting) throw new Error('no node');
     lost.neverReturn = true;
-    const ctl = await b.startController(['--reboot-timeout=10s', '--priority-label=baton.dev/priority']);
+    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
     await b.core.patchNode(
       { name: lost.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
       mergePatch,
@@ -469,7 +474,7 @@ describe('rollout scenarios', () => {
       return on.has(target.name) && on.has(other.name);
     });
     target.neverReturn = true; // brought back by hand below, once the replacement is broken
-    const ctl = await b.startController(['--reboot-timeout=25s', '--priority-label=baton.dev/priority']);
+    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
     await b.core.patchNode(
       { name: target.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
       mergePatch,
