@@ -381,14 +381,14 @@ describe('rollout scenarios', () => {
     await waitFor(
       'the halt metric',
       async () => (await metricSample(ctl.metricsUrl, 'baton_rollout_halted', {})) === 1,
-      60_000,
+      120_000,
     );
     const halt = await waitFor('the RolloutHalted Event', async () =>
       (await nodeEvents(b.core, lost.name)).find((e) => e.reason === EventReason.RolloutHalted),
     );
     expect(halt.type).toBe('Warning');
     expect(halt.message).toMatch(
-      new RegExp(`^${lost.name} was granted \\d+ s ago and has not settled \\(node not Ready\\)`),
+      new RegExp(`^${lost.name} was granted \\d+ s ago and has not settled \\(phase Rebooting\\)`),
     );
     await waitFor(
       'the waiting node says why',
