@@ -18,6 +18,7 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   type KubeConfig,
+  PolicyV1Api,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -173,6 +174,8 @@ describe('the Helm chart on the control plane', () => {
     const agentLeases = agent.makeApiClient(CoordinationV1Api);
     const ctlCore = ctl.makeApiClient(CoreV1Api);
     const ctlLeases = ctl.makeApiClient(CoordinationV1Api);
+    const ctlApps = ctl.makeApiClient(AppsV1Api);
+    const ctlPolicy = ctl.makeApiClient(PolicyV1Api);
 
     // Objects the requests aim at.
     await core.createNamespacedSecret({
@@ -395,6 +398,28 @@ describe('the Helm chart on the control plane', () => {
         request: 'list pods (all namespaces)',
         expected: 'allowed',
         run: () => ctlCore.listPodForAllNamespaces(),
+      },
+      {
+        who: 'controller',
+        request: 'list poddisruptionbudgets (all namespaces)',
+        expected: 'allowed',
+        run: () => ctlPolicy.listPodDisruptionBudgetForAllNamespaces(),
+      },
+      {
+        who: 'controller',
+        request: `get deployment ${ns}/absent (404 means authorized)`,
+        expected: 'allowed',
+        run: () =>
+          ctlApps.readNamespacedDeployment({ name: 'absent', namespace: ns }).catch((err: unknown) => {
+            if (normalizeKubeError(err).code === 404) return undefined;
+            throw err;
+          }),
+      },
+      {
+        who: 'controller',
+        request: `delete deployments in ${ns}`,
+        expected: 'denied',
+        run: () => ctlApps.deleteCollectionNamespacedDeployment({ namespace: ns }),
       },
       {
         who: 'controller',

@@ -129,7 +129,7 @@ describe('controller faults and scale', () => {
     expect(all.map((n) => recorder.grantsOf(n.name))).toEqual(all.map(() => 1));
   }, 700_000);
 
-  it('a granted node whose Node object is deleted frees its slot for the next node', async () => {
+  it('scenario 7: a granted node whose Node object is deleted frees its slot for the next node', async () => {
     // Two nodes that never come back hold both slots; a third waits.
     const [gone1, gone2, next] = [node(0), node(1), node(2)];
     gone1.neverReturn = true;

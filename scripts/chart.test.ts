@@ -274,6 +274,15 @@ describe('charts/baton', () => {
       expect(grants(controller, '', 'nodes/status', 'patch')).toEqual(['cluster']); // RebootGate
       expect(grants(controller, '', 'pods', 'watch')).toEqual(['cluster']); // blocking pods
       expect(grants(controller, '', 'pods/eviction', 'create')).toEqual([]);
+      // The settle check: what a drain touched, read at the grant and while the node settles.
+      expect(grants(controller, 'policy', 'poddisruptionbudgets', 'list')).toEqual(['cluster']);
+      expect(grants(controller, 'policy', 'poddisruptionbudgets', 'get')).toEqual(['cluster']);
+      expect(grants(controller, 'policy', 'poddisruptionbudgets', 'watch')).toEqual([]);
+      for (const kind of ['deployments', 'statefulsets', 'replicasets']) {
+        expect(grants(controller, 'apps', kind, 'get')).toEqual(['cluster']);
+        expect(grants(controller, 'apps', kind, 'list')).toEqual([]);
+        expect(grants(controller, 'apps', kind, 'update')).toEqual([]);
+      }
       expect(grants(controller, '', 'events', 'create')).toEqual(['default']);
     });
 

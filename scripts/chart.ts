@@ -24,8 +24,12 @@ const buildScript = join(root, 'e2e', 'tools', 'build.sh');
  */
 export const RENDER_KUBE_VERSION = '1.35.0';
 
-/** Path of a build.sh component's binary, building it first when the cache lacks it. */
-export async function toolBinary(component: 'helm' | 'promtool'): Promise<string> {
+/** The build.sh component each binary comes from. */
+const COMPONENT_OF = { helm: 'helm', promtool: 'prometheus', prometheus: 'prometheus' } as const;
+
+/** Path of a binary built by build.sh, building its component first when the cache lacks it. */
+export async function toolBinary(binary: keyof typeof COMPONENT_OF): Promise<string> {
+  const component = COMPONENT_OF[binary];
   const { stdout } = await run('bash', [buildScript, '--print-paths']);
   const dir = stdout
     .split('\n')
@@ -35,7 +39,7 @@ export async function toolBinary(component: 'helm' | 'promtool'): Promise<string
   if (!existsSync(join(dir, '.complete'))) {
     await run('bash', [buildScript, component], { maxBuffer: 64 * 1024 * 1024 });
   }
-  return join(dir, component);
+  return join(dir, binary);
 }
 
 /** One rendered Kubernetes object, loosely typed: tests look at the fields they assert on. */

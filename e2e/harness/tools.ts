@@ -58,7 +58,7 @@ function pathsFrom(dirs: Record<string, string>): ToolPaths {
  */
 export async function ensureTools(): Promise<ToolPaths> {
   const dirs = await componentDirs();
-  // The control plane's components; promtool (also in build.sh) is built by the test that uses it.
+  // The control plane's components; prometheus (also in build.sh) is built by the test that uses it.
   const missing = Object.entries(dirs)
     .filter(([name]) => CLUSTER_COMPONENTS.includes(name))
     .filter(([, dir]) => !existsSync(join(dir, '.complete')))

@@ -6,7 +6,7 @@
 # (default ~/.cache/baton/tools), outside the git tree; a component whose stamp file exists is not
 # rebuilt. Progress (which component, how long) is printed so a cold build is never a silent wait.
 #
-# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm promtool (default: all)
+# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm prometheus (default: all)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,8 +16,9 @@ K8S_VERSION=v1.35.4
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
-# promtool checks the chart's PrometheusRule (Prometheus 3.16.0 is Go module v0.316.0).
-PROMTOOL_VERSION=v0.316.0
+# Prometheus 3.16.0 (Go module v0.316.0): promtool checks the chart's PrometheusRule, the server
+# is the real alert source of the controller's e2e tests.
+PROMETHEUS_VERSION=v0.316.0
 
 export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
 export CGO_ENABLED=0
@@ -98,25 +99,28 @@ build_component() {
       build helm "$HELM_VERSION" helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
         helm=helm.sh/helm/v3/cmd/helm
       ;;
-    promtool)
-      # Only `promtool check/test rules` is used: without the service-discovery plugins (cloud
-      # SDKs) the build is several times smaller.
-      GOFLAGS="$GOFLAGS -tags=remove_all_sd" build promtool "$PROMTOOL_VERSION" promtool "-s -w" \
-        promtool=github.com/prometheus/prometheus/cmd/promtool
+    prometheus)
+      # promtool only checks and tests rules; the server only evaluates a rule file the tests
+      # write (static config, no scraping of discovered targets): without the service-discovery
+      # plugins (cloud SDKs) the build is several times smaller. The web UI's assets are not
+      # built in (no `builtinassets` tag); the HTTP API the controller asks does not need them.
+      GOFLAGS="$GOFLAGS -tags=remove_all_sd" build prometheus "$PROMETHEUS_VERSION" prometheus "-s -w" \
+        promtool=github.com/prometheus/prometheus/cmd/promtool \
+        prometheus=github.com/prometheus/prometheus/cmd/prometheus
       ;;
-    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm or promtool)" >&2; return 2 ;;
+    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm or prometheus)" >&2; return 2 ;;
   esac
 }
 
 # Prints the cache directory of each component (for the TypeScript harness).
 if [[ ${1:-} == --print-paths ]]; then
-  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\npromtool=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
-    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/promtool-$PROMTOOL_VERSION"
+  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\nprometheus=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
+    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION"
   exit 0
 fi
 
 total=$SECONDS
-for c in "${@:-etcd k8s kwok helm promtool}"; do
+for c in "${@:-etcd k8s kwok helm prometheus}"; do
   for one in $c; do build_component "$one"; done
 done
 log "all requested components ready in $((SECONDS - total)) s"

@@ -268,6 +268,7 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
       const annotations = { ...current.metadata?.annotations };
       delete annotations[SlotAnnotation.GrantedNode];
       delete annotations[SlotAnnotation.GrantedNodeWasUnschedulable];
+      delete annotations[SlotAnnotation.GrantedWorkloads];
       current.metadata = { ...current.metadata, annotations };
       current.spec = {
         leaseDurationSeconds: current.spec?.leaseDurationSeconds,

@@ -31,6 +31,7 @@ import {
   settleState,
 } from './settle.ts';
 import { slotProblem } from './slot-check.ts';
+import { parseWorkloadRecord } from './workloads.ts';
 
 export type { ReleaseKind } from './settle.ts';
 
@@ -197,8 +198,10 @@ export function plan(input: PlanInput): Plan {
     holders.add(holder);
     const grantedAt = leaseTime(lease?.spec?.acquireTime) ?? leaseTime(lease?.spec?.renewTime) ?? now;
     const wasUnschedulable = lease?.metadata?.annotations?.[GRANTED_UNSCHEDULABLE_ANNOTATION] === 'true';
+    const record = lease?.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads];
+    const workloads = record === undefined ? undefined : parseWorkloadRecord(record);
     const facts = input.settleFacts === undefined ? undefined : (input.settleFacts.get(holder) ?? UNOBSERVED);
-    const state = settleState(node, { at: grantedAt, wasUnschedulable }, now, s.settleMs, facts);
+    const state = settleState(node, { at: grantedAt, wasUnschedulable, workloads }, now, s.settleMs, facts);
     if (state.done) {
       releases.push({ slot, holder, kind: state.kind, reason: state.why });
       if (i < s.concurrency) free.push(i);

@@ -23,9 +23,11 @@ import {
   superviseInformer,
 } from '@baton/runtime';
 import {
+  AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   EventsV1Api,
+  PolicyV1Api,
   type V1Lease,
   type V1Node,
   type V1Pod,
@@ -45,6 +47,7 @@ import { promInstantQuery } from './promql.ts';
 import { Reconciler } from './reconciler.ts';
 import { settleObserver } from './settle-observer.ts';
 import { kubeSlotWriter } from './slots.ts';
+import { kubeWorkloadsApi, recordWorkloads } from './workloads-probe.ts';
 
 /** How long one question to Prometheus or Alertmanager may take before it counts as unreachable. */
 const ALERT_TIMEOUT_MS = 10_000;
@@ -155,6 +158,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       log: log.child({ component: 'notify' }),
       metrics: notifierMetrics(registry),
     });
+    const workloadsApi = kubeWorkloadsApi(core, kc.makeApiClient(AppsV1Api), kc.makeApiClient(PolicyV1Api));
     const settle = settleObserver({
       podInformer: (node) => {
         const fieldSelector = `spec.nodeName=${node}`;
@@ -168,6 +172,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         });
       },
       health,
+      // A few GETs per holder, only once the rest has settled: every 2 s is cheap and prompt.
+      workloads: { api: workloadsApi, refreshMs: 2_000, now: () => new Date() },
       onChange: () => schedule(),
       onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
     });
@@ -240,6 +246,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         gates,
         gateConditions: kubeGateConditionWriter(core),
         settle,
+        recordWorkloads: (node) => recordWorkloads(workloadsApi, node),
         notify: (n) => notifier.notify(n),
         wakeIn: (ms) => {
           clearTimeout(wake);

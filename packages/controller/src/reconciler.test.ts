@@ -43,14 +43,28 @@ const held = (holder: string, acquiredSecondsAgo: number): V1Lease => ({
   },
 });
 
-function setup(state: { nodes: V1Node[]; leases: V1Lease[]; leader?: boolean }) {
+function setup(state: {
+  nodes: V1Node[];
+  leases: V1Lease[];
+  leader?: boolean;
+  recordWorkloads?: (node: string) => Promise<string>;
+}) {
   const sent: Notification[] = [];
   const watched: string[][] = [];
+  const grants: { slot: string; node: string; workloads: string | undefined }[] = [];
   const r = new Reconciler(settings, {
     nodes: () => state.nodes,
     leases: () => state.leases,
     synced: () => true,
-    slots: { grant: async () => true, renew: async () => true, release: async () => true },
+    recordWorkloads: state.recordWorkloads,
+    slots: {
+      grant: async (slot, node, _wasUnschedulable, workloads) => {
+        grants.push({ slot, node, workloads });
+        return true;
+      },
+      renew: async () => true,
+      release: async () => true,
+    },
     events: { record: async () => undefined },
     metrics: {
       granted: () => undefined,
@@ -72,8 +86,40 @@ function setup(state: { nodes: V1Node[]; leases: V1Lease[]; leader?: boolean }) 
       stop: async () => undefined,
     },
   });
-  return { r, sent, watched };
+  return { r, sent, watched, grants };
 }
+
+describe('Reconciler: the workloads record of a grant', () => {
+  it('writes what the node runs with the grant', async () => {
+    const s = setup({
+      nodes: [node('a', { needs: true })],
+      leases: [],
+      recordWorkloads: async (n) => `{"workloads":["Deployment/app/${n}"],"pdbs":[]}`,
+    });
+    await s.r.reconcile();
+    expect(s.grants).toEqual([
+      { slot: 'baton-slot-0', node: 'a', workloads: '{"workloads":["Deployment/app/a"],"pdbs":[]}' },
+    ]);
+  });
+
+  it('does not grant when it cannot tell what the node runs (fail closed), and tries again later', async () => {
+    let fail = true;
+    const s = setup({
+      nodes: [node('a', { needs: true })],
+      leases: [],
+      recordWorkloads: async () => {
+        if (fail) throw new Error('403 forbidden: cannot list pods');
+        return '{"workloads":[],"pdbs":[]}';
+      },
+    });
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    expect(s.sent).toEqual([]);
+    fail = false;
+    await s.r.reconcile();
+    expect(s.grants.map((g) => g.node)).toEqual(['a']);
+  });
+});
 
 describe('Reconciler notifications', () => {
   it('announces a grant once it is written', async () => {

@@ -49,6 +49,12 @@ export interface ReconcilerDeps {
   readonly leaseEvents?: LeaseEvents | undefined;
   /** Asks for a reconcile in `ms` (a settle time ending); without it, the next tick does. */
   readonly wakeIn?: ((ms: number) => void) | undefined;
+  /**
+   * Lists what the drain of a node will touch (workloads-probe.ts recordWorkloads), written with
+   * its grant. Throws when it cannot tell: then the node is not granted this time. Absent, grants
+   * carry no record (unit tests of other parts).
+   */
+  readonly recordWorkloads?: ((node: string) => Promise<string>) | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
 }
@@ -166,8 +172,19 @@ export class Reconciler {
     }
     const grantedNow = new Map<string, string>();
     for (const g of p.grants) {
+      let workloads: string | undefined;
       try {
-        if (await slots.grant(g.slot, g.node, g.wasUnschedulable)) {
+        workloads = await this.#d.recordWorkloads?.(g.node);
+      } catch (err) {
+        // Fail closed: without the record the node could never be shown to have settled.
+        log.warn(
+          { slot: g.slot, node: g.node, err: describeKubeError(err) },
+          'cannot list the workloads on the node; not granting it now',
+        );
+        continue;
+      }
+      try {
+        if (await slots.grant(g.slot, g.node, g.wasUnschedulable, workloads)) {
           grantedNow.set(g.node, g.slot);
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();

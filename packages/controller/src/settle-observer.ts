@@ -1,5 +1,6 @@
 /**
- * Gathers the settle facts of the nodes that hold a slot: their pods and the health query.
+ * Gathers the settle facts of the nodes that hold a slot: their pods, the workloads and PDBs
+ * their drain touched (workloads-probe.ts) and the health query.
  *
  * Pods are watched only for the nodes that hold a slot right now, each through its own watch
  * with the field selector `spec.nodeName=<node>`: at most `concurrency` small watches, no
@@ -9,6 +10,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { HealthQuery } from './health-query.ts';
 import { podsView, type SettleFacts } from './settle.ts';
+import { type WorkloadsApi, WorkloadsProbe } from './workloads-probe.ts';
 
 /** The part of a supervised informer this module uses. */
 export interface PodInformer {
@@ -32,6 +34,10 @@ export interface SettleObserverOptions {
   /** A pod informer limited to one node (not started yet). */
   readonly podInformer: (node: string) => PodInformer;
   readonly health?: HealthQuery | undefined;
+  /** Reads the recorded workloads and PDBs; absent, they are not checked (unit tests of other parts). */
+  readonly workloads?:
+    | { readonly api: WorkloadsApi; readonly refreshMs: number; readonly now: () => Date }
+    | undefined;
   /** Called when a watched node's pods change: the settle verdict may have changed. */
   readonly onChange: () => void;
   readonly onError?: (node: string, err: unknown) => void;
@@ -39,6 +45,7 @@ export interface SettleObserverOptions {
 
 export function settleObserver(o: SettleObserverOptions): SettleObserver {
   const watches = new Map<string, PodInformer>();
+  const probes = new Map<string, WorkloadsProbe>();
   const health = o.health;
   const healthView = health === undefined ? undefined : () => health.view();
 
@@ -52,6 +59,7 @@ export function settleObserver(o: SettleObserverOptions): SettleObserver {
     facts(holders) {
       const wanted = new Set(holders);
       for (const node of [...watches.keys()]) if (!wanted.has(node)) stopWatch(node);
+      for (const node of [...probes.keys()]) if (!wanted.has(node)) probes.delete(node);
       const out = new Map<string, SettleFacts>();
       for (const node of wanted) {
         let w = watches.get(node);
@@ -61,9 +69,15 @@ export function settleObserver(o: SettleObserverOptions): SettleObserver {
           w.onChange(o.onChange);
           w.start().catch((err: unknown) => o.onError?.(node, err));
         }
+        let probe = probes.get(node);
+        if (probe === undefined && o.workloads !== undefined) {
+          probe = new WorkloadsProbe({ ...o.workloads, onChange: o.onChange });
+          probes.set(node, probe);
+        }
         out.set(node, {
           pods: w.synced() ? podsView(w.list()) : { observed: false, notReady: [], error: w.lastError?.() },
           health: healthView,
+          workloads: probe === undefined ? undefined : (record) => probe.view(record),
         });
       }
       return out;
@@ -71,8 +85,10 @@ export function settleObserver(o: SettleObserverOptions): SettleObserver {
     watched: () => [...watches.keys()],
     async stop() {
       const all = [...watches.values()];
+      const checks = [...probes.values()];
       watches.clear();
-      await Promise.all(all.map((w) => w.stop()));
+      probes.clear();
+      await Promise.all([...all.map((w) => w.stop()), ...checks.map((p) => p.settled())]);
       await health?.settled();
     },
   };

@@ -323,3 +323,79 @@ describe('podsView', () => {
     expect(v.readySince?.getTime()).toBe(c.since === undefined ? undefined : ago(c.since).getTime());
   });
 });
+
+describe('settleState: the workloads and PDBs the drain touched', () => {
+  const record = {
+    workloads: [{ kind: 'Deployment', namespace: 'app', name: 'web' }] as const,
+    pdbs: [{ namespace: 'app', name: 'web' }],
+  };
+  const withWorkloads = (w: Partial<HealthView> = {}, h?: () => HealthView): SettleFacts => ({
+    pods: pods(),
+    health: h,
+    workloads: () => ({
+      ok: true,
+      detail: 'every workload and PDB healthy',
+      checkedAt: ago(1),
+      since: ago(300),
+      ...w,
+    }),
+  });
+  const state = (
+    f: SettleFacts,
+    workloads: Parameters<typeof settleState>[1]['workloads'] = record,
+    settleMs = 0,
+  ) => settleState(rebooted(), { at: GRANTED, wasUnschedulable: false, workloads }, NOW, settleMs, f);
+
+  it('a workload still unavailable keeps the slot, with the reason', () => {
+    const s = state(withWorkloads({ ok: false, detail: 'Deployment/app/web: 1 of 2 replica(s) available' }));
+    expect(s.stage).toBe('WorkloadsUnavailable');
+    expect(s.done).toBe(false);
+    expect(s.why).toBe('Deployment/app/web: 1 of 2 replica(s) available');
+  });
+
+  it('no record, or an unreadable one, is unknown: never settled', () => {
+    const missing = settleState(
+      rebooted(),
+      { at: GRANTED, wasUnschedulable: false },
+      NOW,
+      0,
+      withWorkloads(),
+    );
+    expect(missing.stage).toBe('WorkloadsUnavailable');
+    expect(missing.why).toMatch(/no usable record .*\(missing\)/);
+    expect(state(withWorkloads(), { problem: 'not JSON' }).stage).toBe('WorkloadsUnavailable');
+  });
+
+  it('a healthy answer from before the node came back does not count', () => {
+    const s = state(withWorkloads({ checkedAt: ago(200) }));
+    expect(s.stage).toBe('WorkloadsUnavailable');
+    expect(s.why).toMatch(/waiting for a check/);
+  });
+
+  it('healthy: settled; the settle time runs from the start of the healthy run', () => {
+    expect(state(withWorkloads()).stage).toBe('Done');
+    const s = state(withWorkloads({ since: ago(10) }), record, 60_000);
+    expect(s.stage).toBe('Settling');
+    expect(s.remainingMs).toBe(50_000);
+  });
+
+  it('is asked only once the pods are Ready, and before the health query', () => {
+    let askedHealth = 0;
+    const h = () => {
+      askedHealth++;
+      return { ok: true, detail: '', checkedAt: NOW };
+    };
+    const s = state(withWorkloads({ ok: false, detail: 'down' }, h));
+    expect(s.stage).toBe('WorkloadsUnavailable');
+    expect(askedHealth).toBe(0);
+    let askedWorkloads = 0;
+    settleState(rebooted(), { at: GRANTED, wasUnschedulable: false, workloads: record }, NOW, 0, {
+      pods: pods({ notReady: ['a/b'] }),
+      workloads: () => {
+        askedWorkloads++;
+        return { ok: true, detail: '' };
+      },
+    });
+    expect(askedWorkloads).toBe(0);
+  });
+});

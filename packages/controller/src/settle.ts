@@ -6,8 +6,10 @@
  * Settled means all of: the agent recorded `Rebooted` (or `Held`) after this grant, the node is
  * Ready, `RebootRequired` is `False` (a held node keeps `True`/`AttemptLimitReached`), the node
  * is uncordoned unless it was already cordoned when it was granted (an administrator's cordon
- * stays), every pod on it is Ready, the health query (if any) is true on an evaluation made after
- * all of that, and all of it has held for the settle time. Anything unknown is "not settled":
+ * stays), every pod on it is Ready, every workload the drain evicted is available again and every
+ * PDB covering those pods is back at its desired healthy count (workloads.ts), the health query
+ * (if any) is true on an evaluation made after all of that, and all of it has held for the
+ * settle time. Anything unknown is "not settled":
  * a node that never settles halts the rollout at the reboot timeout, with the reason given here.
  */
 import {
@@ -18,6 +20,7 @@ import {
   SlotAnnotation,
 } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { WorkloadRecord } from './workloads.ts';
 
 /**
  * Annotation the controller puts on a slot Lease it grants: `"true"` when the node was already
@@ -40,6 +43,8 @@ export const SettleStage = {
   RebootStillRequired: 'RebootStillRequired',
   Cordoned: 'Cordoned',
   PodsNotReady: 'PodsNotReady',
+  /** A workload evicted from the node is not available again, or a PDB it touched is not healthy. */
+  WorkloadsUnavailable: 'WorkloadsUnavailable',
   HealthQueryFailing: 'HealthQueryFailing',
   /** Everything is healthy; waiting for the settle time. */
   Settling: 'Settling',
@@ -77,6 +82,8 @@ export interface HealthView {
 export interface SettleFacts {
   readonly pods: PodsView;
   readonly health?: (() => HealthView) | undefined;
+  /** The recorded workloads' and PDBs' state (same shape as the health query's); asked lazily. */
+  readonly workloads?: ((record: WorkloadRecord) => HealthView) | undefined;
 }
 
 export interface SettleGrant {
@@ -84,6 +91,11 @@ export interface SettleGrant {
   readonly at: Date;
   /** Whether the node was cordoned when granted (from {@link GRANTED_UNSCHEDULABLE_ANNOTATION}). */
   readonly wasUnschedulable: boolean;
+  /**
+   * What the drain touched, from the grant's record ({@link SlotAnnotation.GrantedWorkloads}), or
+   * why it is unknown (no record, an unreadable one): then the node does not settle (fail closed).
+   */
+  readonly workloads?: WorkloadRecord | { readonly problem: string } | undefined;
 }
 
 export interface SettleState {
@@ -190,6 +202,24 @@ export function settleState(
       );
     }
     since = latest(since, facts.pods.readySince);
+    if (facts.workloads !== undefined) {
+      const record = grant.workloads;
+      if (record === undefined || 'problem' in record) {
+        return not(
+          SettleStage.WorkloadsUnavailable,
+          `the slot Lease has no usable record of the workloads on the node at the grant (${record?.problem ?? 'missing'}): cannot tell whether they are available again`,
+        );
+      }
+      const w = facts.workloads(record);
+      if (!w.ok) return not(SettleStage.WorkloadsUnavailable, w.detail);
+      if (w.checkedAt === undefined || (since !== undefined && w.checkedAt < since)) {
+        return not(
+          SettleStage.WorkloadsUnavailable,
+          'waiting for a check of the workloads after the node came back',
+        );
+      }
+      since = latest(since, w.since);
+    }
     if (facts.health !== undefined) {
       const h = facts.health();
       if (!h.ok) return not(SettleStage.HealthQueryFailing, `health query: ${h.detail}`);

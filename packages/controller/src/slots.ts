@@ -4,7 +4,7 @@
  * means another writer (a second replica, a person) got there first: re-read and decide again,
  * never overwrite. This is what keeps "no more holders than slots" true whatever else happens.
  */
-import { FieldManager, LEASE_PART_OF_LABEL } from '@baton/protocol';
+import { FieldManager, LEASE_PART_OF_LABEL, SlotAnnotation } from '@baton/protocol';
 import { isAlreadyExists, isNotFound, updateWithRetry } from '@baton/runtime';
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { GRANTED_NODE_ANNOTATION } from './plan.ts';
@@ -13,9 +13,10 @@ import { GRANTED_UNSCHEDULABLE_ANNOTATION } from './settle.ts';
 export interface SlotWriter {
   /**
    * True when this call granted the slot to `node`. `wasUnschedulable` (the node was cordoned
-   * when granted) is recorded on the Lease for the settle check.
+   * when granted) and `workloads` (what its drain touches, workloads.ts) are recorded on the
+   * Lease, in the same write, for the settle check.
    */
-  grant(slot: string, node: string, wasUnschedulable?: boolean): Promise<boolean>;
+  grant(slot: string, node: string, wasUnschedulable?: boolean, workloads?: string): Promise<boolean>;
   renew(slot: string, node: string): Promise<boolean>;
   release(slot: string, holder: string): Promise<boolean>;
 }
@@ -30,11 +31,12 @@ export function kubeSlotWriter(
     api.replaceNamespacedLease({ name, namespace, body, fieldManager: FieldManager.Controller });
 
   return {
-    async grant(slot, node, wasUnschedulable = false) {
-      const grantAnnotations = {
+    async grant(slot, node, wasUnschedulable = false, workloads = undefined) {
+      const grantAnnotations: Record<string, string> = {
         [GRANTED_NODE_ANNOTATION]: node,
         [GRANTED_UNSCHEDULABLE_ANNOTATION]: String(wasUnschedulable),
       };
+      if (workloads !== undefined) grantAnnotations[SlotAnnotation.GrantedWorkloads] = workloads;
       try {
         await api.readNamespacedLease({ name: slot, namespace });
       } catch (err) {
@@ -74,7 +76,10 @@ export function kubeSlotWriter(
           lease.metadata = {
             ...lease.metadata,
             labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
-            annotations: { ...lease.metadata?.annotations, ...grantAnnotations },
+            annotations: withoutStaleRecord(
+              { ...lease.metadata?.annotations, ...grantAnnotations },
+              workloads,
+            ),
           };
           lease.spec = {
             ...lease.spec,
@@ -112,6 +117,7 @@ export function kubeSlotWriter(
           const annotations = { ...lease.metadata?.annotations };
           delete annotations[GRANTED_NODE_ANNOTATION];
           delete annotations[GRANTED_UNSCHEDULABLE_ANNOTATION];
+          delete annotations[SlotAnnotation.GrantedWorkloads];
           lease.metadata = { ...lease.metadata, annotations };
           lease.spec = {
             leaseDurationSeconds: lease.spec.leaseDurationSeconds,
@@ -124,4 +130,10 @@ export function kubeSlotWriter(
       return res.changed;
     },
   };
+}
+
+/** A grant without a record must not inherit an earlier grant's (a slot emptied by hand keeps its annotations). */
+function withoutStaleRecord(annotations: Record<string, string>, workloads: string | undefined) {
+  if (workloads === undefined) delete annotations[SlotAnnotation.GrantedWorkloads];
+  return annotations;
 }

@@ -248,6 +248,14 @@ export const SlotAnnotation = {
   GrantedNode: `${DOMAIN}/granted-node`,
   /** `"true"` when the node was already cordoned at the grant (its cordon after the reboot is an administrator's). */
   GrantedNodeWasUnschedulable: `${DOMAIN}/granted-node-was-unschedulable`,
+  /**
+   * What the drain of the granted node touches, listed by the controller just before it grants:
+   * JSON `{"workloads":["Deployment/<ns>/<name>","StatefulSet/…","ReplicaSet/…"],"pdbs":["<ns>/<name>"]}`.
+   * The node settles only once each of these workloads has all its replicas available again and
+   * each PDB is back at its desired healthy count; a node holder without a readable record does
+   * not settle (the controller cannot tell what to wait for).
+   */
+  GrantedWorkloads: `${DOMAIN}/granted-workloads`,
 } as const;
 
 /** Label on every Lease baton creates, so `kubectl get leases -l app.kubernetes.io/part-of=baton` lists them. */
