@@ -11,6 +11,8 @@ declare module 'vitest' {
     kubeconfig: string;
     /** True when the harness started the cluster (components can be stopped, paused, restarted). */
     ownCluster: boolean;
+    /** The harness's cluster directory (for clusterControl's faults); '' with E2E_KUBECONFIG. */
+    clusterDir: string;
   }
 }
 
@@ -22,11 +24,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     );
     project.provide('kubeconfig', external);
     project.provide('ownCluster', false);
+    project.provide('clusterDir', '');
     return async () => {};
   }
   const cluster: Cluster = await startCluster({ name: `e2e-${process.pid}` });
   project.provide('kubeconfig', cluster.kubeconfigPath);
   project.provide('ownCluster', true);
+  project.provide('clusterDir', cluster.dir);
   const stop = async () => {
     await cluster.stop();
   };

@@ -13,8 +13,10 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createPki, type Pki } from './pki.ts';
 import {
+  isAlive,
   isLiveProcess,
   type ManagedProcess,
   startProcess,
@@ -49,6 +51,37 @@ export interface Cluster {
   readonly processes: ReadonlyMap<string, ManagedProcess>;
   /** Stops every process (SIGTERM, then SIGKILL) and removes the data directory. */
   stop(opts?: { keepDir?: boolean }): Promise<void>;
+  /** Fault injection: see {@link ClusterControl}. */
+  readonly control: ClusterControl;
+}
+
+/**
+ * Faults on the control plane, for the harness that owns it. Works from any process that can
+ * read the cluster directory (a test worker as well as the process that started the cluster):
+ * the components' command lines and pids are recorded in `control.json`.
+ */
+export interface ClusterControl {
+  /**
+   * Stops kube-apiserver (SIGKILL by default, as a crash; SIGTERM for a clean restart) and
+   * starts it again with the same port, certificates and flags; resolves when /readyz answers.
+   */
+  restartApiserver(opts?: { signal?: 'SIGKILL' | 'SIGTERM'; downMs?: number }): Promise<void>;
+  /** SIGSTOPs etcd for `ms`, then SIGCONTs it (always, even when the wait is interrupted). */
+  pauseEtcd(ms: number): Promise<void>;
+}
+
+interface ComponentRecord {
+  command: string;
+  args: string[];
+  logPath: string;
+  pid: number;
+}
+
+interface ControlRecord {
+  server: string;
+  pki: Pki;
+  binDir: string;
+  components: Partial<Record<ComponentName, ComponentRecord>>;
 }
 
 const COMPONENT_TIMEOUT_MS = 90_000;
@@ -194,17 +227,24 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const processes = new Map<string, ManagedProcess>();
   const pidsFile = join(dir, 'pids');
   const binDir = join(tools.etcd, '..', '..');
+  const control: ControlRecord = { server: '', pki, binDir, components: {} };
   const record = async () => {
     const pids = [...processes.values()].map((p) => p.pid);
     await writeFile(pidsFile, `${pids.join('\n')}\n`);
     const owner: OwnerRecord = { ownerPid: process.pid, pids, binDir };
     await writeFile(join(dir, 'owner.json'), JSON.stringify(owner));
+    await writeFile(join(dir, 'control.json'), JSON.stringify(control));
   };
   const reaperPid = startReaper(process.pid, pidsFile);
 
   const stop = async (stopOpts?: { keepDir?: boolean }) => {
+    // A control plane is never left paused: a stopped etcd would ignore SIGTERM.
+    processes.get('etcd')?.resume();
     // Reverse start order: kwok and controllers first, etcd last.
     for (const proc of [...processes.values()].reverse()) await proc.stop();
+    // Components restarted by clusterControl (possibly from another process) are not in the
+    // map; their pids are in the record.
+    await stopRecordedExtras(dir, new Set([...processes.values()].map((p) => p.pid)));
     try {
       process.kill(reaperPid, 'SIGKILL');
     } catch {
@@ -215,8 +255,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const launch = async (name: ComponentName, command: string, args: string[]) => {
     const all = [...args, ...(opts.extraArgs?.[name] ?? [])];
-    const proc = startProcess({ name, command, args: all, logPath: join(dir, 'logs', `${name}.log`) });
+    const logPath = join(dir, 'logs', `${name}.log`);
+    const proc = startProcess({ name, command, args: all, logPath });
     processes.set(name, proc);
+    control.components[name] = { command, args: all, logPath, pid: proc.pid };
     await record();
     return proc;
   };
@@ -244,6 +286,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     // kube-apiserver
     const apiPort = await freePort();
     const server = `https://127.0.0.1:${apiPort}`;
+    control.server = server;
     const apiserver = await launch('kube-apiserver', tools.kubeApiserver, [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
@@ -324,7 +367,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ]);
     log(`kube-controller-manager, kube-scheduler and kwok healthy (${since()})`);
 
-    return { name: opts.name, dir, kubeconfigPath, server, pki, tools, processes, stop };
+    return {
+      name: opts.name,
+      dir,
+      kubeconfigPath,
+      server,
+      pki,
+      tools,
+      processes,
+      stop,
+      control: clusterControl(dir, (name, proc) => processes.set(name, proc)),
+    };
   } catch (err) {
     const logs = [...processes.values()]
       .filter((p) => !(err as Error).message.includes(p.logPath))
@@ -333,4 +386,87 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await stop({ keepDir: true });
     throw new Error(`${(err as Error).message}\nOther components' last lines:\n${logs}`);
   }
+}
+
+const readControl = (dir: string): ControlRecord =>
+  JSON.parse(readFileSync(join(dir, 'control.json'), 'utf8')) as ControlRecord;
+
+/** SIGTERM, then SIGKILL, the process groups of recorded components not in `known`. */
+async function stopRecordedExtras(dir: string, known: ReadonlySet<number>): Promise<void> {
+  let rec: ControlRecord;
+  try {
+    rec = readControl(dir);
+  } catch {
+    return;
+  }
+  const extras = Object.values(rec.components)
+    .map((c) => c.pid)
+    .filter((pid) => !known.has(pid) && isLiveProcess(pid, rec.binDir));
+  for (const pid of extras) signalGroup(pid, 'SIGCONT');
+  for (const pid of extras) signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (extras.some(isAlive) && Date.now() < deadline) await sleep(100);
+  for (const pid of extras) signalGroup(pid, 'SIGKILL');
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // gone
+  }
+}
+
+/**
+ * Fault injection on the cluster recorded in `dir`. `onRestart` lets the process that started
+ * the cluster keep its map of processes current.
+ */
+export function clusterControl(
+  dir: string,
+  onRestart?: (name: ComponentName, proc: ManagedProcess) => void,
+): ClusterControl {
+  return {
+    async restartApiserver(opts) {
+      const rec = readControl(dir);
+      const c = rec.components['kube-apiserver'];
+      if (!c) throw new Error(`no kube-apiserver recorded in ${dir}/control.json`);
+      signalGroup(c.pid, opts?.signal ?? 'SIGKILL');
+      const deadline = Date.now() + 30_000;
+      while (isAlive(c.pid) && Date.now() < deadline) await sleep(50);
+      signalGroup(c.pid, 'SIGKILL');
+      while (isAlive(c.pid)) await sleep(50);
+      if (opts?.downMs) await sleep(opts.downMs);
+      const proc = startProcess({
+        name: 'kube-apiserver',
+        command: c.command,
+        args: c.args,
+        logPath: c.logPath,
+      });
+      // Recorded before it is healthy: whatever happens next, the reaper and stop() know it.
+      rec.components['kube-apiserver'] = { ...c, pid: proc.pid };
+      await writeFile(join(dir, 'control.json'), JSON.stringify(rec));
+      const pids = Object.values(rec.components).map((x) => x.pid);
+      await writeFile(join(dir, 'pids'), `${pids.join('\n')}\n`);
+      const ownerFile = join(dir, 'owner.json');
+      const owner = JSON.parse(readFileSync(ownerFile, 'utf8')) as OwnerRecord;
+      await writeFile(ownerFile, JSON.stringify({ ...owner, pids }));
+      onRestart?.('kube-apiserver', proc);
+      const tls = {
+        ca: readFileSync(rec.pki.caCert),
+        cert: readFileSync(rec.pki.adminCert),
+        key: readFileSync(rec.pki.adminKey),
+      };
+      await waitUntilHealthy(proc, () => httpsOk(`${rec.server}/readyz`, tls), COMPONENT_TIMEOUT_MS);
+    },
+    async pauseEtcd(ms) {
+      const c = readControl(dir).components.etcd;
+      if (!c) throw new Error(`no etcd recorded in ${dir}/control.json`);
+      signalGroup(c.pid, 'SIGSTOP');
+      try {
+        await sleep(ms);
+      } finally {
+        signalGroup(c.pid, 'SIGCONT');
+      }
+    },
+  };
 }

@@ -9,12 +9,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { freePort } from './cluster.ts';
-import { mergePatch, mintPodToken, setBootId, setNodeReady, waitFor, writeTokenKubeconfig } from './kube.ts';
+import {
+  mergePatch,
+  mintPodToken,
+  setBootId,
+  setNodeReady,
+  strategicMerge,
+  waitFor,
+  writeTokenKubeconfig,
+} from './kube.ts';
 import { type ManagedProcess, startProcess, startReaper } from './processes.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,6 +50,25 @@ export interface FleetOptions {
   readonly agentPods?: string;
   /** Lifetime of the agents' tokens (minted at each agent start), default 1 h; a long demo asks more. */
   readonly tokenExpirationSeconds?: number;
+  /**
+   * How long the agent's reboot command runs before the machine goes down (default 0: at
+   * once). While it runs the agent is "mid-reboot": a crash then leaves no reboot behind.
+   */
+  readonly rebootCommandMs?: number;
+  /**
+   * Play the kubelet's part kwok leaves out: a pod whose containers are ready (ContainersReady
+   * True) on a fleet node that is up is reported Ready. Without it, the pods the node lifecycle
+   * controller marked NotReady during an outage (a reboot, an API server restart) stay NotReady
+   * for good, and a controller that waits for them never releases the slot. Default false.
+   */
+  readonly kubeletPodStatus?: boolean;
+}
+
+/** One reboot the simulator performed (ground truth for invariant checks). */
+export interface FleetReboot {
+  readonly node: string;
+  /** When the agent's reboot command asked for it (the marker's mtime). */
+  readonly at: Date;
 }
 
 export class SimulatedNode {
@@ -59,6 +86,13 @@ export class SimulatedNode {
   /** When true, the node never comes back after a reboot. */
   neverReturn = false;
   extraArgs: readonly string[] = [];
+  /** A simulated reboot or a crash is under way: no other may start. */
+  #busy = false;
+
+  /** True while a simulated reboot (or an agent crash) is under way. */
+  get busy(): boolean {
+    return this.#busy;
+  }
 
   /** The DaemonSet pod on this node whose identity the agent process uses. */
   readonly pod: string;
@@ -95,6 +129,8 @@ export class SimulatedNode {
     await mkdir(dirname(this.sentinel), { recursive: true });
     const kubeconfig = await this.#fleet.agentKubeconfig(this.name, join(this.dir, 'kubeconfig'));
     this.#port = await freePort();
+    if (this.#fleet.stopped) return; // stopped while the token was minted
+    const rebootCommand = await this.#rebootCommand();
     // A flag in extraArgs replaces the fleet's default for it.
     const overridden = (arg: string) => this.extraArgs.some((e) => e.split('=')[0] === arg.split('=')[0]);
     this.#agent = startProcess({
@@ -109,7 +145,7 @@ export class SimulatedNode {
           `--kubeconfig=${kubeconfig}`,
           `--reboot-sentinel=${this.sentinel}`,
           '--host-mount-namespace=false',
-          `--reboot-command=/usr/bin/touch ${this.marker}`,
+          `--reboot-command=${rebootCommand}`,
           '--metrics-host=127.0.0.1',
           `--metrics-port=${this.#port}`,
           '--eviction-retry-backoff=1s',
@@ -120,6 +156,32 @@ export class SimulatedNode {
       logPath: join(this.dir, `agent.log`),
     });
     await this.#fleet.recordPids();
+  }
+
+  async #rebootCommand(): Promise<string> {
+    const ms = this.#fleet.options.rebootCommandMs ?? 0;
+    if (ms <= 0) return `/usr/bin/touch ${this.marker}`;
+    const script = join(this.dir, 'reboot.sh');
+    await writeFile(script, `sleep ${ms / 1000}\ntouch '${this.marker}'\n`);
+    return `/bin/sh ${script}`;
+  }
+
+  /**
+   * SIGKILLs the agent (a crash, an OOM kill) and starts it again after `downMs`, as the
+   * DaemonSet would. Refused (false) while a simulated reboot runs: the reboot itself stops and
+   * starts the agent then.
+   */
+  async crashAgent(downMs = 1000): Promise<boolean> {
+    if (this.#busy || this.#fleet.stopped || !this.#agent) return false;
+    this.#busy = true;
+    try {
+      await this.killAgent();
+      await new Promise((r) => setTimeout(r, downMs));
+      await this.startAgent();
+      return true;
+    } finally {
+      this.#busy = false;
+    }
   }
 
   async stopAgent(): Promise<void> {
@@ -142,25 +204,55 @@ export class SimulatedNode {
 
   /** Runs a pending simulated reboot, if the agent asked for one. */
   async simulateRebootIfAsked(): Promise<boolean> {
-    if (!existsSync(this.marker)) return false;
+    if (this.#busy || !existsSync(this.marker)) return false;
+    this.#busy = true;
+    try {
+      return await this.#simulateReboot();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #simulateReboot(): Promise<boolean> {
     const o = this.#fleet.options;
+    const at = await stat(this.marker).then(
+      (st) => st.mtime,
+      () => new Date(),
+    );
     await rm(this.marker, { force: true });
     this.reboots++;
-    await setNodeReady(o.kc, this.name, false);
+    this.#fleet.rebootLog.push({ node: this.name, at });
+    // A machine reboots whether or not the API server answers: each step that writes to it is
+    // retried until it goes through (a fault test may have the API server down right now).
+    const bootId = randomUUID();
+    await this.#retrying(() => setNodeReady(o.kc, this.name, false));
     await this.killAgent();
     if (!this.keepSentinel) await this.removeSentinel();
     if (this.neverReturn) return true;
     await new Promise((r) => setTimeout(r, o.rebootMs ?? 1000));
-    await setBootId(o.kc, this.name, randomUUID());
-    await setNodeReady(o.kc, this.name, true);
-    await this.startAgent();
+    await this.#retrying(() => setBootId(o.kc, this.name, bootId));
+    await this.#retrying(() => setNodeReady(o.kc, this.name, true));
+    await this.#retrying(() => this.startAgent());
     return true;
+  }
+
+  async #retrying(step: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        if (this.#fleet.stopped || attempt >= 600) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 }
 
 export class Fleet {
   readonly options: FleetOptions;
   readonly nodes = new Map<string, SimulatedNode>();
+  /** Every simulated reboot, in the order the simulator performed them. */
+  readonly rebootLog: FleetReboot[] = [];
   #loop: NodeJS.Timeout | undefined;
   #busy = false;
   #reaper: number | undefined;
@@ -225,7 +317,41 @@ export class Fleet {
       added.push(node);
     }
     this.#loop ??= setInterval(() => void this.#tick(), 200);
+    if (o.kubeletPodStatus) this.#kubelet ??= setInterval(() => void this.#podStatusTick(), 2000);
     return added;
+  }
+
+  #kubelet: NodeJS.Timeout | undefined;
+  #kubeletBusy = false;
+
+  async #podStatusTick(): Promise<void> {
+    if (this.#kubeletBusy || this.stopped) return;
+    this.#kubeletBusy = true;
+    try {
+      const core = this.options.kc.makeApiClient(CoreV1Api);
+      const pods = await core.listPodForAllNamespaces({});
+      for (const pod of pods.items) {
+        const node = this.nodes.get(pod.spec?.nodeName ?? '');
+        if (!node || node.busy || pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running')
+          continue;
+        const cond = (t: string) => pod.status?.conditions?.find((c) => c.type === t)?.status;
+        if (cond('Ready') !== 'False' || cond('ContainersReady') !== 'True') continue;
+        await core.patchNamespacedPodStatus(
+          {
+            name: pod.metadata?.name ?? '',
+            namespace: pod.metadata?.namespace ?? '',
+            body: {
+              status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date() }] },
+            },
+          },
+          strategicMerge,
+        );
+      }
+    } catch {
+      // The API server may be down (a fault test): the next pass tries again.
+    } finally {
+      this.#kubeletBusy = false;
+    }
   }
 
   async #tick(): Promise<void> {
@@ -264,6 +390,7 @@ export class Fleet {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.#kubelet);
     clearInterval(this.#loop);
     this.#loop = undefined;
     while (this.#busy) await new Promise((r) => setTimeout(r, 50));

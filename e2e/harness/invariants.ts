@@ -1,0 +1,398 @@
+/**
+ * The safety invariants of a rollout, checked on a stream of observed changes. Pure: the
+ * recorder (invariant-recorder.ts) feeds it what its watches deliver; unit tests feed it scripted
+ * sequences.
+ *
+ * Moments are resourceVersions. etcd gives every write one cluster-wide revision, so the slot
+ * Leases "at the moment" a Node changed are the Lease versions with the greatest resourceVersion
+ * not above the Node's. (resourceVersions are opaque to clients in general; a test recorder
+ * against etcd may compare them, and says so here.) The Lease watch and the Node watch are two
+ * streams that can be delivered in any interleaving, so a reboot check waits until the Lease
+ * stream has been seen up to the Node change's resourceVersion (or the end) before it judges.
+ *
+ * Invariants:
+ * - `over-concurrency`: more slots name a holder than the allowed concurrency, at some version;
+ * - `double-grant`: two slots name the same node at once;
+ * - `reboot-without-grant`: a node's agent entered `Rebooting` (a new `reboot-from-boot-id`
+ *   record) when no valid, unexpired slot Lease named it (grant.ts decides validity);
+ * - `unrequested-reboot`: the fleet (ground truth) rebooted a node whose agent was never seen
+ *   asking for that reboot;
+ * - end state: `left-cordoned`, `left-tainted`, `left-mid-reboot`, `not-rebooted`,
+ *   `rebooted-more-than-once`, `slot-still-held`.
+ */
+import {
+  AgentPhase,
+  Annotation,
+  grantFor,
+  type LeaseLike,
+  MANUAL_HOLDER_PREFIX,
+  REBOOT_GATE_CONDITION,
+  REBOOT_REQUIRED_CONDITION,
+  REBOOTING_TAINT,
+  RebootRequiredReason,
+  slotIndexOf,
+} from '@baton/protocol';
+
+export type ViolationKind =
+  | 'over-concurrency'
+  | 'double-grant'
+  | 'reboot-without-grant'
+  | 'unrequested-reboot'
+  | 'left-cordoned'
+  | 'left-tainted'
+  | 'left-mid-reboot'
+  | 'not-rebooted'
+  | 'rebooted-more-than-once'
+  | 'slot-still-held';
+
+export interface Violation {
+  readonly kind: ViolationKind;
+  readonly node?: string;
+  readonly resourceVersion?: string;
+  readonly detail: string;
+}
+
+/** The fields of a Node that the checks read. */
+export interface NodeLike {
+  readonly metadata?: { readonly name?: string; readonly annotations?: Record<string, string> } | undefined;
+  readonly spec?:
+    | {
+        readonly unschedulable?: boolean | undefined;
+        readonly taints?: readonly { readonly key: string; readonly effect: string }[] | undefined;
+      }
+    | undefined;
+  readonly status?:
+    | {
+        readonly conditions?:
+          | readonly { readonly type: string; readonly status: string; readonly reason?: string }[]
+          | undefined;
+        readonly nodeInfo?: { readonly bootID?: string } | undefined;
+      }
+    | undefined;
+}
+
+export type WatchType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** A reboot request the agent recorded on its node: phase `Rebooting` with a from-boot-id. */
+export interface RebootRequest {
+  readonly node: string;
+  readonly resourceVersion: string;
+  /** The agent's phase-since (its clock, when it decided), or when the recorder saw it. */
+  readonly at: Date;
+  readonly fromBootId: string;
+  /** Undefined until judged; then whether a valid grant named the node at that moment. */
+  granted?: boolean;
+  grantedBy?: string;
+}
+
+/** A reboot as the fleet performed it (ground truth): when the agent's reboot command ran. */
+export interface ObservedReboot {
+  readonly node: string;
+  readonly at: Date;
+}
+
+const rvNum = (rv: string): number => {
+  const n = Number(rv);
+  return Number.isFinite(n) ? n : 0;
+};
+
+const nameOf = (o: { metadata?: { name?: string } | undefined }): string => o.metadata?.name ?? '';
+
+/** A slot's holder that counts against the concurrency: a non-empty name that is not a person's. */
+export function countsAsHolder(holder: string | undefined): holder is string {
+  return holder !== undefined && holder !== '' && !holder.startsWith(MANUAL_HOLDER_PREFIX);
+}
+
+export class InvariantChecker {
+  readonly #concurrency: number;
+  /** Per slot Lease, its versions in order: [resourceVersion, Lease or undefined when deleted]. */
+  readonly #leaseHistory = new Map<string, [number, LeaseLike | undefined][]>();
+  readonly #leases = new Map<string, LeaseLike>();
+  readonly #nodes = new Map<string, NodeLike>();
+  /** Highest resourceVersion up to which every Lease change has been delivered. */
+  #leaseWatermark = 0;
+  readonly #pending: RebootRequest[] = [];
+  readonly requests: RebootRequest[] = [];
+  readonly violations: Violation[] = [];
+  maxHolders = 0;
+  /** Lease versions checked. */
+  samples = 0;
+
+  constructor(concurrency: number) {
+    this.#concurrency = concurrency;
+  }
+
+  // --- slot Leases ----------------------------------------------------------------------------
+
+  /** One Lease change from the watch. */
+  lease(type: WatchType, lease: LeaseLike & { metadata?: { resourceVersion?: string } }): void {
+    const name = nameOf(lease);
+    if (slotIndexOf(name) === undefined) return;
+    const rv = lease.metadata?.resourceVersion ?? '';
+    this.#setLease(name, type === 'DELETED' ? undefined : lease, rvNum(rv));
+    this.#checkHolders(rv);
+    this.leaseProgress(rv);
+  }
+
+  /** A full list (first sync or after a 410): the slots as they are at `rv`. */
+  leaseList(leases: readonly LeaseLike[], rv: string): void {
+    const seen = new Set<string>();
+    for (const l of leases) {
+      const name = nameOf(l);
+      if (slotIndexOf(name) === undefined) continue;
+      seen.add(name);
+      this.#setLease(name, l, rvNum(rv));
+    }
+    for (const name of [...this.#leases.keys()])
+      if (!seen.has(name)) this.#setLease(name, undefined, rvNum(rv));
+    this.#checkHolders(rv);
+    this.leaseProgress(rv);
+  }
+
+  /** The Lease stream has been delivered up to `rv` (an event, a list or a bookmark). */
+  leaseProgress(rv: string): void {
+    this.#leaseWatermark = Math.max(this.#leaseWatermark, rvNum(rv));
+    this.#judgePending(false);
+  }
+
+  #setLease(name: string, lease: LeaseLike | undefined, rv: number): void {
+    if (lease === undefined) this.#leases.delete(name);
+    else this.#leases.set(name, lease);
+    let h = this.#leaseHistory.get(name);
+    if (!h) {
+      h = [];
+      this.#leaseHistory.set(name, h);
+    }
+    // Two sources (watch events, relists) can arrive out of order: keep versions sorted.
+    let i = h.length;
+    while (i > 0 && (h[i - 1] as [number, LeaseLike | undefined])[0] > rv) i--;
+    h.splice(i, 0, [rv, lease]);
+  }
+
+  #checkHolders(rv: string): void {
+    this.samples++;
+    const holders = [...this.#leases.values()]
+      .map((l) => l.spec?.holderIdentity)
+      .filter(countsAsHolder)
+      .sort();
+    this.maxHolders = Math.max(this.maxHolders, holders.length);
+    if (holders.length > this.#concurrency) {
+      this.violations.push({
+        kind: 'over-concurrency',
+        resourceVersion: rv,
+        detail: `${holders.length} slots name a holder (${holders.join(', ')}), allowed ${this.#concurrency}`,
+      });
+    }
+    const dup = holders.find((h, i) => holders[i + 1] === h);
+    if (dup !== undefined) {
+      this.violations.push({
+        kind: 'double-grant',
+        node: dup,
+        resourceVersion: rv,
+        detail: `two slots name ${dup} at once`,
+      });
+    }
+  }
+
+  /** Current holders that count against the concurrency. */
+  holders(): string[] {
+    return [...this.#leases.values()].map((l) => l.spec?.holderIdentity).filter(countsAsHolder);
+  }
+
+  /** The slot Leases as they were at resourceVersion `rv`. */
+  leasesAt(rv: number): LeaseLike[] {
+    const out: LeaseLike[] = [];
+    for (const versions of this.#leaseHistory.values()) {
+      let at: LeaseLike | undefined;
+      for (const [v, l] of versions) {
+        if (v > rv) break;
+        at = l;
+      }
+      if (at) out.push(at);
+    }
+    return out;
+  }
+
+  // --- Nodes ----------------------------------------------------------------------------------
+
+  /** One Node change from the watch (or a Node of a list, as ADDED). */
+  node(
+    type: WatchType,
+    node: NodeLike & { metadata?: { resourceVersion?: string } },
+    observedAt: Date,
+  ): void {
+    const name = nameOf(node);
+    if (name === '') return;
+    const prev = this.#nodes.get(name);
+    if (type === 'DELETED') {
+      this.#nodes.delete(name);
+      return;
+    }
+    this.#nodes.set(name, node);
+    const ann = node.metadata?.annotations ?? {};
+    const phase = ann[Annotation.Phase];
+    const fromBootId = ann[Annotation.RebootFromBootId];
+    if (phase !== AgentPhase.Rebooting || fromBootId === undefined) return;
+    const since = ann[Annotation.PhaseSince];
+    const prevAnn = prev?.metadata?.annotations ?? {};
+    // A new request: the phase became Rebooting, or the agent wrote it again (a restarted agent
+    // that asks once more writes a new phase-since).
+    if (prev !== undefined && prevAnn[Annotation.Phase] === phase && prevAnn[Annotation.PhaseSince] === since)
+      return;
+    const parsed = since === undefined ? Number.NaN : Date.parse(since);
+    const req: RebootRequest = {
+      node: name,
+      resourceVersion: node.metadata?.resourceVersion ?? '',
+      at: Number.isNaN(parsed) ? observedAt : new Date(parsed),
+      fromBootId,
+    };
+    this.requests.push(req);
+    this.#pending.push(req);
+    this.#judgePending(false);
+  }
+
+  /** Nodes as last seen. */
+  nodes(): NodeLike[] {
+    return [...this.#nodes.values()];
+  }
+
+  #judgePending(all: boolean): void {
+    for (let i = 0; i < this.#pending.length; ) {
+      const req = this.#pending[i] as RebootRequest;
+      const rv = rvNum(req.resourceVersion);
+      if (!all && rv > this.#leaseWatermark) {
+        i++;
+        continue;
+      }
+      this.#pending.splice(i, 1);
+      const leases = this.leasesAt(rv);
+      const grant = grantFor(req.node, leases, req.at);
+      req.granted = grant !== undefined;
+      req.grantedBy = grant?.slot;
+      if (!grant) {
+        const seen = leases
+          .map((l) => `${nameOf(l)}=${l.spec?.holderIdentity ?? ''}@${String(l.spec?.renewTime ?? '')}`)
+          .join(', ');
+        this.violations.push({
+          kind: 'reboot-without-grant',
+          node: req.node,
+          resourceVersion: req.resourceVersion,
+          detail: `${req.node} entered Rebooting at ${req.at.toISOString()} (rv ${req.resourceVersion}) with no valid grant naming it; slots then: ${seen || 'none'}`,
+        });
+      }
+    }
+  }
+
+  // --- ground truth and the end ---------------------------------------------------------------
+
+  /** Judges every request still waiting, whatever the Lease stream delivered (call when quiet). */
+  judgeAll(): void {
+    this.#judgePending(true);
+  }
+
+  readonly #rebootsMatched = new Map<string, number>();
+  #rebootsDone = 0;
+  readonly #nextRequest = new Map<string, number>();
+
+  /**
+   * Matches the fleet's reboots (an append-only log; each call looks at the entries it has not
+   * seen) with the requests: each reboot must follow a request of its node — the latest one
+   * before it, used once. Call when the Node stream has caught up (after a quiet moment).
+   */
+  reconcileReboots(reboots: readonly ObservedReboot[]): void {
+    this.#judgePending(true);
+    for (; this.#rebootsDone < reboots.length; this.#rebootsDone++) {
+      const r = reboots[this.#rebootsDone] as ObservedReboot;
+      const reqs = this.requests
+        .filter((q) => q.node === r.node)
+        .sort((a, b) => a.at.getTime() - b.at.getTime());
+      let match = -1;
+      for (
+        let i = this.#nextRequest.get(r.node) ?? 0;
+        i < reqs.length && (reqs[i] as RebootRequest).at <= r.at;
+        i++
+      )
+        match = i;
+      if (match < 0) {
+        this.violations.push({
+          kind: 'unrequested-reboot',
+          node: r.node,
+          detail: `the fleet rebooted ${r.node} at ${r.at.toISOString()} but its agent was never seen entering Rebooting (after its previous reboot) before that`,
+        });
+        continue;
+      }
+      this.#nextRequest.set(r.node, match + 1);
+      this.#rebootsMatched.set(r.node, (this.#rebootsMatched.get(r.node) ?? 0) + 1);
+    }
+  }
+}
+
+export interface EndStateInput {
+  readonly nodes: readonly NodeLike[];
+  /** Nodes a person cordoned: their cordon must survive. */
+  readonly adminCordoned: ReadonlySet<string>;
+  /** Nodes that needed a reboot in this round, with how many reboots the fleet did since. */
+  readonly needed: ReadonlyMap<string, number>;
+  /** Current slot holders (a finished rollout releases every slot). */
+  readonly holders: readonly string[];
+}
+
+const ACTING: readonly string[] = [
+  AgentPhase.Cordoning,
+  AgentPhase.Draining,
+  AgentPhase.Rebooting,
+  AgentPhase.Verifying,
+];
+
+/** Why a node is held back, if baton says so on the node; undefined otherwise. */
+export function heldReason(node: NodeLike): string | undefined {
+  const ann = node.metadata?.annotations ?? {};
+  const conds = node.status?.conditions ?? [];
+  const required = conds.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+  if (
+    ann[Annotation.Phase] === AgentPhase.Held ||
+    required?.reason === RebootRequiredReason.AttemptLimitReached
+  )
+    return `held: ${RebootRequiredReason.AttemptLimitReached}`;
+  const gate = conds.find((c) => c.type === REBOOT_GATE_CONDITION);
+  if (gate?.status === 'True' && gate.reason) return `gate: ${gate.reason}`;
+  return undefined;
+}
+
+/** The checks at the end of a rollout (or of one soak round). */
+export function checkEndState(input: EndStateInput): Violation[] {
+  const out: Violation[] = [];
+  const byName = new Map(input.nodes.map((n) => [nameOf(n), n]));
+  for (const n of input.nodes) {
+    const name = nameOf(n);
+    if (n.spec?.unschedulable === true && !input.adminCordoned.has(name))
+      out.push({
+        kind: 'left-cordoned',
+        node: name,
+        detail: `${name} is still cordoned and no person cordoned it`,
+      });
+    if (n.spec?.taints?.some((t) => t.key === REBOOTING_TAINT.key && t.effect === REBOOTING_TAINT.effect))
+      out.push({ kind: 'left-tainted', node: name, detail: `${name} still carries ${REBOOTING_TAINT.key}` });
+    const phase = n.metadata?.annotations?.[Annotation.Phase];
+    if (phase !== undefined && ACTING.includes(phase))
+      out.push({ kind: 'left-mid-reboot', node: name, detail: `${name} is still in phase ${phase}` });
+  }
+  for (const [name, reboots] of input.needed) {
+    if (reboots === 1) continue;
+    if (reboots > 1) {
+      out.push({ kind: 'rebooted-more-than-once', node: name, detail: `${name} rebooted ${reboots} times` });
+      continue;
+    }
+    const node = byName.get(name);
+    const held = node === undefined ? undefined : heldReason(node);
+    if (held === undefined)
+      out.push({
+        kind: 'not-rebooted',
+        node: name,
+        detail: `${name} needed a reboot, was not rebooted and is not held with a reason`,
+      });
+  }
+  for (const h of input.holders)
+    out.push({ kind: 'slot-still-held', node: h, detail: `a slot still names ${h} at the end` });
+  return out;
+}
