@@ -6,7 +6,8 @@
 # (default ~/.cache/baton/tools), outside the git tree; a component whose stamp file exists is not
 # rebuilt. Progress (which component, how long) is printed so a cold build is never a silent wait.
 #
-# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm promtool (default: all)
+# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm promtool kured
+# (default: all but kured, which only the benchmark in bench/ needs)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +19,9 @@ KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
 # promtool checks the chart's PrometheusRule (Prometheus 3.16.0 is Go module v0.316.0).
 PROMTOOL_VERSION=v0.316.0
+# kured for the side-by-side benchmark. The module proxy refuses kured 1.23.0 (its tags have no "v"
+# prefix and no pseudo-version for them is served); v1.13.1 is the newest kured it serves.
+KURED_VERSION=v1.13.1
 
 export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
 export CGO_ENABLED=0
@@ -104,14 +108,18 @@ build_component() {
       GOFLAGS="$GOFLAGS -tags=remove_all_sd" build promtool "$PROMTOOL_VERSION" promtool "-s -w" \
         promtool=github.com/prometheus/prometheus/cmd/promtool
       ;;
-    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm or promtool)" >&2; return 2 ;;
+    kured)
+      build kured "$KURED_VERSION" kured "-s -w -X main.version=${KURED_VERSION#v}" \
+        kured=github.com/kubereboot/kured/cmd/kured
+      ;;
+    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm, promtool or kured)" >&2; return 2 ;;
   esac
 }
 
 # Prints the cache directory of each component (for the TypeScript harness).
 if [[ ${1:-} == --print-paths ]]; then
-  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\npromtool=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
-    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/promtool-$PROMTOOL_VERSION"
+  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\npromtool=%s\nkured=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
+    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/promtool-$PROMTOOL_VERSION" "$cache/kured-$KURED_VERSION"
   exit 0
 fi
 
