@@ -100,7 +100,7 @@ export async function startBaton(
   kc: KubeConfig,
   names: readonly string[],
   dir: string,
-  agentEntry: string,
+  entries: { agent: string; controller: string },
 ): Promise<BatonSetup> {
   const ns = await createTestNamespace(kc, 'bench');
   await grantAgentRbac(kc, ns, 'baton-agent');
@@ -110,7 +110,7 @@ export async function startBaton(
     namespace: ns,
     serviceAccount: 'baton-agent',
     dir: join(dir, 'fleet'),
-    agentEntry,
+    agentEntry: entries.agent,
     rebootMs: 1000,
     tokenExpirationSeconds: 6 * 3600,
   };
@@ -123,6 +123,7 @@ export async function startBaton(
     dir: join(dir, 'controller'),
     args: ['--concurrency=1'],
     tokenExpirationSeconds: 6 * 3600,
+    entry: entries.controller,
   });
   // Every agent has reported its condition (False) before anything is measured.
   await waitFor(

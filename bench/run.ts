@@ -85,6 +85,8 @@ export interface BenchResults {
   api?: { baseline: ApiWindow; baton: ApiWindow; kured?: ApiWindow; nodes: number };
   drain?: DrainResult;
   scale: ScaleResult[];
+  /** The scale part ran alongside the kured rollout (BENCH_SCALE_WITH_KURED=1). */
+  scaleWithKured?: boolean;
   errors: string[];
 }
 
@@ -109,6 +111,18 @@ function versions(kuredVersion: string | undefined): Record<string, string> {
   };
 }
 
+if (process.env.BENCH_REPORT_ONLY) {
+  // Re-renders docs/benchmarks.md (and the SVG) from the JSON of the last run, e.g. after
+  // bench/notes.md was written; measures nothing.
+  const saved = JSON.parse(
+    readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
+  ) as BenchResults;
+  const { report, svg } = reportOf(saved);
+  if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
+  await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(report));
+  process.exit(0);
+}
+
 const results: BenchResults = {
   date: new Date().toISOString(),
   sizes,
@@ -120,9 +134,41 @@ const work = await mkdtemp(join(tmpdir(), 'baton-bench-'));
 const bundleDir = join(work, 'bundle');
 await bundle(bundleDir);
 const agentEntry = join(bundleDir, bundles.agent.out);
+const controllerEntry = join(bundleDir, bundles.controller.out);
 const kured = only.has('kured') ? await ensureKured() : undefined;
 results.versions = versions(kured?.version);
 log(`sizes ${JSON.stringify(sizes)}; parts ${[...only].join(',')}`);
+
+async function runScale(): Promise<void> {
+  for (const n of sizes.scale) {
+    try {
+      await mkdir(join(work, `scale-${n}`), { recursive: true });
+      const r = await scaleBench(
+        n,
+        {
+          idleSeconds: sizes.scaleIdleSeconds,
+          samples: sizes.scaleSamples,
+          dir: join(work, `scale-${n}`),
+          controllerEntry,
+        },
+        log,
+      );
+      results.scale.push(r);
+      log(`scale ${n}: ${JSON.stringify({ ...r })}`);
+    } catch (err) {
+      results.errors.push(`scale ${n}: ${(err as Error).stack ?? String(err)}`);
+      log(`scale ${n} FAILED: ${(err as Error).message}`);
+    }
+  }
+}
+/**
+ * BENCH_SCALE_WITH_KURED=1 runs the scale part (its own control plane) while the kured rollout
+ * waits out kured's fixed delays, to fit the whole run in less time; the load average next to
+ * each figure shows what that cost.
+ */
+const scaleWithKured = process.env.BENCH_SCALE_WITH_KURED === '1' && only.has('scale') && only.has('kured');
+results.scaleWithKured = scaleWithKured;
+let scaleRun: Promise<void> | undefined;
 
 if (only.has('rollout') || only.has('drain') || only.has('kured')) {
   const cluster = await startCluster({ name: `bench-${process.pid}` });
@@ -133,7 +179,10 @@ if (only.has('rollout') || only.has('drain') || only.has('kured')) {
     let baseline: ApiWindow | undefined;
     let batonApi: ApiWindow | undefined;
     if (only.has('rollout')) {
-      const baton = await startBaton(kc, names, join(work, 'baton'), agentEntry);
+      const baton = await startBaton(kc, names, join(work, 'baton'), {
+        agent: agentEntry,
+        controller: controllerEntry,
+      });
       log(`baton: ${names.length} agents and the controller running`);
       try {
         results.latency = await touchToGrant(kc, baton, sizes.trials, log);
@@ -166,6 +215,7 @@ if (only.has('rollout') || only.has('drain') || only.has('kured')) {
       log(`drain: agent ${results.drain.agentSeconds} s, kubectl ${results.drain.kubectlSeconds} s`);
     }
     if (kured) {
+      if (scaleWithKured) scaleRun = runScale();
       await installKured(kc);
       let kuredApi: ApiWindow | undefined;
       results.kured = await kuredRollout(
@@ -204,23 +254,8 @@ if (only.has('rollout') || only.has('drain') || only.has('kured')) {
   }
 }
 
-if (only.has('scale')) {
-  for (const n of sizes.scale) {
-    try {
-      await mkdir(join(work, `scale-${n}`), { recursive: true });
-      const r = await scaleBench(
-        n,
-        { idleSeconds: sizes.scaleIdleSeconds, samples: sizes.scaleSamples, dir: join(work, `scale-${n}`) },
-        log,
-      );
-      results.scale.push(r);
-      log(`scale ${n}: ${JSON.stringify({ ...r })}`);
-    } catch (err) {
-      results.errors.push(`scale ${n}: ${(err as Error).stack ?? String(err)}`);
-      log(`scale ${n} FAILED: ${(err as Error).message}`);
-    }
-  }
-}
+if (scaleRun) await scaleRun;
+else if (only.has('scale')) await runScale();
 
 await mkdir(join(root, 'bench', 'results'), { recursive: true });
 await writeFile(join(root, 'bench', 'results', 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);

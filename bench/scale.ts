@@ -14,6 +14,7 @@
  * (plan() on the nodes as listed from the API server, in this process), and the grant latency
  * under that load: a node's condition set to True → a slot Lease names it.
  */
+import { spawn } from 'node:child_process';
 import { REBOOT_REQUIRED_CONDITION, RebootRequiredReason, SLOT_LEASE_PREFIX } from '@baton/protocol';
 import {
   CoordinationV1Api,
@@ -48,6 +49,8 @@ const HEARTBEAT_MS = 5 * 60_000;
 function fakeNode(name: string): V1Node {
   const now = new Date();
   return {
+    apiVersion: 'v1',
+    kind: 'Node',
     metadata: {
       name,
       annotations: { 'node.alpha.kubernetes.io/ttl': '0' },
@@ -125,7 +128,7 @@ const SETTINGS: PlanSettings = {
 
 export async function scaleBench(
   count: number,
-  opts: { idleSeconds: number; samples: number; dir: string },
+  opts: { idleSeconds: number; samples: number; dir: string; controllerEntry: string },
   log: (s: string) => void,
 ): Promise<ScaleResult> {
   const cluster = await startCluster({ name: `bench-scale-${process.pid}`, nodeMonitorGracePeriod: '24h' });
@@ -136,9 +139,51 @@ export async function scaleBench(
     const core = kc.makeApiClient(CoreV1Api);
     const names = Array.from({ length: count }, (_, i) => `scale-${i}`);
     const t0 = Date.now();
-    await pool(names, 16, async (name) => {
-      await core.createNode({ body: fakeNode(name) });
-      await core.patchNodeStatus({ name, body: conditionPatch(false) }, strategicMerge);
+    // kubectl create, a few processes in parallel: one TLS connection each, reused per object.
+    const chunks: string[][] = [];
+    for (let i = 0; i < names.length; i += 500) chunks.push(names.slice(i, i + 500));
+    const kubectl = (args: string[], input: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(cluster.tools.kubectl, [`--kubeconfig=${cluster.kubeconfigPath}`, ...args], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        child.once('exit', (code) =>
+          code === 0 ? resolve(out) : reject(new Error(`kubectl ${args[0]}: ${err.slice(-500)}`)),
+        );
+        child.stdin.end(input);
+      });
+    await pool(chunks, 4, async (chunk) => {
+      const list = { apiVersion: 'v1', kind: 'List', items: chunk.map((n) => fakeNode(n)) };
+      await kubectl(['create', '-f', '-'], JSON.stringify(list));
+    });
+    // The API server does not keep the conditions given at creation: they are written through
+    // the status subresource.
+    const all = JSON.parse(await kubectl(['get', 'nodes', '-l', 'type=kwok', '-o', 'json'], '')) as {
+      items: V1Node[];
+    };
+    // Unconditional (no resourceVersion): the controller-manager annotates new nodes meanwhile.
+    const withStatus = all.items.map((n) => ({
+      ...n,
+      metadata: { ...n.metadata, resourceVersion: undefined },
+      apiVersion: 'v1',
+      kind: 'Node',
+      status: { ...n.status, conditions: fakeNode(n.metadata?.name ?? '').status?.conditions },
+    }));
+    const statusChunks: (typeof withStatus)[] = [];
+    for (let i = 0; i < withStatus.length; i += 500) statusChunks.push(withStatus.slice(i, i + 500));
+    await pool(statusChunks, 4, async (chunk) => {
+      await kubectl(
+        ['replace', '--subresource=status', '-f', '-'],
+        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: chunk }),
+      );
     });
     const createSeconds = round((Date.now() - t0) / 1000, 1);
     log(`scale ${count}: ${count} nodes created and reported in ${createSeconds} s`);
@@ -167,6 +212,7 @@ export async function scaleBench(
       dir: opts.dir,
       args: ['--concurrency=1'],
       tokenExpirationSeconds: 6 * 3600,
+      entry: opts.controllerEntry,
     });
     controllerStop = () => started.process.stop();
     const pid = started.process.pid;
