@@ -374,7 +374,9 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
     figures.push({
       item: 4,
       what: `Controller at ${sc.nodes.toLocaleString('en')} nodes: one plan over all nodes, p50 / p99 of ${sc.planMs.runs}`,
-      baton: `${s(sc.planMs.p50, 'ms')} / ${s(sc.planMs.p99, 'ms')}`,
+      baton: sc.planProblem
+        ? `void: ${sc.planProblem}`
+        : `${s(sc.planMs.p50, 'ms')} / ${s(sc.planMs.p99, 'ms')}`,
       reference: '',
       ratio: '',
       target: at5k ? '≤ 50 ms' : '',
