@@ -247,9 +247,18 @@ export async function scaleBench(
     // The planner over all nodes as the API server returns them, one of them pending.
     const listed = (await core.listNode()).items;
     const leases = (await kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: ns })).items;
+    const withoutCondition = listed.filter(
+      (n) => !n.status?.conditions?.some((c) => c.type === REBOOT_REQUIRED_CONDITION),
+    ).length;
+    if (withoutCondition > 0) log(`scale ${count}: ${withoutCondition} nodes listed without the condition`);
     const target = listed[Math.floor(listed.length / 2)];
-    const cond = target?.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
-    if (cond) cond.status = 'True';
+    const others = target?.status?.conditions?.filter((c) => c.type !== REBOOT_REQUIRED_CONDITION) ?? [];
+    const needs = {
+      type: REBOOT_REQUIRED_CONDITION,
+      status: 'True',
+      reason: RebootRequiredReason.SentinelPresent,
+    };
+    if (target?.status) target.status.conditions = [...others, needs];
     const planTimes: number[] = [];
     let planProblem: string | undefined;
     for (let i = 0; i < 30; i++) {
@@ -261,7 +270,6 @@ export async function scaleBench(
           [...p.waiting.entries()].slice(0, 3),
         )}; leases ${JSON.stringify(leases.map((l) => [l.metadata?.name, l.spec?.holderIdentity]))})`;
     }
-    if (cond) cond.status = 'False';
 
     // Grant latency under the reporter's load.
     let waiting: { node: string; resolve: (at: number) => void } | undefined;
