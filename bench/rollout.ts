@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { SLOT_LEASE_PREFIX } from '@baton/protocol';
 import {
   AppsV1Api,
+  CoreV1Api,
   type KubeConfig,
   type V1DaemonSet,
   type V1Lease,
@@ -23,7 +24,7 @@ import {
 import type { Cluster } from '../e2e/harness/cluster.ts';
 import { startController } from '../e2e/harness/controller.ts';
 import { Fleet } from '../e2e/harness/fleet.ts';
-import { isNodeReady, waitFor } from '../e2e/harness/kube.ts';
+import { isNodeReady, strategicMerge, waitFor } from '../e2e/harness/kube.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import type { ManagedProcess } from '../e2e/harness/processes.ts';
 import { grantAgentRbac, grantControllerRbac } from '../e2e/harness/rbac.ts';
@@ -92,6 +93,7 @@ export interface BatonSetup {
   controllerMetricsUrl: string;
   ns: string;
   fleetOptions: { rebootMs: number };
+  healed: { count: number };
   stop(): Promise<void>;
 }
 
@@ -115,6 +117,7 @@ export async function startBaton(
     tokenExpirationSeconds: 6 * 3600,
   };
   const fleet = new Fleet(fleetOptions);
+  const healed = { count: 0 };
   await fleet.add(names);
   await mkdir(join(dir, 'controller'), { recursive: true });
   const started = await startController(kc, {
@@ -135,13 +138,51 @@ export async function startBaton(
     },
     300_000,
   );
+  // A kubelet marks its pods Ready again after a reboot. kwok does so too, except when the
+  // controller-manager marks them NotReady only after kwok already saw the node Ready again (a
+  // race that shows on a heavily loaded machine); then the pod would stay NotReady and the
+  // controller, rightly, would never release the slot. Played here as the kubelet would, and
+  // counted (healedPods in the JSON).
+  const core = kc.makeApiClient(CoreV1Api);
+  const healer = setInterval(() => {
+    void (async () => {
+      const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+      for (const p of pods) {
+        const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
+        const since = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
+        if (p.metadata?.deletionTimestamp || ready?.status !== 'False' || Date.now() - since < 30_000)
+          continue;
+        const node = await core.readNode({ name: p.spec?.nodeName ?? '' });
+        if (!isNodeReady(node)) continue;
+        const now = new Date().toISOString();
+        await core.patchNamespacedPodStatus(
+          {
+            name: p.metadata?.name ?? '',
+            namespace: ns,
+            body: {
+              status: {
+                conditions: [
+                  { type: 'Ready', status: 'True', lastTransitionTime: now },
+                  { type: 'ContainersReady', status: 'True', lastTransitionTime: now },
+                ],
+              },
+            },
+          },
+          strategicMerge,
+        );
+        healed.count++;
+      }
+    })().catch(() => undefined);
+  }, 5000);
   return {
     fleet,
     controller: started.process,
     controllerMetricsUrl: started.metricsUrl,
     ns,
     fleetOptions,
+    healed,
     async stop() {
+      clearInterval(healer);
       await started.process.stop();
       await fleet.stop();
     },

@@ -85,6 +85,10 @@ export interface BenchResults {
   api?: { baseline: ApiWindow; baton: ApiWindow; kured?: ApiWindow; nodes: number };
   drain?: DrainResult;
   scale: ScaleResult[];
+  /** Date of the earlier invocation whose parts were kept (BENCH_MERGE=1). */
+  mergedFrom?: string;
+  /** Agent pods the bench marked Ready after a reboot because kwok had not (rollout.ts). */
+  healedPods?: number;
   /** The scale part ran alongside the kured rollout (BENCH_SCALE_WITH_KURED=1). */
   scaleWithKured?: boolean;
   errors: string[];
@@ -205,6 +209,7 @@ if (only.has('rollout') || only.has('drain') || only.has('kured')) {
         batonApi = await apiWindow(cluster, sizes.apiWindowSeconds);
         log(`API window with baton: ${batonApi.total} requests in ${batonApi.seconds} s`);
       } finally {
+        results.healedPods = baton.healed.count;
         await baton.stop();
       }
       baseline = await apiWindow(cluster, sizes.apiWindowSeconds);
@@ -258,6 +263,25 @@ if (scaleRun) await scaleRun;
 else if (only.has('scale')) await runScale();
 
 await mkdir(join(root, 'bench', 'results'), { recursive: true });
+if (process.env.BENCH_MERGE === '1') {
+  // Parts not run by this invocation are kept from the previous bench.json (its errors too,
+  // marked as such): for a run split in two, each part measured once.
+  try {
+    const prev = JSON.parse(
+      readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
+    ) as BenchResults;
+    const mine = results as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(prev)) {
+      if (k === 'scale' && results.scale.length === 0) results.scale = prev.scale;
+      else if (k === 'errors')
+        results.errors.push(...prev.errors.map((e) => `earlier invocation (${prev.date}): ${e}`));
+      else if (mine[k] === undefined) mine[k] = v;
+    }
+    results.mergedFrom = prev.date;
+  } catch {
+    // nothing to merge
+  }
+}
 await writeFile(join(root, 'bench', 'results', 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
 const { report, svg } = reportOf(results);
 if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
