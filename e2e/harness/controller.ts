@@ -22,6 +22,8 @@ export async function startController(
     env?: Readonly<Record<string, string>>;
     /** Lifetime of the token, default 1 h; a long-running demo asks more. */
     tokenExpirationSeconds?: number;
+    /** The controller's entry file: the TypeScript source (default) or the image's bundle. */
+    entry?: string;
   },
 ): Promise<{ process: ManagedProcess; metricsUrl: string }> {
   const token =
@@ -50,7 +52,7 @@ export async function startController(
     name: 'controller',
     command: process.execPath,
     args: [
-      CONTROLLER_MAIN,
+      opts.entry ?? CONTROLLER_MAIN,
       `--kubeconfig=${kubeconfig}`,
       ...(opts.replaceArgs ?? [`--namespace=${opts.namespace}`]),
       '--metrics-host=127.0.0.1',

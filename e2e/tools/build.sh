@@ -6,7 +6,8 @@
 # (default ~/.cache/baton/tools), outside the git tree; a component whose stamp file exists is not
 # rebuilt. Progress (which component, how long) is printed so a cold build is never a silent wait.
 #
-# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm prometheus (default: all)
+# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm prometheus kured
+# (default: all but kured, which only the benchmark in bench/ needs)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +20,9 @@ HELM_VERSION=v3.22.0
 # Prometheus 3.16.0 (Go module v0.316.0): promtool checks the chart's PrometheusRule, the server
 # is the real alert source of the controller's e2e tests.
 PROMETHEUS_VERSION=v0.316.0
+# kured for the side-by-side benchmark. The module proxy refuses kured 1.23.0 (its tags have no "v"
+# prefix and no pseudo-version for them is served); v1.13.1 is the newest kured it serves.
+KURED_VERSION=v1.13.1
 
 export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
 export CGO_ENABLED=0
@@ -108,14 +112,18 @@ build_component() {
         promtool=github.com/prometheus/prometheus/cmd/promtool \
         prometheus=github.com/prometheus/prometheus/cmd/prometheus
       ;;
-    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm or prometheus)" >&2; return 2 ;;
+    kured)
+      build kured "$KURED_VERSION" kured "-s -w -X main.version=${KURED_VERSION#v}" \
+        kured=github.com/kubereboot/kured/cmd/kured
+      ;;
+    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm, prometheus or kured)" >&2; return 2 ;;
   esac
 }
 
 # Prints the cache directory of each component (for the TypeScript harness).
 if [[ ${1:-} == --print-paths ]]; then
-  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\nprometheus=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
-    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION"
+  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\nprometheus=%s\nkured=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
+    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION" "$cache/kured-$KURED_VERSION"
   exit 0
 fi
 

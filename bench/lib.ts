@@ -1,0 +1,205 @@
+/**
+ * Small pieces the benchmarks share: process memory and CPU from /proc, percentiles, the load
+ * average next to each figure, the API server's own request counters, and a watch that stamps
+ * every change of an object with the time this process saw it.
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
+import type { Cluster } from '../e2e/harness/cluster.ts';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An integer from the environment (sizes of a quick run), or the default of the full run. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${raw}: expected a non-negative integer`);
+  return n;
+}
+
+/** VmRSS of a process in MiB. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') / 1024;
+}
+
+/** User + system CPU seconds a process has used (clock ticks are 100 Hz on Linux). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The 1-minute load average, two decimals: recorded next to every figure. */
+export function load1(): number {
+  return +(loadavg()[0] ?? 0).toFixed(2);
+}
+
+/** Nearest-rank percentile (p in 0..100) of a non-empty list. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1] ?? Number.NaN;
+}
+
+export const round = (x: number, digits = 2) => +x.toFixed(digits);
+
+/** Samples the load average every `everyMs` while running; min / mean / max at the end. */
+export class LoadSampler {
+  readonly #samples: number[] = [];
+  readonly #timer: NodeJS.Timeout;
+  constructor(everyMs = 5000) {
+    this.#samples.push(load1());
+    this.#timer = setInterval(() => this.#samples.push(load1()), everyMs);
+  }
+  stop(): { min: number; mean: number; max: number } {
+    clearInterval(this.#timer);
+    this.#samples.push(load1());
+    const s = this.#samples;
+    return {
+      min: round(Math.min(...s)),
+      mean: round(s.reduce((a, b) => a + b, 0) / s.length),
+      max: round(Math.max(...s)),
+    };
+  }
+}
+
+/**
+ * `apiserver_request_total` from the API server's own /metrics (admin client certificate),
+ * summed per verb+resource(+subresource). Watch streams count once, when they are opened.
+ */
+export async function apiRequestTotals(cluster: Cluster): Promise<Map<string, number>> {
+  const { request } = await import('node:https');
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      `${cluster.server}/metrics`,
+      {
+        ca: readFileSync(cluster.pki.caCert),
+        cert: readFileSync(cluster.pki.adminCert),
+        key: readFileSync(cluster.pki.adminKey),
+        timeout: 30_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.once('error', reject);
+    req.end();
+  });
+  const totals = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+    const get = (k: string) => new RegExp(`(?:^|,)${k}="([^"]*)"`).exec(labels)?.[1] ?? '';
+    const key = `${get('verb')} ${get('resource')}${get('subresource') ? `/${get('subresource')}` : ''}`;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    totals.set(key, (totals.get(key) ?? 0) + value);
+  }
+  return totals;
+}
+
+/** b - a per key (keys only in b count from 0). */
+export function diffTotals(a: Map<string, number>, b: Map<string, number>): Map<string, number> {
+  const d = new Map<string, number>();
+  for (const [k, v] of b) {
+    const delta = v - (a.get(k) ?? 0);
+    if (delta !== 0) d.set(k, delta);
+  }
+  return d;
+}
+
+export const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+/**
+ * Watches a collection and calls `onChange(object, seenAtMs)` for every ADDED/MODIFIED event
+ * (and for DELETED with `deleted` true). Restarts after the watch ends until stopped.
+ */
+export function watchStamped<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  onChange: (obj: T, seenAt: number, deleted: boolean) => void,
+  query: Record<string, string> = {},
+): { stop(): void } {
+  let stopped = false;
+  let current: { abort(): void } | undefined;
+  const start = async () => {
+    while (!stopped) {
+      try {
+        await new Promise<void>((resolve) => {
+          void new Watch(kc)
+            .watch(
+              path,
+              query,
+              (type: string, obj: T) => {
+                if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
+                  onChange(obj, Date.now(), type === 'DELETED');
+              },
+              () => resolve(),
+            )
+            .then((req) => {
+              current = req;
+            })
+            .catch(() => resolve());
+        });
+      } catch {
+        // restart below
+      }
+      if (!stopped) await sleep(200);
+    }
+  };
+  void start();
+  return {
+    stop() {
+      stopped = true;
+      current?.abort();
+    },
+  };
+}
+
+export interface ApiWindow {
+  seconds: number;
+  total: number;
+  byKind: Record<string, number>;
+  load: { min: number; mean: number; max: number };
+}
+
+/** The API server's request counters over a window of `seconds` (nothing else is done meanwhile). */
+export async function apiWindow(cluster: Cluster, seconds: number): Promise<ApiWindow> {
+  const load = new LoadSampler();
+  const before = await apiRequestTotals(cluster);
+  const t = Date.now();
+  await sleep(seconds * 1000);
+  const after = await apiRequestTotals(cluster);
+  const elapsed = (Date.now() - t) / 1000;
+  const d = diffTotals(before, after);
+  return { seconds: round(elapsed, 1), total: sum(d), byKind: Object.fromEntries(d), load: load.stop() };
+}
+
+/**
+ * Requests per node per hour that a tool adds over the baseline window (the same cluster with
+ * neither tool running), and the request kinds that make them up (largest first).
+ */
+export function perNodeHour(
+  tool: ApiWindow,
+  baseline: ApiWindow,
+  nodes: number,
+): { perNodeHour: number; top: { kind: string; perNodeHour: number }[] } {
+  const rate = (w: ApiWindow, k?: string) => (k === undefined ? w.total : (w.byKind[k] ?? 0)) / w.seconds;
+  const scale = 3600 / nodes;
+  const kinds = new Set([...Object.keys(tool.byKind)]);
+  const top = [...kinds]
+    .map((kind) => ({ kind, perNodeHour: round((rate(tool, kind) - rate(baseline, kind)) * scale, 1) }))
+    .filter((k) => k.perNodeHour > 0.5)
+    .sort((a, b) => b.perNodeHour - a.perNodeHour)
+    .slice(0, 6);
+  return { perNodeHour: round(Math.max(0, rate(tool) - rate(baseline)) * scale, 1), top };
+}

@@ -1,0 +1,553 @@
+/**
+ * The benchmarks of issue 7, side by side with kured on the same local control plane:
+ *
+ *   npx pnpm@12.4.2 run bench
+ *
+ * Writes bench/results/bench.json, docs/benchmarks.md and docs/benchmarks-rollout.svg. Sizes
+ * come from the environment so a quick run is possible (the committed docs come from a full
+ * run with the defaults):
+ *   BENCH_TRIALS (50)            touch → grant trials
+ *   BENCH_ROLLOUT_NODES (50)     nodes of the rollout (baton, then kured on the same nodes)
+ *   BENCH_REBOOT_SECONDS (5)     simulated reboot duration in the rollout
+ *   BENCH_KURED_LIMIT_MIN (20)   the kured rollout is stopped after this long
+ *   BENCH_API_WINDOW_S (120)     each API-load window
+ *   BENCH_DRAIN_PODS (110)       pods drained
+ *   BENCH_SCALE (1000,5000)      controller scale sizes ('' to skip)
+ *   BENCH_SCALE_IDLE_S (60)      idle window at each size
+ *   BENCH_SCALE_SAMPLES (10)     grant-latency samples at each size
+ *   BENCH_ONLY                   comma list of parts: rollout, drain, kured, scale (default all)
+ *   BENCH_KEEP_LOGS              keep the kured fleet's directory
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCluster } from '../e2e/harness/cluster.ts';
+import { createFakeNodes, loadKubeConfig, waitForNodesReady } from '../e2e/harness/kube.ts';
+import { bundle, bundles } from '../scripts/bundle.ts';
+import { type DrainResult, drainBench } from './drain.ts';
+import { ensureKured, installKured } from './kured.ts';
+import {
+  type ApiWindow,
+  apiWindow,
+  envInt,
+  load1,
+  percentile,
+  perNodeHour,
+  round,
+  rssMiB,
+  sleep,
+} from './lib.ts';
+import { type BenchReport, type Figure, renderMarkdown } from './markdown.ts';
+import {
+  batonRollout,
+  type KuredRolloutResult,
+  kuredRollout,
+  type LatencyResult,
+  type RolloutSide,
+  startBaton,
+  touchToGrant,
+} from './rollout.ts';
+import { type ScaleResult, scaleBench } from './scale.ts';
+import { renderRolloutSvg } from './svg.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const sizes = {
+  trials: envInt('BENCH_TRIALS', 50),
+  rolloutNodes: envInt('BENCH_ROLLOUT_NODES', 50),
+  rebootSeconds: envInt('BENCH_REBOOT_SECONDS', 5),
+  kuredPeriod: '30s',
+  kuredLimitMinutes: envInt('BENCH_KURED_LIMIT_MIN', 20),
+  apiWindowSeconds: envInt('BENCH_API_WINDOW_S', 120),
+  drainPods: envInt('BENCH_DRAIN_PODS', 110),
+  scale: (process.env.BENCH_SCALE ?? '1000,5000')
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map(Number),
+  scaleIdleSeconds: envInt('BENCH_SCALE_IDLE_S', 60),
+  scaleSamples: envInt('BENCH_SCALE_SAMPLES', 10),
+};
+const only = new Set((process.env.BENCH_ONLY ?? 'rollout,drain,kured,scale').split(',').map((s) => s.trim()));
+const t0 = Date.now();
+const log = (s: string) =>
+  process.stderr.write(`[bench +${Math.round((Date.now() - t0) / 1000)} s, load ${load1()}] ${s}\n`);
+
+export interface BenchResults {
+  date: string;
+  sizes: typeof sizes;
+  versions: Record<string, string>;
+  latency?: LatencyResult;
+  baton?: RolloutSide;
+  kured?: KuredRolloutResult;
+  agentIdleRssMiB?: number;
+  api?: { baseline: ApiWindow; baton: ApiWindow; kured?: ApiWindow; nodes: number };
+  drain?: DrainResult;
+  scale: ScaleResult[];
+  /** Date of the earlier invocation whose parts were kept (BENCH_MERGE=1). */
+  mergedFrom?: string;
+  /** Agent pods the bench marked Ready after a reboot because kwok had not (rollout.ts). */
+  healedPods?: number;
+  /** The scale part ran alongside the kured rollout (BENCH_SCALE_WITH_KURED=1). */
+  scaleWithKured?: boolean;
+  errors: string[];
+}
+
+function versions(kuredVersion: string | undefined): Record<string, string> {
+  const paths = execFileSync('bash', [join(root, 'e2e', 'tools', 'build.sh'), '--print-paths'], {
+    encoding: 'utf8',
+  });
+  const v = (k: string) => new RegExp(`^${k}=.*-(v[^/]+)$`, 'm').exec(paths)?.[1] ?? '?';
+  let commit = '?';
+  try {
+    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    'baton (git commit)': commit,
+    'Node.js': process.version,
+    'kube-apiserver, controller-manager, scheduler': v('k8s'),
+    etcd: v('etcd'),
+    kwok: v('kwok'),
+    kured: kuredVersion ?? 'not run',
+  };
+}
+
+if (process.env.BENCH_REPORT_ONLY) {
+  // Re-renders docs/benchmarks.md (and the SVG) from the JSON of the last run, e.g. after
+  // bench/notes.md was written; measures nothing.
+  const saved = JSON.parse(
+    readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
+  ) as BenchResults;
+  const { report, svg } = reportOf(saved);
+  if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
+  await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(report));
+  process.exit(0);
+}
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  sizes,
+  versions: {},
+  scale: [],
+  errors: [],
+};
+const work = await mkdtemp(join(tmpdir(), 'baton-bench-'));
+const bundleDir = join(work, 'bundle');
+await bundle(bundleDir);
+const agentEntry = join(bundleDir, bundles.agent.out);
+const controllerEntry = join(bundleDir, bundles.controller.out);
+const kured = only.has('kured') ? await ensureKured() : undefined;
+results.versions = versions(kured?.version);
+log(`sizes ${JSON.stringify(sizes)}; parts ${[...only].join(',')}`);
+
+async function runScale(): Promise<void> {
+  for (const n of sizes.scale) {
+    try {
+      await mkdir(join(work, `scale-${n}`), { recursive: true });
+      const r = await scaleBench(
+        n,
+        {
+          idleSeconds: sizes.scaleIdleSeconds,
+          samples: sizes.scaleSamples,
+          dir: join(work, `scale-${n}`),
+          controllerEntry,
+        },
+        log,
+      );
+      results.scale.push(r);
+      log(`scale ${n}: ${JSON.stringify({ ...r })}`);
+    } catch (err) {
+      results.errors.push(`scale ${n}: ${(err as Error).stack ?? String(err)}`);
+      log(`scale ${n} FAILED: ${(err as Error).message}`);
+    }
+  }
+}
+/**
+ * BENCH_SCALE_WITH_KURED=1 runs the scale part (its own control plane) while the kured rollout
+ * waits out kured's fixed delays, to fit the whole run in less time; the load average next to
+ * each figure shows what that cost.
+ */
+const scaleWithKured = process.env.BENCH_SCALE_WITH_KURED === '1' && only.has('scale') && only.has('kured');
+results.scaleWithKured = scaleWithKured;
+let scaleRun: Promise<void> | undefined;
+
+if (only.has('rollout') || only.has('drain') || only.has('kured')) {
+  const cluster = await startCluster({ name: `bench-${process.pid}` });
+  try {
+    const kc = loadKubeConfig(cluster.kubeconfigPath);
+    const names = await createFakeNodes(kc, { prefix: 'ro', count: sizes.rolloutNodes });
+    await waitForNodesReady(kc, names, 300_000);
+    let baseline: ApiWindow | undefined;
+    let batonApi: ApiWindow | undefined;
+    if (only.has('rollout')) {
+      const baton = await startBaton(kc, names, join(work, 'baton'), {
+        agent: agentEntry,
+        controller: controllerEntry,
+      });
+      log(`baton: ${names.length} agents and the controller running`);
+      try {
+        results.latency = await touchToGrant(kc, baton, sizes.trials, log);
+        log(
+          `touch → grant p50 ${results.latency.touchToGrantSeconds.p50} s, p99 ${results.latency.touchToGrantSeconds.p99} s`,
+        );
+        results.baton = await batonRollout(
+          kc,
+          baton,
+          sizes.rebootSeconds * 1000,
+          sizes.kuredLimitMinutes * 60_000,
+          log,
+        );
+        log(`baton rollout: ${results.baton.totalSeconds} s`);
+        // Steady state: every node rebooted, nothing to do. Agents idle for 30 s first.
+        await sleep(30_000);
+        const rss: number[] = [];
+        for (const n of baton.fleet.nodes.values()) if (n.agent) rss.push(rssMiB(n.agent.pid));
+        results.agentIdleRssMiB = round(percentile(rss, 50), 1);
+        batonApi = await apiWindow(cluster, sizes.apiWindowSeconds);
+        log(`API window with baton: ${batonApi.total} requests in ${batonApi.seconds} s`);
+      } finally {
+        results.healedPods = baton.healed.count;
+        await baton.stop();
+      }
+      baseline = await apiWindow(cluster, sizes.apiWindowSeconds);
+      log(`API baseline window: ${baseline.total} requests in ${baseline.seconds} s`);
+    }
+    if (only.has('drain')) {
+      results.drain = await drainBench(kc, cluster, agentEntry, sizes.drainPods, join(work, 'drain'), log);
+      log(`drain: agent ${results.drain.agentSeconds} s, kubectl ${results.drain.kubectlSeconds} s`);
+    }
+    if (kured) {
+      if (scaleWithKured) scaleRun = runScale();
+      await installKured(kc);
+      let kuredApi: ApiWindow | undefined;
+      results.kured = await kuredRollout(
+        kc,
+        cluster,
+        kured.binary,
+        names,
+        join(work, 'kured'),
+        {
+          period: sizes.kuredPeriod,
+          rebootMs: sizes.rebootSeconds * 1000,
+          limitMs: sizes.kuredLimitMinutes * 60_000,
+          beforeTouch: async () => {
+            if (!baseline) return;
+            // Past kured's first lock check (30–90 s after start) before the window.
+            await sleep(90_000);
+            kuredApi = await apiWindow(cluster, sizes.apiWindowSeconds);
+            log(`API window with kured: ${kuredApi.total} requests in ${kuredApi.seconds} s`);
+          },
+        },
+        log,
+      );
+      log(
+        `kured rollout: ${results.kured.totalSeconds ?? 'unfinished'} (${results.kured.note ?? 'complete'})`,
+      );
+      if (baseline && batonApi)
+        results.api = { baseline, baton: batonApi, kured: kuredApi, nodes: names.length };
+    } else if (baseline && batonApi) {
+      results.api = { baseline, baton: batonApi, nodes: names.length };
+    }
+  } catch (err) {
+    results.errors.push(`rollout cluster: ${(err as Error).stack ?? String(err)}`);
+    log(`FAILED: ${(err as Error).message}`);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+if (scaleRun) await scaleRun;
+else if (only.has('scale')) await runScale();
+
+await mkdir(join(root, 'bench', 'results'), { recursive: true });
+if (process.env.BENCH_MERGE === '1') {
+  // Parts not run by this invocation are kept from the previous bench.json (its errors too,
+  // marked as such): for a run split in two, each part measured once.
+  try {
+    const prev = JSON.parse(
+      readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
+    ) as BenchResults;
+    const mine = results as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(prev)) {
+      if (k === 'scale' && results.scale.length === 0) results.scale = prev.scale;
+      else if (k === 'errors')
+        results.errors.push(...prev.errors.map((e) => `earlier invocation (${prev.date}): ${e}`));
+      else if (mine[k] === undefined) mine[k] = v;
+    }
+    results.mergedFrom = prev.date;
+  } catch {
+    // nothing to merge
+  }
+}
+await writeFile(join(root, 'bench', 'results', 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
+const { report, svg } = reportOf(results);
+if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
+await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(report));
+log(
+  `wrote bench/results/bench.json and docs/benchmarks.md${results.errors.length ? ` (${results.errors.length} errors)` : ''}`,
+);
+await rm(work, { recursive: true, force: true });
+process.exit(results.errors.length > 0 ? 1 : 0);
+
+// ---------------------------------------------------------------------------------------------
+
+function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefined } {
+  const figures: Figure[] = [];
+  const notes: BenchReport['notes'] = [];
+  const skipped: string[] = [];
+  const s = (x: number | undefined, unit = 's', d = 2) =>
+    x === undefined || Number.isNaN(x) ? '—' : `${x.toFixed(d)} ${unit}`;
+  const miss = (value: number, target: number, unit: string, d = 2) =>
+    `by ${(value - target).toFixed(d)} ${unit} (${Math.round(((value - target) / target) * 100)} %)`;
+
+  if (r.latency) {
+    const l = r.latency.touchToGrantSeconds;
+    figures.push({
+      item: 1,
+      what: `Sentinel touched → slot granted, idle cluster (${r.latency.trials} trials): p50 / p99`,
+      baton: `${s(l.p50)} / ${s(l.p99)}`,
+      reference: '',
+      ratio: '',
+      target: 'p99 ≤ 2 s',
+      met: l.p99 <= 2,
+      note: l.p99 > 2 ? miss(l.p99, 2, 's') : '',
+      load: r.latency.load,
+    });
+  } else skipped.push('Items 1–3 (latency, rollout): not run (BENCH_ONLY).');
+  if (r.baton) {
+    const h = r.baton.releaseToNextGrantSeconds;
+    figures.push({
+      item: 2,
+      what: `Slot released → next node granted (${h.samples} handoffs of the rollout): p50 / p99`,
+      baton: `${s(h.p50)} / ${s(h.p99)}`,
+      reference: r.kured
+        ? `kured lock: ${s(r.kured.releaseToNextGrantSeconds.p50)} / ${s(r.kured.releaseToNextGrantSeconds.p99)}`
+        : '',
+      ratio: '',
+      target: '≤ 1 s',
+      met: h.p99 <= 1,
+      note: h.p99 > 1 ? miss(h.p99, 1, 's') : '',
+      load: r.baton.load,
+    });
+    const k = r.kured;
+    const kuredTotal = k?.totalSeconds;
+    // An unfinished kured rollout: its pace so far (seconds per node) times the node count.
+    const kDone = k ? k.rows.filter((x) => x.done !== undefined).length : 0;
+    const kuredEstimate =
+      k && kuredTotal === undefined && kDone > 0
+        ? Math.max(...k.rows.flatMap((x) => (x.done === undefined ? [] : [x.done]))) * (k.nodes / kDone)
+        : undefined;
+    const kuredFigure = kuredTotal ?? kuredEstimate;
+    figures.push({
+      item: 3,
+      what: `Rollout of ${r.baton.nodes} nodes, concurrency 1, ${r.sizes.rebootSeconds} s reboots: total`,
+      baton: s(r.baton.totalSeconds, 's', 0),
+      reference: k
+        ? kuredTotal !== undefined
+          ? `kured --period=${r.sizes.kuredPeriod}: ${s(kuredTotal, 's', 0)}`
+          : `kured --period=${r.sizes.kuredPeriod}: ${kDone} of ${k.nodes} nodes in ${r.sizes.kuredLimitMinutes} min; ≈ ${s(kuredEstimate, 's', 0)} at that pace`
+        : '',
+      ratio:
+        kuredFigure !== undefined && r.baton.totalSeconds
+          ? `kured / baton = ${(kuredFigure / r.baton.totalSeconds).toFixed(1)}×${kuredTotal === undefined ? ' (estimated)' : ''}`
+          : '',
+      target: '',
+      met: undefined,
+      note: '',
+      load: r.baton.load,
+    });
+    figures.push({
+      item: 3,
+      what: 'Per node: permission → released (mean)',
+      baton: s(r.baton.meanCycleSeconds, 's', 1),
+      reference: k ? `kured: ${s(k.meanCycleSeconds, 's', 1)}` : '',
+      ratio: k ? `${(k.meanCycleSeconds / r.baton.meanCycleSeconds).toFixed(1)}×` : '',
+      target: '',
+      met: undefined,
+      note: '',
+      load: k?.load ?? r.baton.load,
+    });
+  }
+  for (const sc of r.scale) {
+    const at5k = sc.nodes >= 5000;
+    figures.push({
+      item: 4,
+      what: `Controller at ${sc.nodes.toLocaleString('en')} nodes: resident memory (median over ${sc.idleWindowSeconds} s)`,
+      baton: s(sc.controllerRssMiB, 'MiB', 1),
+      reference: '',
+      ratio: '',
+      target: at5k ? '≤ 200 MiB' : '',
+      met: at5k ? sc.controllerRssMiB <= 200 : undefined,
+      note: at5k && sc.controllerRssMiB > 200 ? miss(sc.controllerRssMiB, 200, 'MiB', 1) : '',
+      load: sc.load,
+    });
+    figures.push({
+      item: 4,
+      what: `Controller at ${sc.nodes.toLocaleString('en')} nodes: idle CPU (reporter ${sc.reporterPatchesPerSecond} condition writes/s)`,
+      baton: `${sc.controllerIdleCpuPercent.toFixed(2)} % of a core`,
+      reference: '',
+      ratio: '',
+      target: at5k ? '≤ 2 %' : '',
+      met: at5k ? sc.controllerIdleCpuPercent <= 2 : undefined,
+      note: at5k && sc.controllerIdleCpuPercent > 2 ? miss(sc.controllerIdleCpuPercent, 2, 'points', 2) : '',
+      load: sc.load,
+    });
+    figures.push({
+      item: 4,
+      what: `Controller at ${sc.nodes.toLocaleString('en')} nodes: one plan over all nodes, p50 / p99 of ${sc.planMs.runs}`,
+      baton: sc.planProblem
+        ? `void: ${sc.planProblem}`
+        : `${s(sc.planMs.p50, 'ms')} / ${s(sc.planMs.p99, 'ms')}`,
+      reference: '',
+      ratio: '',
+      target: at5k ? '≤ 50 ms' : '',
+      met: at5k ? sc.planMs.p99 <= 50 : undefined,
+      note: at5k && sc.planMs.p99 > 50 ? miss(sc.planMs.p99, 50, 'ms') : '',
+      load: sc.load,
+    });
+    figures.push({
+      item: 4,
+      what: `Controller at ${sc.nodes.toLocaleString('en')} nodes: condition True → granted (${sc.grantLatencySeconds.samples} samples), p50 / p99`,
+      baton: `${s(sc.grantLatencySeconds.p50)} / ${s(sc.grantLatencySeconds.p99)}`,
+      reference: '',
+      ratio: '',
+      target: 'p99 ≤ 2 s (item 1)',
+      met: sc.grantLatencySeconds.p99 <= 2,
+      note: sc.grantLatencySeconds.p99 > 2 ? miss(sc.grantLatencySeconds.p99, 2, 's') : '',
+      load: sc.load,
+    });
+  }
+  if (r.scale.length === 0) skipped.push('Item 4 (controller at scale): not run.');
+  if (r.api) {
+    const b = perNodeHour(r.api.baton, r.api.baseline, r.api.nodes);
+    const k = r.api.kured ? perNodeHour(r.api.kured, r.api.baseline, r.api.nodes) : undefined;
+    figures.push({
+      item: 5,
+      what: `API requests per node per hour, steady state (${r.api.nodes} nodes, ${r.sizes.apiWindowSeconds} s windows, minus the same cluster with neither)`,
+      baton: `${b.perNodeHour}`,
+      reference: k ? `kured --period=${r.sizes.kuredPeriod}: ${k.perNodeHour}` : '',
+      ratio: k && k.perNodeHour > 0 ? `baton / kured = ${(b.perNodeHour / k.perNodeHour).toFixed(2)}×` : '',
+      target: '',
+      met: undefined,
+      note: '',
+      load: r.api.baton.load,
+    });
+    const fmt = (t: { kind: string; perNodeHour: number }[]) =>
+      t.map((x) => `\`${x.kind}\` ${x.perNodeHour}`).join(', ') || '(none above the baseline)';
+    notes.push({
+      heading: 'What the API requests are',
+      body: `From \`apiserver_request_total\` (verb and resource), per node per hour above the baseline window:\n\n- baton: ${fmt(b.top)}\n- kured: ${k ? fmt(k.top) : 'not run'}\n\nBaseline (kwok, the controller-manager, the scheduler, nothing of baton or kured): ${round((r.api.baseline.total / r.api.baseline.seconds) * 3600, 0)} requests per hour for the whole cluster. Watches count once when they end, so a window only sees the watches that were re-opened during it.`,
+    });
+  }
+  if (r.agentIdleRssMiB !== undefined || r.drain) {
+    figures.push({
+      item: 6,
+      what: 'Agent resident memory, idle (median of the rollout fleet)',
+      baton: s(r.agentIdleRssMiB, 'MiB', 1),
+      reference: r.kured ? `kured process: ${s(r.kured.idleRssMiB, 'MiB', 1)}` : '',
+      ratio: r.kured && r.agentIdleRssMiB ? `${(r.agentIdleRssMiB / r.kured.idleRssMiB).toFixed(1)}×` : '',
+      target: '',
+      met: undefined,
+      note: '',
+      load: r.baton?.load ?? load1(),
+    });
+  }
+  if (r.drain) {
+    figures.push({
+      item: 6,
+      what: `Agent resident memory, peak while draining ${r.drain.pods} pods`,
+      baton: s(r.drain.agentPeakRssMiB, 'MiB', 1),
+      reference: r.kured
+        ? `kured, peak while holding the lock (few pods): ${s(r.kured.peakRssMiB, 'MiB', 1)}`
+        : '',
+      ratio: '',
+      target: '',
+      met: undefined,
+      note: '',
+      load: r.drain.load,
+    });
+    figures.push({
+      item: 7,
+      what: `Draining ${r.drain.pods} pods from one node (agent: grant → reboot requested)`,
+      baton: s(r.drain.agentSeconds),
+      reference: `kubectl drain: ${s(r.drain.kubectlSeconds)} (peak ${s(r.drain.kubectlPeakRssMiB, 'MiB', 1)})`,
+      ratio: `baton / kubectl = ${(r.drain.agentSeconds / r.drain.kubectlSeconds).toFixed(2)}×`,
+      target: '',
+      met: undefined,
+      note: '',
+      load: r.drain.load,
+    });
+  } else skipped.push('Item 7 (drain): not run.');
+  for (const e of r.errors) skipped.push(`Failed: ${e.split('\n')[0]}`);
+
+  let svg: string | undefined;
+  if (r.baton) {
+    const blocks = [
+      {
+        label: 'baton',
+        rows: r.baton.rows,
+        summary:
+          r.baton.totalSeconds !== undefined
+            ? `all ${r.baton.nodes} done in ${r.baton.totalSeconds.toFixed(0)} s`
+            : 'unfinished',
+      },
+    ];
+    if (r.kured) {
+      const done = r.kured.rows.filter((x) => x.done !== undefined).length;
+      blocks.push({
+        label: `kured ${r.versions.kured ?? ''}`,
+        rows: r.kured.rows,
+        summary:
+          r.kured.totalSeconds !== undefined
+            ? `all ${r.kured.nodes} done in ${r.kured.totalSeconds.toFixed(0)} s`
+            : `${done} of ${r.kured.nodes} done when stopped at ${r.sizes.kuredLimitMinutes} min`,
+      });
+    }
+    svg = renderRolloutSvg(
+      blocks,
+      `Rollout of ${r.baton.nodes} nodes, concurrency 1, ${r.sizes.rebootSeconds} s simulated reboots`,
+    );
+  }
+  return {
+    report: {
+      env: {
+        date: r.date,
+        command: 'npx pnpm@12.4.2 run bench',
+        host: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model ?? '?',
+          memoryGiB: round(totalmem() / 2 ** 30, 1),
+          kernel: `Linux ${release()}`,
+        },
+        versions: r.versions,
+        sizes: Object.fromEntries(
+          Object.entries(r.sizes).map(([k, v]) => [k, Array.isArray(v) ? v.join('+') : v]),
+        ) as Record<string, number | string>,
+      },
+      figures,
+      notes: [...notes, ...staticNotes()],
+      svg: svg ? 'benchmarks-rollout.svg' : undefined,
+      skipped,
+    },
+    svg,
+  };
+}
+
+/** Notes kept next to this file (findings written after reading a run): bench/notes.md. */
+function staticNotes(): BenchReport['notes'] {
+  try {
+    const text = readFileSync(join(root, 'bench', 'notes.md'), 'utf8');
+    return text
+      .split(/^## /m)
+      .filter((p) => p.trim() !== '')
+      .map((p) => {
+        const [heading, ...body] = p.split('\n');
+        return { heading: (heading ?? '').trim(), body: body.join('\n') };
+      });
+  } catch {
+    return [];
+  }
+}
