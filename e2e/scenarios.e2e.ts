@@ -287,17 +287,23 @@ describe('rollout scenarios', () => {
     const b = bed;
     const [target] = b.nodes;
     if (!target) throw new Error('no node');
-    // A window opening 25 s from now, UTC (it may wrap past midnight).
+    // The node asks first; then a controller whose window opens 45 s from now, UTC (it may
+    // wrap past midnight). Until then: the OutsideWindow condition, and no grant.
+    await target.touchSentinel();
+    await waitFor('the node asking for a reboot', async () => {
+      return required(await b.core.readNode({ name: target.name }))?.status === 'True';
+    });
     const hms = (d: Date) => d.toISOString().slice(11, 19);
-    const opens = new Date(Date.now() + 25_000);
+    const opens = new Date(Date.now() + 45_000);
     await b.startController([
       `--start-time=${hms(opens)}`,
       `--end-time=${hms(new Date(opens.getTime() + 3_600_000))}`,
     ]);
-    await target.touchSentinel();
+    const beforeOpening = opens.getTime() - 1500 - Date.now();
     await waitFor(
       'held back outside the window',
       async () => (await b.rebootGate(target.name))?.reason === GateReason.OutsideWindow,
+      Math.max(beforeOpening, 1000),
     );
     while (Date.now() < opens.getTime() - 1500) {
       expect(await b.slotOf(target.name)).toBeUndefined();
