@@ -376,12 +376,10 @@ describe('rollout scenarios', () => {
     const [lost, waiting] = b.nodes;
     if (!lost || !waiting) throw new Error('no node');
     lost.neverReturn = true;
-    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
-    await b.core.patchNode(
-      { name: lost.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
-      mergePatch,
-    );
+    const ctl = await b.startController(['--reboot-timeout=1m']);
+    // The second node asks once the first holds the only slot.
     await lost.touchSentinel();
+    await waitFor('the first grant', async () => (await b.slotOf(lost.name)) !== undefined, 60_000);
     await waiting.touchSentinel();
     await waitFor('the lost node rebooting', async () => lost.reboots === 1, 120_000);
     await waitFor(
@@ -480,12 +478,10 @@ describe('rollout scenarios', () => {
       return on.has(target.name) && on.has(other.name);
     });
     target.neverReturn = true; // brought back by hand below, once the replacement is broken
-    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
-    await b.core.patchNode(
-      { name: target.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
-      mergePatch,
-    );
+    const ctl = await b.startController(['--reboot-timeout=1m']);
+    // The second node asks once the first holds the only slot.
     await target.touchSentinel();
+    await waitFor('the first grant', async () => (await b.slotOf(target.name)) !== undefined, 60_000);
     await next.touchSentinel();
     await waitFor('the target rebooting', async () => target.reboots === 1, 120_000);
     // The grant recorded what its drain touches.
