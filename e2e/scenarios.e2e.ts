@@ -287,17 +287,23 @@ describe('rollout scenarios', () => {
     const b = bed;
     const [target] = b.nodes;
     if (!target) throw new Error('no node');
-    // A window opening 25 s from now, UTC (it may wrap past midnight).
+    // The node asks first; then a controller whose window opens 45 s from now, UTC (it may
+    // wrap past midnight). Until then: the OutsideWindow condition, and no grant.
+    await target.touchSentinel();
+    await waitFor('the node asking for a reboot', async () => {
+      return required(await b.core.readNode({ name: target.name }))?.status === 'True';
+    });
     const hms = (d: Date) => d.toISOString().slice(11, 19);
-    const opens = new Date(Date.now() + 25_000);
+    const opens = new Date(Date.now() + 45_000);
     await b.startController([
       `--start-time=${hms(opens)}`,
       `--end-time=${hms(new Date(opens.getTime() + 3_600_000))}`,
     ]);
-    await target.touchSentinel();
+    const beforeOpening = opens.getTime() - 1500 - Date.now();
     await waitFor(
       'held back outside the window',
       async () => (await b.rebootGate(target.name))?.reason === GateReason.OutsideWindow,
+      Math.max(beforeOpening, 1000),
     );
     while (Date.now() < opens.getTime() - 1500) {
       expect(await b.slotOf(target.name)).toBeUndefined();
@@ -370,12 +376,10 @@ describe('rollout scenarios', () => {
     const [lost, waiting] = b.nodes;
     if (!lost || !waiting) throw new Error('no node');
     lost.neverReturn = true;
-    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
-    await b.core.patchNode(
-      { name: lost.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
-      mergePatch,
-    );
+    const ctl = await b.startController(['--reboot-timeout=1m']);
+    // The second node asks once the first holds the only slot.
     await lost.touchSentinel();
+    await waitFor('the first grant', async () => (await b.slotOf(lost.name)) !== undefined, 60_000);
     await waiting.touchSentinel();
     await waitFor('the lost node rebooting', async () => lost.reboots === 1, 120_000);
     await waitFor(
@@ -474,12 +478,10 @@ describe('rollout scenarios', () => {
       return on.has(target.name) && on.has(other.name);
     });
     target.neverReturn = true; // brought back by hand below, once the replacement is broken
-    const ctl = await b.startController(['--reboot-timeout=1m', '--priority-label=baton.dev/priority']);
-    await b.core.patchNode(
-      { name: target.name, body: { metadata: { labels: { 'baton.dev/priority': '10' } } } },
-      mergePatch,
-    );
+    const ctl = await b.startController(['--reboot-timeout=1m']);
+    // The second node asks once the first holds the only slot.
     await target.touchSentinel();
+    await waitFor('the first grant', async () => (await b.slotOf(target.name)) !== undefined, 60_000);
     await next.touchSentinel();
     await waitFor('the target rebooting', async () => target.reboots === 1, 120_000);
     // The grant recorded what its drain touches.

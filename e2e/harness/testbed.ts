@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { startController } from './controller.ts';
 import { Fleet, type SimulatedNode } from './fleet.ts';
-import { createFakeNodes, waitFor, waitForNodesReady } from './kube.ts';
+import { createFakeNodes, waitForNodesReady } from './kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './namespace.ts';
 import { type ManagedProcess, waitUntilHealthy } from './processes.ts';
 import { grantAgentRbac, grantControllerRbac } from './rbac.ts';
