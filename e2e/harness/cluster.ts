@@ -65,7 +65,11 @@ export interface ClusterControl {
    * Stops kube-apiserver (SIGKILL by default, as a crash; SIGTERM for a clean restart) and
    * starts it again with the same port, certificates and flags; resolves when /readyz answers.
    */
-  restartApiserver(opts?: { signal?: 'SIGKILL' | 'SIGTERM'; downMs?: number }): Promise<void>;
+  restartApiserver(opts?: {
+    signal?: 'SIGKILL' | 'SIGTERM';
+    downMs?: number;
+    timeoutMs?: number;
+  }): Promise<void>;
   /** SIGSTOPs etcd for `ms`, then SIGCONTs it (always, even when the wait is interrupted). */
   pauseEtcd(ms: number): Promise<void>;
 }
@@ -456,7 +460,8 @@ export function clusterControl(
         cert: readFileSync(rec.pki.adminCert),
         key: readFileSync(rec.pki.adminKey),
       };
-      await waitUntilHealthy(proc, () => httpsOk(`${rec.server}/readyz`, tls), COMPONENT_TIMEOUT_MS);
+      // A restart on a loaded machine (the soak, CI) can take longer than a first start.
+      await waitUntilHealthy(proc, () => httpsOk(`${rec.server}/readyz`, tls), opts?.timeoutMs ?? 300_000);
     },
     async pauseEtcd(ms) {
       const c = readControl(dir).components.etcd;

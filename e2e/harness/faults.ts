@@ -168,19 +168,24 @@ export class FaultInjector {
       .map((n) => n.metadata?.name ?? '');
   }
 
-  /** SIGKILLs the agent of a node in `phase` (Draining or Rebooting); false when none is, or it could not. */
+  /**
+   * SIGKILLs an agent mid-drain (its node's phase is Draining, per the recorder) or mid-reboot
+   * (its reboot command runs right now, per the fleet); false when no agent is there now.
+   */
   async killAgentIn(
     phase: typeof AgentPhase.Draining | typeof AgentPhase.Rebooting,
     pick = 0,
   ): Promise<boolean> {
-    const candidates = this.nodesIn(phase);
+    const candidates =
+      phase === AgentPhase.Draining
+        ? this.nodesIn(phase)
+        : [...this.#d.fleet.nodes.values()].filter((n) => n.rebootCommandRunning).map((n) => n.name);
     const name = candidates[pick % Math.max(1, candidates.length)];
     const node = name === undefined ? undefined : this.#d.fleet.nodes.get(name);
     if (!node) return false;
     const kind: FaultKind = phase === AgentPhase.Draining ? 'agent-kill-mid-drain' : 'agent-kill-mid-reboot';
-    const crash = node.crashAgent(this.#d.agentDownMs ?? 1000);
-    // Counted when the kill happened (crashAgent refuses during a simulated reboot).
-    const done = await crash;
+    // crashAgent refuses while a simulated reboot runs: then nothing was injected.
+    const done = await node.crashAgent(this.#d.agentDownMs ?? 1000);
     if (done) this.#record(kind, name ?? '');
     return done;
   }

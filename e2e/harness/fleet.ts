@@ -89,6 +89,15 @@ export class SimulatedNode {
   /** A simulated reboot or a crash is under way: no other may start. */
   #busy = false;
 
+  get #running(): string {
+    return join(this.dir, 'reboot-command-running');
+  }
+
+  /** The agent's reboot command runs right now (with `rebootCommandMs`): the agent is mid-reboot. */
+  get rebootCommandRunning(): boolean {
+    return !this.#busy && this.#agent !== undefined && existsSync(this.#running) && !existsSync(this.marker);
+  }
+
   /** True while a simulated reboot (or an agent crash) is under way. */
   get busy(): boolean {
     return this.#busy;
@@ -162,7 +171,11 @@ export class SimulatedNode {
     const ms = this.#fleet.options.rebootCommandMs ?? 0;
     if (ms <= 0) return `/usr/bin/touch ${this.marker}`;
     const script = join(this.dir, 'reboot.sh');
-    await writeFile(script, `sleep ${ms / 1000}\ntouch '${this.marker}'\n`);
+    // The running file tells a fault injector the command runs now (no API round trip, no lag).
+    await writeFile(
+      script,
+      `touch '${this.#running}'\nsleep ${ms / 1000}\ntouch '${this.marker}'\nrm -f '${this.#running}'\n`,
+    );
     return `/bin/sh ${script}`;
   }
 
@@ -176,6 +189,7 @@ export class SimulatedNode {
     this.#busy = true;
     try {
       await this.killAgent();
+      await rm(this.#running, { force: true }); // the command died with the agent
       await new Promise((r) => setTimeout(r, downMs));
       await this.startAgent();
       return true;

@@ -342,6 +342,21 @@ describe('the agent after a restart', () => {
     expect(w.reboots).toBe(1);
   });
 
+  it('its reboot asked for, the grant lapsing (no renewal through an API outage) undoes nothing: it waits for the boot', async () => {
+    const w = world(makeNode());
+    w.leases = [slot(NODE)];
+    expect(await w.agent.reconcile()).toBe('rebooting');
+    w.leases = []; // the grant expired, or was emptied, while the machine shuts down
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    w.synced = false; // the API server is down
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    expect(w.node.node.spec?.unschedulable).toBe(true);
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
+    expect(w.node.ann(Annotation.RebootFromBootId)).toBe('boot-1');
+    expect(w.events).not.toContain('RebootAborted');
+    expect(w.reboots).toBe(1);
+  });
+
   it('killed mid-drain, still granted: resumes the drain, keeping the first cordon record', async () => {
     const w = world(
       makeNode({

@@ -154,12 +154,17 @@ export class Agent {
     // 1. A reboot was started. Did it happen?
     if (fromBootId !== undefined) {
       if (bootId !== '' && bootId !== fromBootId) return this.#completeAfterReboot(node);
+      // This process asked the host to reboot and the request succeeded: the machine is going
+      // down (a shutdown can take minutes). A grant that lapses now — the controller could not
+      // renew it through an API outage — changes nothing: undoing the cordon would hand a node
+      // that is about to reboot back to the scheduler, and the controller, seeing it aborted,
+      // would grant its slot to another node while this one is still down. Wait for the boot.
+      if (this.#rebootRequested) return 'waiting-for-reboot';
       if (!this.#d.leases.synced()) return 'waiting-for-sync';
       if (this.#grant() === undefined) {
         // Same boot, no grant: the reboot never happened and permission is gone. Undo.
         return this.#abort(node, 'the grant ended before the node rebooted (same bootID)');
       }
-      if (this.#rebootRequested) return 'waiting-for-reboot';
       // Restarted after asking for the reboot, still on the same boot, still granted: ask again.
       return this.#reboot(node);
     }
