@@ -194,8 +194,16 @@ try {
         const nodes = await core
           .listNode({ labelSelector: `baton.dev/e2e-fleet=${ns}` })
           .catch(() => undefined);
+        // Every node rebooted and none still at work: an Aborted node that rebooted all the same is
+        // for the end-state checks to judge, not a reason to wait forever.
+        const acting: readonly string[] = [
+          AgentPhase.Cordoning,
+          AgentPhase.Draining,
+          AgentPhase.Rebooting,
+          AgentPhase.Verifying,
+        ];
         done =
-          nodes?.items.every((n) => n.metadata?.annotations?.[Annotation.Phase] === AgentPhase.Rebooted) ??
+          nodes?.items.every((n) => !acting.includes(n.metadata?.annotations?.[Annotation.Phase] ?? '')) ??
           false;
       }
       await sleep(500);
