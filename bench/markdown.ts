@@ -96,7 +96,7 @@ export function renderMarkdown(r: BenchReport): string {
   }
   lines.push('');
   if (r.svg) {
-    lines.push('## The 50-node rollout');
+    lines.push('## The rollout, drawn');
     lines.push('');
     lines.push(`![Rollout timeline: baton above kured on one time axis](${r.svg})`);
     lines.push('');
