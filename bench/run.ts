@@ -523,6 +523,7 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
           kernel: `Linux ${release()}`,
         },
         versions: r.versions,
+        mergedFrom: r.mergedFrom,
         sizes: Object.fromEntries(
           Object.entries(r.sizes).map(([k, v]) => [k, Array.isArray(v) ? v.join('+') : v]),
         ) as Record<string, number | string>,
