@@ -9,6 +9,8 @@ export interface Environment {
   host: { cpus: number; cpuModel: string; memoryGiB: number; kernel: string };
   versions: Record<string, string>;
   sizes: Record<string, number | string>;
+  /** Date of an earlier invocation whose parts this report keeps (BENCH_MERGE=1). */
+  mergedFrom?: string | undefined;
 }
 
 export interface Load {
@@ -64,7 +66,7 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push('# Benchmarks');
   lines.push('');
   lines.push(
-    `Written by \`${r.env.command}\` on ${r.env.date}. Every figure below comes from that run; the JSON it was written from is \`bench/results/bench.json\`. The machine is shared (other test suites ran at the same time), so the 1-minute load average is given next to each figure (mean, and min–max over the measurement).`,
+    `Written by \`${r.env.command}\` on ${r.env.date}${r.env.mergedFrom ? ` together with the parts kept from its invocation of ${r.env.mergedFrom} (see below which)` : ''}. Every figure below comes from a run; the JSON it was written from is \`bench/results/bench.json\`. The machine is shared (other test suites ran at the same time), so the 1-minute load average is given next to each figure (mean, and min–max over the measurement).`,
   );
   lines.push('');
   lines.push('## Machine and versions');
@@ -96,7 +98,7 @@ export function renderMarkdown(r: BenchReport): string {
   }
   lines.push('');
   if (r.svg) {
-    lines.push('## The 50-node rollout');
+    lines.push('## The rollout, drawn');
     lines.push('');
     lines.push(`![Rollout timeline: baton above kured on one time axis](${r.svg})`);
     lines.push('');

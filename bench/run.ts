@@ -298,8 +298,8 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
   const figures: Figure[] = [];
   const notes: BenchReport['notes'] = [];
   const skipped: string[] = [];
-  const s = (x: number | undefined, unit = 's', d = 2) =>
-    x === undefined || Number.isNaN(x) ? '—' : `${x.toFixed(d)} ${unit}`;
+  const s = (x: number | null | undefined, unit = 's', d = 2) =>
+    x === undefined || x === null || Number.isNaN(x) ? '—' : `${x.toFixed(d)} ${unit}`;
   const miss = (value: number, target: number, unit: string, d = 2) =>
     `by ${(value - target).toFixed(d)} ${unit} (${Math.round(((value - target) / target) * 100)} %)`;
 
@@ -523,6 +523,7 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
           kernel: `Linux ${release()}`,
         },
         versions: r.versions,
+        mergedFrom: r.mergedFrom,
         sizes: Object.fromEntries(
           Object.entries(r.sizes).map(([k, v]) => [k, Array.isArray(v) ? v.join('+') : v]),
         ) as Record<string, number | string>,

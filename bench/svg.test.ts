@@ -23,6 +23,7 @@ describe('renderRolloutSvg', () => {
     );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('<title>Rollout</title>');
     // 2 blocks × 2 nodes × 4 phases, plus 4 legend swatches.
     for (const colour of Object.values(PHASE_COLOURS)) {
       expect(svg.split(`fill="${colour}"`).length - 1).toBe(4 + 1);

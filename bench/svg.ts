@@ -92,6 +92,7 @@ export function renderRolloutSvg(blocks: readonly SvgBlock[], title: string): st
   const height = legendY + 12;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     ...out,
     '</svg>',
