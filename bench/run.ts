@@ -17,6 +17,7 @@
  *   BENCH_SCALE_SAMPLES (10)     grant-latency samples at each size
  *   BENCH_ONLY                   comma list of parts: rollout, drain, kured, scale (default all)
  *   BENCH_KEEP_LOGS              keep the kured fleet's directory
+ *   BENCH_RESULTS_DIR, BENCH_DOCS_DIR   where bench.json and the report go (bench/results, docs)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -54,6 +55,9 @@ import { type ScaleResult, scaleBench } from './scale.ts';
 import { renderRolloutSvg } from './svg.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// Elsewhere than the committed report and the last real results (the README test's short run).
+const resultsDir = process.env.BENCH_RESULTS_DIR ?? join(root, 'bench', 'results');
+const docsDir = process.env.BENCH_DOCS_DIR ?? join(root, 'docs');
 const sizes = {
   trials: envInt('BENCH_TRIALS', 50),
   rolloutNodes: envInt('BENCH_ROLLOUT_NODES', 50),
@@ -118,12 +122,10 @@ function versions(kuredVersion: string | undefined): Record<string, string> {
 if (process.env.BENCH_REPORT_ONLY) {
   // Re-renders docs/benchmarks.md (and the SVG) from the JSON of the last run, e.g. after
   // bench/notes.md was written; measures nothing.
-  const saved = JSON.parse(
-    readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
-  ) as BenchResults;
+  const saved = JSON.parse(readFileSync(join(resultsDir, 'bench.json'), 'utf8')) as BenchResults;
   const { report, svg } = reportOf(saved);
-  if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
-  await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(report));
+  if (svg) await writeFile(join(docsDir, 'benchmarks-rollout.svg'), svg);
+  await writeFile(join(docsDir, 'benchmarks.md'), renderMarkdown(report));
   process.exit(0);
 }
 
@@ -262,14 +264,12 @@ if (only.has('rollout') || only.has('drain') || only.has('kured')) {
 if (scaleRun) await scaleRun;
 else if (only.has('scale')) await runScale();
 
-await mkdir(join(root, 'bench', 'results'), { recursive: true });
+await mkdir(resultsDir, { recursive: true });
 if (process.env.BENCH_MERGE === '1') {
   // Parts not run by this invocation are kept from the previous bench.json (its errors too,
   // marked as such): for a run split in two, each part measured once.
   try {
-    const prev = JSON.parse(
-      readFileSync(join(root, 'bench', 'results', 'bench.json'), 'utf8'),
-    ) as BenchResults;
+    const prev = JSON.parse(readFileSync(join(resultsDir, 'bench.json'), 'utf8')) as BenchResults;
     const mine = results as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(prev)) {
       if (k === 'scale' && results.scale.length === 0) results.scale = prev.scale;
@@ -282,10 +282,10 @@ if (process.env.BENCH_MERGE === '1') {
     // nothing to merge
   }
 }
-await writeFile(join(root, 'bench', 'results', 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFile(join(resultsDir, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
 const { report, svg } = reportOf(results);
-if (svg) await writeFile(join(root, 'docs', 'benchmarks-rollout.svg'), svg);
-await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(report));
+if (svg) await writeFile(join(docsDir, 'benchmarks-rollout.svg'), svg);
+await writeFile(join(docsDir, 'benchmarks.md'), renderMarkdown(report));
 log(
   `wrote bench/results/bench.json and docs/benchmarks.md${results.errors.length ? ` (${results.errors.length} errors)` : ''}`,
 );

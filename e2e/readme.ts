@@ -121,12 +121,31 @@ export function readmeCommands(markdown: string): ReadmeCommand[] {
 
 /** How a test runs a README command. */
 export type RunPlan =
-  /** e2e/readme.e2e.ts runs it on the control plane with the chart installed, placeholders filled in. */
-  | { readonly by: 'readme' }
+  /**
+   * e2e/readme.e2e.ts runs it on the control plane with the chart installed, placeholders filled
+   * in; a benchmark with `env`: sizes small enough for a test (its full size is an hour's work).
+   */
+  | { readonly by: 'readme'; readonly env?: Readonly<Record<string, string>> }
   /** e2e/demo.e2e.ts runs it against the demo it starts (`./run demo` and the commands the demo prints). */
   | { readonly by: 'demo' }
   /** `./run test` runs it: `./run test` itself (`.ci/run`), its `pnpm install`, or a script package.json's `test` script runs. */
   | { readonly by: 'ci'; readonly script: string | undefined };
+
+/**
+ * The benchmarks the README names, shrunk to a few nodes: the test proves the command works end
+ * to end (its own control plane, its report), not the figures.
+ */
+export const QUICK_BENCH_ENV: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'bench:soak': { SOAK_REBOOTS: '3', SOAK_NODES: '3', SOAK_CONCURRENCY: '2', SOAK_FAULT_GAP_MS: '5000' },
+  bench: {
+    BENCH_ONLY: 'rollout',
+    BENCH_TRIALS: '2',
+    BENCH_ROLLOUT_NODES: '2',
+    BENCH_REBOOT_SECONDS: '1',
+    BENCH_API_WINDOW_S: '5',
+    BENCH_SCALE: '',
+  },
+};
 
 /** The demo's own commands: the demo and what the README says to try against it. */
 const DEMO = /(^|\s)\.\/run demo$|~\/\.cache\/baton\/clusters\/demo/;
@@ -138,6 +157,8 @@ export function planFor(cmd: ReadmeCommand): RunPlan {
   if (cmd.source === 'block' && cmd.section.startsWith('Quickstart')) return { by: 'demo' };
   if (/^npx pnpm@[\d.]+ install$/.test(cmd.text)) return { by: 'ci', script: 'install' };
   const script = /^npx pnpm@[\d.]+ run ([\w:-]+)$/.exec(cmd.text)?.[1];
+  const quick = script !== undefined ? QUICK_BENCH_ENV[script] : undefined;
+  if (quick !== undefined) return { by: 'readme', env: quick };
   if (script !== undefined) return { by: 'ci', script };
   return { by: 'readme' };
 }
