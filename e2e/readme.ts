@@ -21,8 +21,8 @@ export interface ReadmeCommand {
 
 /** Inline code spans that are commands, not names: what a reader would paste into a shell. */
 const INLINE_COMMAND = /^(?:kubectl|helm|touch|export|\.\/run|npx|[A-Z_]+=\S+ \.\/run)\s+\S/;
-/** Names that look like commands: the plugin's name, mentioned in the prose. */
-const NOT_A_COMMAND = new Set(['kubectl baton']);
+/** Names that look like commands: the plugin and a kubectl subcommand mentioned as tools, not run. */
+const NOT_A_COMMAND = new Set(['kubectl baton', 'kubectl drain']);
 
 /** Removes a trailing ` # comment` outside quotes (a `#` inside a word, like `a#b`, stays). */
 export function stripComment(line: string): string {
