@@ -44,10 +44,12 @@ function slot(holder: string, acquired = '2026-11-25T02:59:00.000000Z', duration
 class FakeNode implements NodeApi {
   node: V1Node;
   writes: string[] = [];
+  reads = 0;
   constructor(node: V1Node) {
     this.node = node;
   }
   async read() {
+    this.reads++;
     return structuredClone(this.node);
   }
   async patchCondition() {
@@ -115,7 +117,11 @@ interface World {
   agent: Agent;
 }
 
-function world(node: FakeNode, over: Partial<AgentSettings> = {}): World {
+function world(
+  node: FakeNode,
+  over: Partial<AgentSettings> = {},
+  watchedNode?: () => V1Node | undefined,
+): World {
   const w = {
     node,
     leases: [] as LeaseLike[],
@@ -129,6 +135,7 @@ function world(node: FakeNode, over: Partial<AgentSettings> = {}): World {
   } as World;
   const deps: AgentDeps = {
     node,
+    ...(watchedNode ? { watchedNode } : {}),
     events: { record: async (_type, reason) => void w.events.push(reason) },
     leases: { list: () => w.leases, synced: () => w.synced },
     checkSentinel: async () => w.reading,
@@ -394,5 +401,55 @@ describe('the agent after a restart', () => {
     expect([a, b]).toEqual(['waiting-for-reboot', 'waiting-for-reboot']);
     expect(w.reboots).toBe(1);
     expect(w.drains).toBe(1);
+  });
+});
+
+describe('the agent with a watched view of its node', () => {
+  it('decides the idle case from the watch, without reading the node', async () => {
+    const node = makeNode();
+    const w = world(node, {}, () => structuredClone(node.node));
+    for (const setup of [
+      () => (w.leases = []),
+      () => (w.leases = [slot('node-b')]),
+      () => (w.leases = [slot(NODE, '2026-11-25T02:00:00.000000Z', 60)]),
+    ]) {
+      setup();
+      expect(await w.agent.reconcile()).toBe('idle');
+    }
+    expect(node.reads).toBe(0);
+    expect(node.writes).toEqual([]);
+  });
+
+  it('reads the node fresh before acting on a grant, even when the watched view is stale', async () => {
+    const node = makeNode();
+    // The watch lags: it still shows the node before an administrator cordoned it.
+    const stale = structuredClone(node.node);
+    node.node.spec = { ...node.node.spec, unschedulable: true };
+    const w = world(node, {}, () => stale);
+    w.leases = [slot(NODE)];
+    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(node.reads).toBeGreaterThan(0);
+    // The record of the cordon state came from the fresh read, not the stale view.
+    expect(node.ann(Annotation.WasUnschedulable)).toBe('true');
+  });
+
+  it('never skips a node with work in flight because no grant is visible', async () => {
+    const inFlight: Record<string, string>[] = [
+      { [Annotation.Phase]: AgentPhase.Draining, [Annotation.WasUnschedulable]: 'false' },
+      { [Annotation.Phase]: AgentPhase.Rebooting, [Annotation.RebootFromBootId]: 'boot-0' },
+    ];
+    for (const annotations of inFlight) {
+      const node = makeNode({ annotations, unschedulable: true });
+      const w = world(node, {}, () => structuredClone(node.node));
+      expect(await w.agent.reconcile()).not.toBe('idle');
+      expect(node.reads).toBeGreaterThan(0);
+    }
+  });
+
+  it('without a synced watch, reads the node as before', async () => {
+    const node = makeNode();
+    const w = world(node, {}, () => undefined);
+    expect(await w.agent.reconcile()).toBe('idle');
+    expect(node.reads).toBe(1);
   });
 });

@@ -51,6 +51,13 @@ export interface AgentClock {
 
 export interface AgentDeps {
   readonly node: NodeApi;
+  /**
+   * The node as the watch last delivered it, if any. Used only to skip the idle case without a
+   * request: the agent reconciles on every Lease change (the leader Lease alone renews every
+   * 2 s), and a GET of its Node each time was most of its API load. Anything that may act
+   * reads the node fresh.
+   */
+  readonly watchedNode?: () => V1Node | undefined;
   readonly events: EventSink;
   /** The slot Leases as last seen, and whether that view is current (watch in sync). */
   readonly leases: { list(): readonly LeaseLike[]; synced(): boolean };
@@ -144,7 +151,22 @@ export class Agent {
     return this.#d.leases.synced() && this.#grant() !== undefined;
   }
 
+  /**
+   * True when this view of the node shows nothing to do: no reboot in flight, no cordon or
+   * drain to resume or undo, and no grant for this node. A stale view costs nothing here: the
+   * change it missed arrives through the watch and triggers another reconcile.
+   */
+  #idleGiven(node: V1Node): boolean {
+    const ann = node.metadata?.annotations ?? {};
+    if (ann[Annotation.RebootFromBootId] !== undefined) return false;
+    const phase = ann[Annotation.Phase];
+    if (phase !== undefined && ACTING_PHASES.includes(phase)) return false;
+    return this.#d.leases.synced() && this.#grant() === undefined;
+  }
+
   async #reconcileOnce(): Promise<Step> {
+    const watched = this.#d.watchedNode?.();
+    if (watched !== undefined && !this.#rebootRequested && this.#idleGiven(watched)) return 'idle';
     const node = await this.#d.node.read();
     const ann = node.metadata?.annotations ?? {};
     const phase = ann[Annotation.Phase];

@@ -109,6 +109,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       },
       {
         node: nodeApi,
+        watchedNode: () => (nodes.synced() ? nodes.get(config.nodeId) : undefined),
         events,
         leases: { list: () => leases.list(), synced: () => leases.synced() },
         checkSentinel: () => monitor.checkNow(),
