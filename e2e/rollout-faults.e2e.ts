@@ -147,13 +147,16 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
     );
     await sleep(3000); // nothing more happens: no second reboot, the watches caught up
     const end = await recorder.checkEnd(new Map(all.map((n) => [n.name, n.reboots])));
-    log(`faults: ${JSON.stringify(faults.counts)}; max holders ${recorder.checker.maxHolders}`);
+    log(`faults: ${JSON.stringify(faults.counts)}; max holders ${recorder.checker.maxHolders}; max down ${recorder.checker.maxDown}`);
     log(`reboot requests seen: ${recorder.checker.requests.length}; watch errors: ${recorder.errors.length}`);
 
     expect(end).toEqual([]);
     expect(recorder.violations()).toEqual([]);
     for (const k of FAULT_KINDS) expect(faults.counts[k], k).toBeGreaterThanOrEqual(1);
     expect(recorder.checker.maxHolders).toBe(CONCURRENCY);
+    // Ground truth, not Leases: never more machines down at once than the concurrency.
+    expect(recorder.checker.maxDown).toBeGreaterThanOrEqual(1);
+    expect(recorder.checker.maxDown).toBeLessThanOrEqual(CONCURRENCY);
     expect(all.map((n) => n.reboots)).toEqual(all.map(() => 1));
     // Every request was judged against the Leases of its moment, and every one had a grant.
     expect(recorder.checker.requests.every((r) => r.granted === true)).toBe(true);

@@ -69,6 +69,8 @@ export interface FleetReboot {
   readonly node: string;
   /** When the agent's reboot command asked for it (the marker's mtime). */
   readonly at: Date;
+  /** When the node was Ready again with its new bootID; undefined while down, or never back. */
+  upAt?: Date;
 }
 
 export class SimulatedNode {
@@ -235,7 +237,8 @@ export class SimulatedNode {
     );
     await rm(this.marker, { force: true });
     this.reboots++;
-    this.#fleet.rebootLog.push({ node: this.name, at });
+    const entry: FleetReboot = { node: this.name, at };
+    this.#fleet.rebootLog.push(entry);
     // A machine reboots whether or not the API server answers: each step that writes to it is
     // retried until it goes through (a fault test may have the API server down right now).
     const bootId = randomUUID();
@@ -246,6 +249,7 @@ export class SimulatedNode {
     await new Promise((r) => setTimeout(r, o.rebootMs ?? 1000));
     await this.#retrying(() => setBootId(o.kc, this.name, bootId));
     await this.#retrying(() => setNodeReady(o.kc, this.name, true));
+    entry.upAt = new Date();
     await this.#retrying(() => this.startAgent());
     return true;
   }

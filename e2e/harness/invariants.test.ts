@@ -1,6 +1,6 @@
 import { AgentPhase, Annotation, REBOOTING_TAINT } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
-import { checkEndState, InvariantChecker, type NodeLike } from './invariants.ts';
+import { checkEndState, downtimeOverlap, InvariantChecker, type NodeLike } from './invariants.ts';
 
 const T0 = Date.parse('2026-11-26T05:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -151,9 +151,9 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
     c.leaseList([slot(0, 10, 'n1', 0), slot(1, 10, 'n2', 0)], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
     c.reconcileReboots([
-      { node: 'n1', at: new Date(T0 + 5500) },
-      { node: 'n1', at: new Date(T0 + 9000) }, // a second reboot with no second request
-      { node: 'n2', at: new Date(T0 + 7000) }, // n2 never asked
+      { node: 'n1', at: new Date(T0 + 5500), upAt: new Date(T0 + 6500) },
+      { node: 'n1', at: new Date(T0 + 9000), upAt: new Date(T0 + 10000) }, // a second reboot with no second request
+      { node: 'n2', at: new Date(T0 + 7000), upAt: new Date(T0 + 8000) }, // n2 never asked
     ]);
     expect(kinds(c).sort()).toEqual(['unrequested-reboot', 'unrequested-reboot']);
     expect(c.violations.map((v) => v.node).sort()).toEqual(['n1', 'n2']);
@@ -163,8 +163,62 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
     const c = new InvariantChecker(1);
     c.leaseList([slot(0, 10, 'n1', 0)], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
-    c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 4000) }]);
+    c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 4000), upAt: new Date(T0 + 5000) }]);
     expect(kinds(c)).toEqual(['unrequested-reboot']);
+  });
+});
+
+describe('nodes actually down at once (the fleet’s log)', () => {
+  const down = (node: string, from: number, to?: number) => ({
+    node,
+    at: new Date(T0 + from * 1000),
+    ...(to === undefined ? {} : { upAt: new Date(T0 + to * 1000) }),
+  });
+
+  it('one after the other is never more than one; a node up at the instant the next goes down is not counted twice', () => {
+    const r = downtimeOverlap(
+      [down('n1', 0, 10), down('n2', 10, 20), down('n3', 25, 30)],
+      1,
+      new Date(T0 + 60_000),
+    );
+    expect(r).toEqual({ max: 1, excess: [] });
+  });
+
+  it('counts overlapping downtime against the concurrency', () => {
+    const r = downtimeOverlap(
+      [down('n1', 0, 10), down('n2', 5, 20), down('n3', 8, 9)],
+      2,
+      new Date(T0 + 60_000),
+    );
+    expect(r.max).toBe(3);
+    expect(r.excess).toEqual([{ at: new Date(T0 + 8000), nodes: ['n1', 'n2', 'n3'] }]);
+  });
+
+  it('a node not back yet is down until now', () => {
+    const log = [down('n1', 0), down('n2', 30, 40)];
+    expect(downtimeOverlap(log, 1, new Date(T0 + 20_000)).max).toBe(1); // n2 not down yet
+    expect(downtimeOverlap(log, 1, new Date(T0 + 35_000)).max).toBe(2);
+  });
+
+  it('flags the stop-11 bug: an agent gave its grant back and its node went down anyway, while the next node rebooted', () => {
+    // Every Lease version is valid: n1 held slot 0, it was released, then n2 got it. Only the
+    // ground truth shows n1 was still down when n2 went down.
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.node('MODIFIED', node('n1', 11, AgentPhase.Rebooting, 2), seen);
+    c.lease('MODIFIED', slot(0, 12)); // released (the agent aborted)
+    c.lease('MODIFIED', slot(0, 13, 'n2', 5));
+    c.node('MODIFIED', node('n2', 14, AgentPhase.Rebooting, 6), seen);
+    c.leaseProgress('14');
+    const log = [down('n1', 2, 30), down('n2', 6, 20)];
+    c.reconcileReboots(log, new Date(T0 + 60_000));
+    expect(kinds(c)).toEqual(['too-many-down']);
+    expect(c.violations[0]?.detail).toContain('n1, n2');
+    expect(c.maxHolders).toBe(1);
+    expect(c.maxDown).toBe(2);
+    // Checked again later (the soak settles after each round): reported once.
+    c.reconcileReboots(log, new Date(T0 + 90_000));
+    expect(kinds(c)).toEqual(['too-many-down']);
   });
 });
 

@@ -17,6 +17,10 @@
  *   record) when no valid, unexpired slot Lease named it (grant.ts decides validity);
  * - `unrequested-reboot`: the fleet (ground truth) rebooted a node whose agent was never seen
  *   asking for that reboot;
+ * - `too-many-down`: more nodes were actually down at once (ground truth: from the fleet's reboot
+ *   command until the node was up again) than the concurrency allows. The Lease checks cannot see
+ *   this: an agent that gave up its grant while its machine went down anyway left every Lease
+ *   version valid and the slot free for another node;
  * - end state: `left-cordoned`, `left-tainted`, `left-mid-reboot`, `not-rebooted`,
  *   `rebooted-more-than-once`, `slot-still-held`.
  */
@@ -38,6 +42,7 @@ export type ViolationKind =
   | 'double-grant'
   | 'reboot-without-grant'
   | 'unrequested-reboot'
+  | 'too-many-down'
   | 'left-cordoned'
   | 'left-tainted'
   | 'left-mid-reboot'
@@ -89,6 +94,47 @@ export interface RebootRequest {
 export interface ObservedReboot {
   readonly node: string;
   readonly at: Date;
+  /** When the node was up again (Ready with its new bootID); undefined while down. */
+  readonly upAt?: Date | undefined;
+}
+
+/** A moment when more nodes were down than allowed. */
+export interface DowntimeExcess {
+  readonly at: Date;
+  readonly nodes: readonly string[];
+}
+
+/**
+ * The most nodes down at once in the fleet's log, and each moment the count rose above
+ * `allowed`. A node is down from its reboot command until it is up again; one still down (or
+ * never back) counts as down until `now`. A node that comes up at the very moment another goes
+ * down is not counted twice.
+ */
+export function downtimeOverlap(
+  reboots: readonly ObservedReboot[],
+  allowed: number,
+  now: Date,
+): { max: number; excess: DowntimeExcess[] } {
+  const edges: { t: number; up: boolean; node: string; id: number }[] = [];
+  reboots.forEach((r, id) => {
+    edges.push({ t: r.at.getTime(), up: false, node: r.node, id });
+    edges.push({ t: (r.upAt ?? now).getTime(), up: true, node: r.node, id });
+  });
+  // At the same instant, ups before downs.
+  edges.sort((a, b) => a.t - b.t || Number(b.up) - Number(a.up));
+  const down = new Map<number, string>();
+  let max = 0;
+  const excess: DowntimeExcess[] = [];
+  for (const e of edges) {
+    if (e.up) {
+      down.delete(e.id);
+      continue;
+    }
+    down.set(e.id, e.node);
+    max = Math.max(max, down.size);
+    if (down.size > allowed) excess.push({ at: new Date(e.t), nodes: [...down.values()].sort() });
+  }
+  return { max, excess };
 }
 
 const rvNum = (rv: string): number => {
@@ -115,6 +161,9 @@ export class InvariantChecker {
   readonly requests: RebootRequest[] = [];
   readonly violations: Violation[] = [];
   maxHolders = 0;
+  /** The most nodes actually down at once (the fleet's log). */
+  maxDown = 0;
+  readonly #downExcessSeen = new Set<string>();
   /** Lease versions checked. */
   samples = 0;
 
@@ -299,8 +348,9 @@ export class InvariantChecker {
    * seen) with the requests: each reboot must follow a request of its node — the latest one
    * before it, used once. Call when the Node stream has caught up (after a quiet moment).
    */
-  reconcileReboots(reboots: readonly ObservedReboot[]): void {
+  reconcileReboots(reboots: readonly ObservedReboot[], now = new Date()): void {
     this.#judgePending(true);
+    this.#checkDowntime(reboots, now);
     for (; this.#rebootsDone < reboots.length; this.#rebootsDone++) {
       const r = reboots[this.#rebootsDone] as ObservedReboot;
       const reqs = this.requests
@@ -323,6 +373,21 @@ export class InvariantChecker {
       }
       this.#nextRequest.set(r.node, match + 1);
       this.#rebootsMatched.set(r.node, (this.#rebootsMatched.get(r.node) ?? 0) + 1);
+    }
+  }
+
+  /** `too-many-down`, once per moment the count rose above the concurrency. */
+  #checkDowntime(reboots: readonly ObservedReboot[], now: Date): void {
+    const { max, excess } = downtimeOverlap(reboots, this.#concurrency, now);
+    this.maxDown = Math.max(this.maxDown, max);
+    for (const e of excess) {
+      const key = `${e.at.toISOString()} ${e.nodes.join(',')}`;
+      if (this.#downExcessSeen.has(key)) continue;
+      this.#downExcessSeen.add(key);
+      this.violations.push({
+        kind: 'too-many-down',
+        detail: `${e.nodes.length} nodes were down at once at ${e.at.toISOString()} (${e.nodes.join(', ')}), allowed ${this.#concurrency}`,
+      });
     }
   }
 }

@@ -18,6 +18,7 @@ const settings: AgentSettings = {
   maxRebootAttempts: 3,
   drainDelayMs: 0,
   rebootDelayMs: 0,
+  shutdownGraceMs: 600_000,
   drainTimeoutPolicy: 'abort',
   preRebootLabels: [{ key: 'example.com/rebooting', value: 'true' }],
   postRebootLabels: [{ key: 'example.com/rebooting', value: 'false' }],
@@ -105,6 +106,7 @@ function makeNode(
 }
 
 interface World {
+  now: Date;
   node: FakeNode;
   leases: LeaseLike[];
   synced: boolean;
@@ -123,6 +125,7 @@ function world(
   watchedNode?: () => V1Node | undefined,
 ): World {
   const w = {
+    now: NOW,
     node,
     leases: [] as LeaseLike[],
     synced: true,
@@ -152,7 +155,7 @@ function world(
         w.reboots++;
       },
     },
-    clock: { now: () => NOW, sleep: async () => {} },
+    clock: { now: () => w.now, sleep: async () => {} },
     log: { info: () => {}, warn: () => {}, error: () => {} },
   };
   w.agent = new Agent({ ...settings, ...over }, deps);
@@ -333,12 +336,58 @@ describe('the agent after a restart', () => {
     expect(w.reboots).toBe(0);
   });
 
-  it('same bootID and no grant: the reboot never happened; undoes and does not pretend', async () => {
-    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-1' }));
+  it('same bootID and no grant, past the shutdown grace: the reboot never happened; undoes and does not pretend', async () => {
+    const requested = new Date(NOW.getTime() - 600_000).toISOString();
+    const w = world(
+      makeNode({
+        annotations: rebooting({ [Annotation.PhaseSince]: requested }),
+        unschedulable: true,
+        bootId: 'boot-1',
+      }),
+    );
     expect(await w.agent.reconcile()).toBe('aborted');
     expect(w.node.node.spec?.unschedulable).toBe(false);
     expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Aborted);
     expect(w.events).not.toContain('Rebooted');
+  });
+
+  it('same bootID and no grant, within the shutdown grace: the machine may still be going down; keeps the cordon and waits', async () => {
+    // Two faults at once: the agent died just after its reboot command, and an API outage let
+    // the grant lapse. Undoing now would free the slot while this node goes down.
+    const requested = new Date(NOW.getTime() - 30_000).toISOString();
+    const w = world(
+      makeNode({
+        annotations: rebooting({ [Annotation.PhaseSince]: requested }),
+        unschedulable: true,
+        bootId: 'boot-1',
+      }),
+    );
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    expect(w.node.node.spec?.unschedulable).toBe(true);
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
+    expect(w.node.writes).toEqual([]);
+    expect(w.reboots).toBe(0); // no grant: it does not ask again either
+    // The machine came back: completes as usual.
+    w.node.node.status!.nodeInfo!.bootID = 'boot-2';
+    w.reading = absent;
+    expect(await w.agent.reconcile()).toBe('completed');
+    expect(w.node.node.spec?.unschedulable).toBe(false);
+  });
+
+  it('same bootID and no grant: the grace ends at the recorded request; a record without a time counts from the process start', async () => {
+    const w = world(
+      makeNode({
+        annotations: rebooting({ [Annotation.PhaseSince]: 'not a time' }),
+        unschedulable: true,
+        bootId: 'boot-1',
+      }),
+    );
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    w.now = new Date(NOW.getTime() + 599_000);
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    w.now = new Date(NOW.getTime() + 600_000);
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.node.node.spec?.unschedulable).toBe(false);
   });
 
   it('same bootID and still granted: asks for the reboot again, once per process', async () => {

@@ -38,6 +38,8 @@ export interface AgentSettings {
   readonly maxRebootAttempts: number;
   readonly drainDelayMs: number;
   readonly rebootDelayMs: number;
+  /** How long a machine may take to go down after the reboot command (--shutdown-grace). */
+  readonly shutdownGraceMs: number;
   readonly drainTimeoutPolicy: 'abort' | 'force';
   readonly preRebootLabels: readonly LabelPair[];
   readonly postRebootLabels: readonly LabelPair[];
@@ -114,10 +116,13 @@ export class Agent {
   #rebootRequested = false;
   #running: Promise<Step> | undefined;
   #again = false;
+  /** When this process started: the shutdown grace counts from here if the record has no time. */
+  readonly #startedAt: Date;
 
   constructor(settings: AgentSettings, deps: AgentDeps) {
     this.#s = settings;
     this.#d = deps;
+    this.#startedAt = deps.clock.now();
   }
 
   /**
@@ -184,7 +189,16 @@ export class Agent {
       if (this.#rebootRequested) return 'waiting-for-reboot';
       if (!this.#d.leases.synced()) return 'waiting-for-sync';
       if (this.#grant() === undefined) {
-        // Same boot, no grant: the reboot never happened and permission is gone. Undo.
+        // A restarted process, same boot, no grant. The process before may have run the reboot
+        // command just before it died, and the machine may still be going down: undoing now
+        // would free the slot for another node while this one goes down (two faults at once: an
+        // agent crash and an API outage that let the grant lapse). Wait out the shutdown grace
+        // from the recorded request; only then has the reboot certainly not happened.
+        // A record without a readable time (a hand edit) counts from this process's start.
+        const recorded = Date.parse(ann[Annotation.PhaseSince] ?? '');
+        const requestedAt = Number.isNaN(recorded) ? this.#startedAt.getTime() : recorded;
+        if (this.#d.clock.now().getTime() - requestedAt < this.#s.shutdownGraceMs)
+          return 'waiting-for-reboot';
         return this.#abort(node, 'the grant ended before the node rebooted (same bootID)');
       }
       // Restarted after asking for the reboot, still on the same boot, still granted: ask again.

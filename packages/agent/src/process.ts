@@ -102,6 +102,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
         maxRebootAttempts: config.maxRebootAttempts,
         drainDelayMs: config.drainDelay,
         rebootDelayMs: config.rebootDelay,
+        shutdownGraceMs: config.shutdownGrace,
         drainTimeoutPolicy: config.drainTimeoutPolicy,
         preRebootLabels: config.preRebootNodeLabels,
         postRebootLabels: config.postRebootNodeLabels,

@@ -44,6 +44,7 @@ describe('parseAgentConfig: valid input', () => {
       rebootCommand: ['/bin/systemctl', 'reboot'],
       rebootSignal: 39,
       rebootDelay: 0,
+      shutdownGrace: 600_000,
       hostMountNamespace: true,
       maxRebootAttempts: 3,
       preRebootNodeLabels: [],

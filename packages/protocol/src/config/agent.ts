@@ -211,6 +211,15 @@ export const agentOptions = defineOptions([
     kuredFlag: 'reboot-delay',
   },
   {
+    name: 'shutdown-grace',
+    kind: 'single',
+    ...duration,
+    default: '10m',
+    description:
+      'How long a machine may take to go down after the reboot command. An agent restarted on the same boot with a reboot on record and no valid grant waits this long from the recorded request before it concludes the reboot never happened and uncordons; until then the node stays cordoned and keeps its slot.',
+    kuredNote: 'kured has no such wait.',
+  },
+  {
     name: 'host-mount-namespace',
     kind: 'boolean',
     default: true,
