@@ -9,8 +9,6 @@
  * Prints a table and writes bench/results/agent-memory.json.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,20 +22,12 @@ import { grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
 import { bundle, bundles } from '../scripts/bundle.ts';
+import { kubectlDrain, rssMiB, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PODS = Number(process.env.BENCH_PODS ?? 100);
 /** Idle means settled: V8 shrinks its heap only after a quiet while (its memory reducer). */
 const IDLE_SETTLE_MS = 30_000;
-
-/** VmRSS of a process in MiB. */
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN');
-  return kb / 1024;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function emptyNodeRss(): Promise<number> {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -150,31 +140,12 @@ try {
   await fleet.stop();
 
   // The reference on the same run: kubectl drain of as many pods on the other node.
-  const kubectlStarted = Date.now();
-  const kubectl = spawn(
+  const { seconds: kubectlSeconds, peakRssMiB: kubectlPeak } = await kubectlDrain(
     'kubectl',
-    [
-      `--kubeconfig=${cluster.kubeconfigPath}`,
-      'drain',
-      refNode,
-      '--ignore-daemonsets',
-      '--delete-emptydir-data',
-      '--timeout=300s',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    cluster.kubeconfigPath,
+    refNode,
+    300,
   );
-  let kubectlPeak = 0;
-  const sampler = setInterval(() => {
-    try {
-      kubectlPeak = Math.max(kubectlPeak, rssMiB(kubectl.pid ?? 0));
-    } catch {
-      // exited between samples
-    }
-  }, 100);
-  const [kubectlCode] = (await once(kubectl, 'exit')) as [number | null];
-  clearInterval(sampler);
-  if (kubectlCode !== 0) throw new Error(`kubectl drain exited with ${kubectlCode}`);
-  const kubectlSeconds = (Date.now() - kubectlStarted) / 1000;
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const idle = median(idleSamples);

@@ -4,8 +4,6 @@
  * second node of the same cluster; the agent's resident memory while it drains, sampled every
  * 100 ms.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { AgentPhase, Annotation } from '@baton/protocol';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -21,7 +19,7 @@ import {
 import { grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
-import { LoadSampler, round, rssMiB, sleep } from './lib.ts';
+import { kubectlDrain, LoadSampler, round, rssMiB, sleep } from './lib.ts';
 
 export interface DrainResult {
   pods: number;
@@ -124,37 +122,13 @@ export async function drainBench(
     const agentSeconds = (Date.now() - started) / 1000;
     await fleet.stop();
 
-    const kStarted = Date.now();
-    const kubectl = spawn(
-      cluster.tools.kubectl,
-      [
-        `--kubeconfig=${cluster.kubeconfigPath}`,
-        'drain',
-        refNode,
-        '--ignore-daemonsets',
-        '--delete-emptydir-data',
-        '--timeout=600s',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    let kPeak = 0;
-    const sampler = setInterval(() => {
-      try {
-        kPeak = Math.max(kPeak, rssMiB(kubectl.pid ?? 0));
-      } catch {
-        // exited between samples
-      }
-    }, 100);
-    const [code] = (await once(kubectl, 'exit')) as [number | null];
-    clearInterval(sampler);
-    if (code !== 0) throw new Error(`kubectl drain exited with ${code}`);
-    const kubectlSeconds = (Date.now() - kStarted) / 1000;
+    const reference = await kubectlDrain(cluster.tools.kubectl, cluster.kubeconfigPath, refNode, 600);
     return {
       pods,
       agentSeconds: round(agentSeconds, 2),
       agentPeakRssMiB: round(peak, 1),
-      kubectlSeconds: round(kubectlSeconds, 2),
-      kubectlPeakRssMiB: round(kPeak, 1),
+      kubectlSeconds: round(reference.seconds, 2),
+      kubectlPeakRssMiB: round(reference.peakRssMiB, 1),
       load: load.stop(),
     };
   } finally {

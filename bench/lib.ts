@@ -3,6 +3,8 @@
  * average next to each figure, the API server's own request counters, and a watch that stamps
  * every change of an object with the time this process saw it.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
@@ -202,4 +204,41 @@ export function perNodeHour(
     .sort((a, b) => b.perNodeHour - a.perNodeHour)
     .slice(0, 6);
   return { perNodeHour: round(Math.max(0, rate(tool) - rate(baseline)) * scale, 1), top };
+}
+
+/**
+ * The reference drain: `kubectl drain` of `node` as an operator would run it, timed, with its
+ * peak resident memory sampled every 100 ms. Throws if kubectl fails.
+ */
+export async function kubectlDrain(
+  kubectl: string,
+  kubeconfigPath: string,
+  node: string,
+  timeoutSeconds: number,
+): Promise<{ seconds: number; peakRssMiB: number }> {
+  const started = Date.now();
+  const child = spawn(
+    kubectl,
+    [
+      `--kubeconfig=${kubeconfigPath}`,
+      'drain',
+      node,
+      '--ignore-daemonsets',
+      '--delete-emptydir-data',
+      `--timeout=${timeoutSeconds}s`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMiB(child.pid ?? 0));
+    } catch {
+      // exited between samples
+    }
+  }, 100);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearInterval(sampler);
+  if (code !== 0) throw new Error(`kubectl drain exited with ${code}`);
+  return { seconds: (Date.now() - started) / 1000, peakRssMiB: peak };
 }
