@@ -30,6 +30,7 @@ import { releaseSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantControllerRbac } from '../e2e/harness/rbac.ts';
 import { type PlanSettings, plan } from '../packages/controller/src/plan.ts';
+import { baseSettings } from '../packages/controller/src/test-support.ts';
 import { cpuSeconds, LoadSampler, percentile, round, rssMiB, sleep, watchStamped } from './lib.ts';
 
 export interface ScaleResult {
@@ -117,16 +118,8 @@ function conditionPatch(needs: boolean) {
   };
 }
 
-const SETTINGS: PlanSettings = {
-  concurrency: 1,
-  settleMs: 0,
-  rebootTimeoutMs: 30 * 60_000,
-  optOutLabel: 'baton.dev/opt-out',
-  priorityLabel: 'baton.dev/priority',
-  windows: [{ days: [0, 1, 2, 3, 4, 5, 6], startSeconds: 0, endSeconds: 86_399 }],
-  timeZone: 'UTC',
-  blackoutDates: [],
-};
+/** The planner's everyday settings (one slot, no settle time, always in the window). */
+const SETTINGS: PlanSettings = baseSettings;
 
 export async function scaleBench(
   count: number,
