@@ -1,12 +1,27 @@
 /** A real baton-controller process with a ServiceAccount token of its own. */
+import { appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { freePort } from './cluster.ts';
 import { AGENT_MAIN } from './fleet.ts';
 import { mintPodToken, mintServiceAccountToken, writeTokenKubeconfig } from './kube.ts';
-import { type ManagedProcess, startProcess } from './processes.ts';
+import { type ManagedProcess, startProcess, startReaper } from './processes.ts';
 
 export const CONTROLLER_MAIN = join(AGENT_MAIN, '..', '..', '..', 'controller', 'src', 'main.ts');
+
+/**
+ * One reaper for every controller this process starts: if the test or bench process dies
+ * without stopping them (a SIGKILL, a crash), they are killed with it instead of running on.
+ */
+let controllerPids: string | undefined;
+function reapWithThisProcess(pid: number): void {
+  if (controllerPids === undefined) {
+    controllerPids = join(tmpdir(), `baton-controllers-${process.pid}.pids`);
+    startReaper(process.pid, controllerPids);
+  }
+  appendFileSync(controllerPids, `${pid}\n`);
+}
 
 export async function startController(
   kc: KubeConfig,
@@ -62,5 +77,6 @@ export async function startController(
     env: opts.env === undefined ? undefined : { ...process.env, ...opts.env },
     logPath: join(opts.dir, 'controller.log'),
   });
+  reapWithThisProcess(proc.pid);
   return { process: proc, metricsUrl: `http://127.0.0.1:${port}/metrics` };
 }
