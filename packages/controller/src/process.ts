@@ -41,6 +41,7 @@ import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { leaseEventRecorder } from './lease-events.ts';
 import { controllerMetrics } from './metrics.ts';
+import { NodeChangeFilter } from './node-changes.ts';
 import { Notifier, notifierMetrics } from './notify.ts';
 import { blockingPodsGate } from './pods.ts';
 import { promInstantQuery } from './promql.ts';
@@ -271,7 +272,10 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         reconciler.reconcile().catch((err: unknown) => log.error({ err: String(err) }, 'reconcile failed'));
       }, 50);
     };
-    nodes.onChange(schedule);
+    const nodeChanges = new NodeChangeFilter();
+    nodes.onChange((event, node) => {
+      if (nodeChanges.relevant(event, node)) schedule();
+    });
     leases.onChange(schedule);
     for (const { informer } of podWatches) {
       informer.onChange(schedule);

@@ -1,0 +1,53 @@
+/**
+ * Which Node changes can change a decision. Every agent rewrites its node's RebootRequired
+ * condition once per heartbeat and kubelets refresh their own conditions' heartbeat times; at
+ * 5,000 nodes that is a steady stream of watch events that change nothing the controller reads.
+ * Re-planning over every node for each of them was most of an idle controller's CPU. A change
+ * that only moves heartbeat times, the resourceVersion or managedFields is skipped; anything
+ * else — labels, baton's annotations, cordon and taints, a condition's status, reason, message
+ * or transition time, the bootID — schedules a reconcile. Time-driven decisions do not depend
+ * on events: the controller's own wake-up timer and period tick cover them.
+ */
+import { DOMAIN } from '@baton/protocol';
+import type { V1Node } from '@kubernetes/client-node';
+
+/** The part of a Node the controller's decisions read, as a comparable string. */
+export function nodeFingerprint(node: V1Node): string {
+  const annotations = Object.entries(node.metadata?.annotations ?? {})
+    .filter(([k]) => k.startsWith(`${DOMAIN}/`))
+    .sort(([a], [b]) => a.localeCompare(b));
+  const labels = Object.entries(node.metadata?.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const conditions = (node.status?.conditions ?? [])
+    .map((c) => [c.type, c.status, c.reason ?? '', c.message ?? '', String(c.lastTransitionTime ?? '')])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  return JSON.stringify([
+    labels,
+    annotations,
+    node.spec?.unschedulable === true,
+    (node.spec?.taints ?? []).map((t) => [t.key, t.value ?? '', t.effect]),
+    conditions,
+    node.status?.nodeInfo?.bootID ?? '',
+    node.metadata?.deletionTimestamp === undefined ? '' : String(node.metadata.deletionTimestamp),
+  ]);
+}
+
+/**
+ * Remembers each node's fingerprint and says whether an informer event is worth a reconcile:
+ * always for a relist, an added or deleted node; for an update only when the fingerprint moved.
+ */
+export class NodeChangeFilter {
+  readonly #seen = new Map<string, string>();
+
+  relevant(event: 'add' | 'update' | 'delete' | 'resync', node: V1Node | undefined): boolean {
+    const name = node?.metadata?.name;
+    if (event === 'resync' || node === undefined || name === undefined) return true;
+    if (event === 'delete') {
+      this.#seen.delete(name);
+      return true;
+    }
+    const fp = nodeFingerprint(node);
+    const before = this.#seen.get(name);
+    this.#seen.set(name, fp);
+    return event === 'add' || before !== fp;
+  }
+}
