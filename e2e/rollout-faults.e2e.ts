@@ -147,7 +147,9 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
     );
     await sleep(3000); // nothing more happens: no second reboot, the watches caught up
     const end = await recorder.checkEnd(new Map(all.map((n) => [n.name, n.reboots])));
-    log(`faults: ${JSON.stringify(faults.counts)}; max holders ${recorder.checker.maxHolders}; max down ${recorder.checker.maxDown}`);
+    log(
+      `faults: ${JSON.stringify(faults.counts)}; max holders ${recorder.checker.maxHolders}; max down ${recorder.checker.maxDown}`,
+    );
     log(`reboot requests seen: ${recorder.checker.requests.length}; watch errors: ${recorder.errors.length}`);
 
     expect(end).toEqual([]);

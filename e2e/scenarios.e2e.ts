@@ -52,6 +52,31 @@ async function neverGranted(bed: Testbed, node: string, ms: number) {
 }
 
 /** Every listed node rebooted once, reports Rebooted and no longer needs a reboot, and no slot is held. */
+/** Sets a pod's Ready condition as a failing (or recovering) readiness probe would; kwok leaves it. */
+function setPodReady(bed: Testbed, pod: string, ready: boolean) {
+  return bed.core.patchNamespacedPodStatus(
+    {
+      name: pod,
+      namespace: bed.ns,
+      body: {
+        status: {
+          conditions: [
+            { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() },
+          ],
+        },
+      },
+    },
+    strategicMerge,
+  );
+}
+
+async function availableWeb(bed: Testbed): Promise<number> {
+  const d = await bed.kc
+    .makeApiClient(AppsV1Api)
+    .readNamespacedDeployment({ name: 'web', namespace: bed.ns });
+  return d.status?.availableReplicas ?? 0;
+}
+
 async function rolloutDone(bed: Testbed, names: readonly string[], timeoutMs = 180_000) {
   await waitFor(
     `${names.join(', ')} rebooted and every slot released`,
@@ -477,6 +502,7 @@ describe('rollout scenarios', () => {
       );
       return on.has(target.name) && on.has(other.name);
     });
+    await waitFor('both replicas available', async () => (await availableWeb(b)) === 2);
     target.neverReturn = true; // brought back by hand below, once the replacement is broken
     const ctl = await b.startController(['--reboot-timeout=1m']);
     // The second node asks once the first holds the only slot.
@@ -487,7 +513,7 @@ describe('rollout scenarios', () => {
     // The grant recorded what its drain touches.
     const slot = (await b.slotLeases()).find((l) => l.spec?.holderIdentity === target.name);
     expect(JSON.parse(slot?.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads] ?? '{}')).toEqual({
-      workloads: [`Deployment/${b.ns}/web`],
+      workloads: [`Deployment/${b.ns}/web=2`],
       pdbs: [`${b.ns}/web`],
     });
     // The evicted replica landed on the other node; it does not come up (as a crashing app would not).
@@ -500,32 +526,9 @@ describe('rollout scenarios', () => {
     const replacement = moved.sort((x, y) =>
       String(y.metadata?.creationTimestamp).localeCompare(String(x.metadata?.creationTimestamp)),
     )[0];
-    const setReady = (ready: boolean) =>
-      b.core.patchNamespacedPodStatus(
-        {
-          name: replacement?.metadata?.name ?? '',
-          namespace: b.ns,
-          body: {
-            status: {
-              conditions: [
-                {
-                  type: 'Ready',
-                  status: ready ? 'True' : 'False',
-                  lastTransitionTime: new Date().toISOString(),
-                },
-              ],
-            },
-          },
-        },
-        strategicMerge,
-      );
+    const setReady = (ready: boolean) => setPodReady(b, replacement?.metadata?.name ?? '', ready);
     await setReady(false);
-    await waitFor('the Deployment short of a replica', async () => {
-      const d = await b.kc
-        .makeApiClient(AppsV1Api)
-        .readNamespacedDeployment({ name: 'web', namespace: b.ns });
-      return (d.status?.availableReplicas ?? 0) < 2;
-    });
+    await waitFor('the Deployment short of a replica', async () => (await availableWeb(b)) < 2);
     // The node comes back, healthy itself: its own pods are fine (only its agent's).
     await setBootId(b.kc, target.name, `back-${Date.now()}`);
     await setNodeReady(b.kc, target.name, true);
@@ -557,5 +560,47 @@ describe('rollout scenarios', () => {
       `"node":"${target.name}","why":"rebooted and settled","msg":"released slot"`,
     );
     expect(b.recorder.maxHolders).toBe(1);
+  }, 420_000);
+
+  it('scenario 11b: a workload already short of a replica before the grant is asked back only what it had; the rollout goes on', async () => {
+    bed = await controllerTestbed(kc(), { name: 's11b', nodes: 2 });
+    const b = bed;
+    const [target, other] = b.nodes;
+    if (!target || !other) throw new Error('no node');
+    await createPinnedDeployment(b.kc, b.ns, {
+      name: 'web',
+      replicas: 2,
+      nodes: [target.name, other.name],
+      spread: true,
+    });
+    const running = async () =>
+      (await b.core.listNamespacedPod({ namespace: b.ns, labelSelector: 'app=web' })).items.filter(
+        (p) => p.status?.phase === 'Running',
+      );
+    const onOther = await waitFor('a web pod on each node', async () => {
+      const pods = await running();
+      const there = pods.find((p) => p.spec?.nodeName === other.name);
+      return pods.some((p) => p.spec?.nodeName === target.name) ? there : undefined;
+    });
+    // The replica on the other node fails its readiness probe before any reboot is asked for.
+    await setPodReady(b, onOther.metadata?.name ?? '', false);
+    await waitFor('the Deployment short of a replica', async () => (await availableWeb(b)) === 1);
+    await b.startController(['--reboot-timeout=2m']);
+    await target.touchSentinel();
+    const grant = await waitFor('the grant', async () =>
+      (await b.slotLeases()).find((l) => l.spec?.holderIdentity === target.name),
+    );
+    expect(JSON.parse(grant.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads] ?? '{}')).toEqual({
+      workloads: [`Deployment/${b.ns}/web=1`],
+      pdbs: [],
+    });
+    // The evicted replica comes up on the other node; the broken one stays broken. One available,
+    // as before the reboot: settled, released, no halt.
+    await rolloutDone(b, [target.name], 240_000);
+    expect(target.reboots).toBe(1);
+    expect(await availableWeb(b)).toBe(1);
+    expect((await nodeEvents(b.core, target.name)).map((e) => e.reason)).not.toContain(
+      EventReason.RolloutHalted,
+    );
   }, 420_000);
 });

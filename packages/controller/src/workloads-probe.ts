@@ -20,6 +20,7 @@ import type {
 } from '@kubernetes/client-node';
 import type { HealthView } from './settle.ts';
 import {
+  availableReplicas,
   evictedByDrain,
   formatWorkloadRecord,
   type PdbRef,
@@ -72,9 +73,10 @@ export function kubeWorkloadsApi(core: CoreV1Api, apps: AppsV1Api, policy: Polic
 }
 
 /**
- * The record to write with a grant: the workloads and PDBs the drain of `node` will touch.
- * Throws when anything cannot be read: then the node is not granted (an unknown set would
- * make "settled" unprovable later).
+ * The record to write with a grant: the workloads and PDBs the drain of `node` will touch, each
+ * workload with the replicas available now (what settling asks back). Throws when anything
+ * cannot be read: then the node is not granted (an unknown set would make "settled" unprovable
+ * later).
  */
 export async function recordWorkloads(api: WorkloadsApi, node: string): Promise<string> {
   const pods = (await api.podsOnNode(node)).filter(evictedByDrain);
@@ -84,7 +86,15 @@ export async function recordWorkloads(api: WorkloadsApi, node: string): Promise<
     api.pdbs(),
     Promise.all(rsRefs.map(async (r) => [`${r.namespace}/${r.name}`, await api.replicaSet(r)] as const)),
   ]);
-  return formatWorkloadRecord(workloadRecord(pods, new Map(replicaSets), pdbs));
+  const record = workloadRecord(pods, new Map(replicaSets), pdbs);
+  const workloads = await Promise.all(
+    record.workloads.map(async (w) => {
+      const obj = await api.workload(w);
+      // Gone already: nothing of it comes back, nothing to count.
+      return obj === undefined ? w : { ...w, availableAtGrant: availableReplicas(w.kind, obj) };
+    }),
+  );
+  return formatWorkloadRecord({ workloads, pdbs: record.pdbs });
 }
 
 const MAX_NAMED = 3;

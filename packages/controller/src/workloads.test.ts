@@ -96,11 +96,18 @@ describe('workloadRecord', () => {
 });
 
 describe('parseWorkloadRecord', () => {
-  it('reads back what formatWorkloadRecord writes', () => {
+  it('reads back what formatWorkloadRecord writes, with and without the count at the grant', () => {
     const r: WorkloadRecord = {
-      workloads: [{ kind: 'StatefulSet', namespace: 'db', name: 'pg.main' }],
+      workloads: [
+        { kind: 'Deployment', namespace: 'db', name: 'api', availableAtGrant: 0 },
+        { kind: 'StatefulSet', namespace: 'db', name: 'pg.main' },
+        { kind: 'StatefulSet', namespace: 'db', name: 'redis', availableAtGrant: 3 },
+      ],
       pdbs: [{ namespace: 'db', name: 'pg' }],
     };
+    expect(formatWorkloadRecord(r)).toBe(
+      '{"workloads":["Deployment/db/api=0","StatefulSet/db/pg.main","StatefulSet/db/redis=3"],"pdbs":["db/pg"]}',
+    );
     expect(parseWorkloadRecord(formatWorkloadRecord(r))).toEqual(r);
   });
 
@@ -108,7 +115,18 @@ describe('parseWorkloadRecord', () => {
     ['not json', 'not JSON'],
     ['[]', 'expected {"workloads": [...], "pdbs": [...]}'],
     ['{"workloads":[]}', 'expected {"workloads": [...], "pdbs": [...]}'],
-    ['{"workloads":["Job/a/b"],"pdbs":[]}', 'workload "Job/a/b" is not Kind/namespace/name'],
+    [
+      '{"workloads":["Job/a/b"],"pdbs":[]}',
+      'workload "Job/a/b" is not Kind/namespace/name or Kind/namespace/name=N',
+    ],
+    [
+      '{"workloads":["Deployment/a/b=-1"],"pdbs":[]}',
+      'workload "Deployment/a/b=-1" is not Kind/namespace/name or Kind/namespace/name=N',
+    ],
+    [
+      '{"workloads":["Deployment/a/b=01"],"pdbs":[]}',
+      'workload "Deployment/a/b=01" is not Kind/namespace/name or Kind/namespace/name=N',
+    ],
     ['{"workloads":[],"pdbs":["a/b/c"]}', 'PDB "a/b/c" is not namespace/name'],
     ['null', 'not a JSON object'],
   ])('refuses %s with a reason', (text, problem) => {
@@ -146,6 +164,26 @@ describe('workloadProblem and pdbProblem', () => {
     expect(workloadProblem(dep, { spec: { replicas: 1, selector: {}, template: {} } })).toBe(
       'Deployment/app/web: 0 of 1 replica(s) available',
     );
+  });
+
+  it('wants back what was available at the grant, not more: a workload already short does not block', () => {
+    const deployment = (available: number) => ({
+      metadata: { generation: 1 },
+      spec: { replicas: 3, selector: {}, template: {} },
+      status: { observedGeneration: 1, availableReplicas: available },
+    });
+    const shortBefore = { ...dep, availableAtGrant: 2 };
+    expect(workloadProblem(shortBefore, deployment(2))).toBeUndefined();
+    expect(workloadProblem(shortBefore, deployment(1))).toBe(
+      'Deployment/app/web: 1 of 2 replica(s) available (2 were available at the grant, 3 wanted)',
+    );
+    // Scaled down since the grant: the smaller count is what must be back.
+    expect(workloadProblem({ ...dep, availableAtGrant: 5 }, deployment(3))).toBeUndefined();
+    expect(workloadProblem({ ...dep, availableAtGrant: 5 }, deployment(2))).toBe(
+      'Deployment/app/web: 2 of 3 replica(s) available',
+    );
+    // Nothing was available at the grant: nothing to wait for.
+    expect(workloadProblem({ ...dep, availableAtGrant: 0 }, deployment(0))).toBeUndefined();
   });
 
   it('wants a PDB at its desired healthy count', () => {
@@ -193,10 +231,21 @@ function fakeApi(state: { available: number; fail?: boolean }): WorkloadsApi & {
 }
 
 describe('recordWorkloads', () => {
-  it('lists the node once and writes the canonical record', async () => {
+  it('lists the node once and writes the canonical record, with the replicas available now', async () => {
     expect(await recordWorkloads(fakeApi({ available: 2 }), 'n1')).toBe(
-      '{"workloads":["Deployment/app/web"],"pdbs":["app/web"]}',
+      '{"workloads":["Deployment/app/web=2"],"pdbs":["app/web"]}',
     );
+    expect(await recordWorkloads(fakeApi({ available: 1 }), 'n1')).toBe(
+      '{"workloads":["Deployment/app/web=1"],"pdbs":["app/web"]}',
+    );
+  });
+
+  it('throws when a workload cannot be read (the grant waits); one already gone is recorded without a count', async () => {
+    await expect(recordWorkloads(fakeApi({ available: 2, fail: true }), 'n1')).rejects.toThrow(
+      'connection refused',
+    );
+    const gone = { ...fakeApi({ available: 2 }), workload: async () => undefined };
+    expect(await recordWorkloads(gone, 'n1')).toBe('{"workloads":["Deployment/app/web"],"pdbs":["app/web"]}');
   });
 
   it('throws when the pods cannot be listed (the grant waits)', async () => {

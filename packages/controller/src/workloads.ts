@@ -26,6 +26,14 @@ export interface WorkloadRef {
   readonly kind: WorkloadKind;
   readonly namespace: string;
   readonly name: string;
+  /**
+   * Replicas available when the grant was made. Settling asks for this many back (or all, if
+   * fewer are wanted now), not for every replica: a workload already short before the reboot
+   * (a replica stuck Pending) is no worse for it, and must not halt the rollout. Undefined in a
+   * record written before baseline counts existed, or for a workload gone at the grant: then
+   * every replica is asked for.
+   */
+  readonly availableAtGrant?: number;
 }
 
 export interface PdbRef {
@@ -40,19 +48,25 @@ export interface WorkloadRecord {
 }
 
 export const workloadText = (w: WorkloadRef) => `${w.kind}/${w.namespace}/${w.name}`;
+const workloadEntry = (w: WorkloadRef) =>
+  w.availableAtGrant === undefined ? workloadText(w) : `${workloadText(w)}=${w.availableAtGrant}`;
 export const pdbText = (p: PdbRef) => `${p.namespace}/${p.name}`;
 
-/** Canonical annotation value: `{"workloads":["Deployment/ns/name",...],"pdbs":["ns/name",...]}`, sorted. */
+/**
+ * Canonical annotation value, sorted:
+ * `{"workloads":["Deployment/ns/name=2",...],"pdbs":["ns/name",...]}`, where `=2` is the
+ * replicas available at the grant (absent when unknown).
+ */
 export function formatWorkloadRecord(r: WorkloadRecord): string {
   return JSON.stringify({
-    workloads: [...new Set(r.workloads.map(workloadText))].sort(),
+    workloads: [...new Set(r.workloads.map(workloadEntry))].sort(),
     pdbs: [...new Set(r.pdbs.map(pdbText))].sort(),
   });
 }
 
 // Kubernetes object names: DNS subdomains (namespaces: DNS labels), never containing "/".
 const NAME = '[a-z0-9]([-a-z0-9.]*[a-z0-9])?';
-const WORKLOAD_RE = new RegExp(`^(${WORKLOAD_KINDS.join('|')})/(${NAME})/(${NAME})$`);
+const WORKLOAD_RE = new RegExp(`^(${WORKLOAD_KINDS.join('|')})/(${NAME})/(${NAME})(=(0|[1-9][0-9]{0,8}))?$`);
 const PDB_RE = new RegExp(`^(${NAME})/(${NAME})$`);
 
 /**
@@ -74,8 +88,10 @@ export function parseWorkloadRecord(text: string): WorkloadRecord | { readonly p
   const ws: WorkloadRef[] = [];
   for (const w of workloads) {
     const m = typeof w === 'string' ? WORKLOAD_RE.exec(w) : null;
-    if (!m) return { problem: `workload ${JSON.stringify(w)} is not Kind/namespace/name` };
-    ws.push({ kind: m[1] as WorkloadKind, namespace: m[2] ?? '', name: m[4] ?? '' });
+    if (!m)
+      return { problem: `workload ${JSON.stringify(w)} is not Kind/namespace/name or Kind/namespace/name=N` };
+    const ref = { kind: m[1] as WorkloadKind, namespace: m[2] ?? '', name: m[4] ?? '' };
+    ws.push(m[7] === undefined ? ref : { ...ref, availableAtGrant: Number(m[7]) });
   }
   const ps: PdbRef[] = [];
   for (const p of pdbs) {
@@ -170,8 +186,9 @@ const stale = (o: { metadata?: { generation?: number }; status?: { observedGener
 
 /**
  * Why a workload is not available again; `undefined` when it is. A workload that no longer
- * exists is not waited for (nothing of it is coming back). Every replica must be available,
- * not just the Deployment's minimum: the drain took some away, and they must be back.
+ * exists is not waited for (nothing of it is coming back). Every replica that was available at
+ * the grant must be available again (every replica, if the record has no count), not just the
+ * Deployment's minimum: the drain took some away, and they must be back.
  */
 export function workloadProblem(
   ref: WorkloadRef,
@@ -181,11 +198,22 @@ export function workloadProblem(
   const what = workloadText(ref);
   if (stale(obj))
     return `${what}: its controller has not observed generation ${obj.metadata?.generation} yet`;
-  const want = obj.spec?.replicas ?? 1;
+  const replicas = obj.spec?.replicas ?? 1;
+  const want = Math.min(replicas, ref.availableAtGrant ?? replicas);
+  const have = availableReplicas(ref.kind, obj);
+  if (have >= want) return undefined;
+  const short = want < replicas ? ` (${want} were available at the grant, ${replicas} wanted)` : '';
+  return `${what}: ${have} of ${want} replica(s) available${short}`;
+}
+
+/** Available replicas as the workload's controller reports them. */
+export function availableReplicas(
+  kind: WorkloadKind,
+  obj: V1Deployment | V1StatefulSet | V1ReplicaSet,
+): number {
   const status = obj.status as { availableReplicas?: number; readyReplicas?: number } | undefined;
   // StatefulSets report availableReplicas since 1.25 (minReadySeconds); readyReplicas before.
-  const have = status?.availableReplicas ?? (ref.kind === 'StatefulSet' ? status?.readyReplicas : 0) ?? 0;
-  return have >= want ? undefined : `${what}: ${have} of ${want} replica(s) available`;
+  return status?.availableReplicas ?? (kind === 'StatefulSet' ? status?.readyReplicas : 0) ?? 0;
 }
 
 /** Why a PDB is not back at its desired healthy count; `undefined` when it is (or is gone). */

@@ -250,8 +250,9 @@ export const SlotAnnotation = {
   GrantedNodeWasUnschedulable: `${DOMAIN}/granted-node-was-unschedulable`,
   /**
    * What the drain of the granted node touches, listed by the controller just before it grants:
-   * JSON `{"workloads":["Deployment/<ns>/<name>","StatefulSet/…","ReplicaSet/…"],"pdbs":["<ns>/<name>"]}`.
-   * The node settles only once each of these workloads has all its replicas available again and
+   * JSON `{"workloads":["Deployment/<ns>/<name>=<available>","StatefulSet/…","ReplicaSet/…"],"pdbs":["<ns>/<name>"]}`,
+   * `=<available>` being the replicas available at the grant (absent when unknown: then all).
+   * The node settles only once each of these workloads has that many replicas available again and
    * each PDB is back at its desired healthy count; a node holder without a readable record does
    * not settle (the controller cannot tell what to wait for).
    */
