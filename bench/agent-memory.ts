@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentPhase, Annotation } from '@baton/protocol';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { startCluster } from '../e2e/harness/cluster.ts';
 import { Fleet } from '../e2e/harness/fleet.ts';
 import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from '../e2e/harness/kube.ts';
@@ -22,7 +22,7 @@ import { grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
 import { bundle, bundles } from '../scripts/bundle.ts';
-import { kubectlDrain, rssMiB, sleep } from './lib.ts';
+import { deployPodsOnNode, kubectlDrain, rssMiB, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PODS = Number(process.env.BENCH_PODS ?? 100);
@@ -60,35 +60,8 @@ try {
   const [sim] = await fleet.add([node]);
   if (!sim?.agent) throw new Error('no agent');
 
-  const podsOn = async (app: string, onNode: string) => {
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: app },
-        spec: {
-          replicas: PODS,
-          selector: { matchLabels: { app } },
-          template: {
-            metadata: { labels: { app } },
-            spec: {
-              nodeSelector: { 'kubernetes.io/hostname': onNode },
-              containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
-            },
-          },
-        },
-      },
-    });
-    await waitFor(
-      `${PODS} ${app} pods running`,
-      async () => {
-        const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` });
-        return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
-      },
-      180_000,
-    );
-  };
-  await podsOn('load', node);
-  await podsOn('reference', refNode);
+  await deployPodsOnNode(kc, ns, { app: 'load', node, count: PODS, timeoutMs: 180_000 });
+  await deployPodsOnNode(kc, ns, { app: 'reference', node: refNode, count: PODS, timeoutMs: 180_000 });
 
   // Idle: synced, reported, nothing to do, for IDLE_SETTLE_MS; then sample for 10 s.
   await sleep(IDLE_SETTLE_MS);

@@ -19,7 +19,7 @@ import {
 import { grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
-import { kubectlDrain, LoadSampler, round, rssMiB, sleep } from './lib.ts';
+import { deployPodsOnNode, kubectlDrain, LoadSampler, round, rssMiB, sleep } from './lib.ts';
 
 export interface DrainResult {
   pods: number;
@@ -66,35 +66,8 @@ export async function drainBench(
   try {
     const [sim] = await fleet.add([node]);
     if (!sim?.agent) throw new Error('no agent');
-    const podsOn = async (app: string, onNode: string) => {
-      await apps.createNamespacedDeployment({
-        namespace: ns,
-        body: {
-          metadata: { name: app },
-          spec: {
-            replicas: pods,
-            selector: { matchLabels: { app } },
-            template: {
-              metadata: { labels: { app } },
-              spec: {
-                nodeSelector: { 'kubernetes.io/hostname': onNode },
-                containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
-              },
-            },
-          },
-        },
-      });
-      await waitFor(
-        `${pods} ${app} pods running on ${onNode}`,
-        async () => {
-          const list = await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` });
-          return list.items.filter((p) => p.status?.phase === 'Running').length === pods;
-        },
-        600_000,
-      );
-    };
-    await podsOn('load', node);
-    await podsOn('reference', refNode);
+    await deployPodsOnNode(kc, ns, { app: 'load', node, count: pods, timeoutMs: 600_000 });
+    await deployPodsOnNode(kc, ns, { app: 'reference', node: refNode, count: pods, timeoutMs: 600_000 });
     log(`drain: ${pods} pods on each of ${node} and ${refNode}`);
     const load = new LoadSampler(1000);
 

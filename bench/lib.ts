@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Cluster } from '../e2e/harness/cluster.ts';
+import { waitFor } from '../e2e/harness/kube.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -241,4 +242,42 @@ export async function kubectlDrain(
   clearInterval(sampler);
   if (code !== 0) throw new Error(`kubectl drain exited with ${code}`);
   return { seconds: (Date.now() - started) / 1000, peakRssMiB: peak };
+}
+
+/**
+ * A Deployment of `count` pods pinned to `node` (a kwok node runs them without an image pull),
+ * waited for until every pod is Running: the load a drain benchmark evicts.
+ */
+export async function deployPodsOnNode(
+  kc: KubeConfig,
+  namespace: string,
+  o: { app: string; node: string; count: number; timeoutMs: number },
+): Promise<void> {
+  const { app, node, count } = o;
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: app },
+      spec: {
+        replicas: count,
+        selector: { matchLabels: { app } },
+        template: {
+          metadata: { labels: { app } },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': node },
+            containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+          },
+        },
+      },
+    },
+  });
+  const core = kc.makeApiClient(CoreV1Api);
+  await waitFor(
+    `${count} ${app} pods running on ${node}`,
+    async () => {
+      const list = await core.listNamespacedPod({ namespace, labelSelector: `app=${app}` });
+      return list.items.filter((p) => p.status?.phase === 'Running').length === count;
+    },
+    o.timeoutMs,
+  );
 }
