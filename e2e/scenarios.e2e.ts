@@ -23,6 +23,7 @@ import {
   mergePatch,
   setBootId,
   setNodeReady,
+  setPodReady,
   strategicMerge,
   waitFor,
 } from './harness/kube.ts';
@@ -52,24 +53,6 @@ async function neverGranted(bed: Testbed, node: string, ms: number) {
 }
 
 /** Every listed node rebooted once, reports Rebooted and no longer needs a reboot, and no slot is held. */
-/** Sets a pod's Ready condition as a failing (or recovering) readiness probe would; kwok leaves it. */
-function setPodReady(bed: Testbed, pod: string, ready: boolean) {
-  return bed.core.patchNamespacedPodStatus(
-    {
-      name: pod,
-      namespace: bed.ns,
-      body: {
-        status: {
-          conditions: [
-            { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() },
-          ],
-        },
-      },
-    },
-    strategicMerge,
-  );
-}
-
 async function availableWeb(bed: Testbed): Promise<number> {
   const d = await bed.kc
     .makeApiClient(AppsV1Api)
@@ -526,7 +509,7 @@ describe('rollout scenarios', () => {
     const replacement = moved.sort((x, y) =>
       String(y.metadata?.creationTimestamp).localeCompare(String(x.metadata?.creationTimestamp)),
     )[0];
-    const setReady = (ready: boolean) => setPodReady(b, replacement?.metadata?.name ?? '', ready);
+    const setReady = (ready: boolean) => setPodReady(b.core, b.ns, replacement?.metadata?.name ?? '', ready);
     await setReady(false);
     await waitFor('the Deployment short of a replica', async () => (await availableWeb(b)) < 2);
     // The node comes back, healthy itself: its own pods are fine (only its agent's).
@@ -583,7 +566,7 @@ describe('rollout scenarios', () => {
       return pods.some((p) => p.spec?.nodeName === target.name) ? there : undefined;
     });
     // The replica on the other node fails its readiness probe before any reboot is asked for.
-    await setPodReady(b, onOther.metadata?.name ?? '', false);
+    await setPodReady(b.core, b.ns, onOther.metadata?.name ?? '', false);
     await waitFor('the Deployment short of a replica', async () => (await availableWeb(b)) === 1);
     await b.startController(['--reboot-timeout=2m']);
     await target.touchSentinel();

@@ -263,3 +263,21 @@ export async function mintServiceAccountToken(
   if (!token) throw new Error(`TokenRequest for ${opts.namespace}/${opts.serviceAccount} returned no token`);
   return token;
 }
+
+/** Sets a pod's Ready condition as a failing (or recovering) readiness probe would; kwok leaves it. */
+export function setPodReady(core: CoreV1Api, namespace: string, pod: string, ready: boolean) {
+  return core.patchNamespacedPodStatus(
+    {
+      name: pod,
+      namespace,
+      body: {
+        status: {
+          conditions: [
+            { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() },
+          ],
+        },
+      },
+    },
+    strategicMerge,
+  );
+}
