@@ -31,15 +31,9 @@ import type { Violation } from '../e2e/harness/invariants.ts';
 import { createFakeNodes, loadKubeConfig, waitForNodesReady } from '../e2e/harness/kube.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac, grantControllerRbac } from '../e2e/harness/rbac.ts';
+import { envInt, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const envInt = (name: string, def: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${raw}: expected a non-negative integer`);
-  return n;
-};
 const REBOOTS = envInt('SOAK_REBOOTS', 200);
 const NODES = Math.max(1, envInt('SOAK_NODES', 25));
 const CONCURRENCY = Math.max(1, envInt('SOAK_CONCURRENCY', 3));
@@ -61,7 +55,6 @@ function rng(seed: number): () => number {
 }
 const random = rng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (line: string) =>
   process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
