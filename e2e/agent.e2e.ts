@@ -45,7 +45,7 @@ describe('baton-agent', () => {
     core = kc.makeApiClient(CoreV1Api);
     ns = await createTestNamespace(kc, 'agent');
     dir = await mkdtemp(join(tmpdir(), 'baton-agent-e2e-'));
-    names = await createFakeNodes(kc, { prefix, count: 6 });
+    names = await createFakeNodes(kc, { prefix, count: 7 });
     await waitForNodesReady(kc, names);
     cleanupRbac = await grantAgentRbac(kc, ns, 'baton-agent');
     fleet = new Fleet({
@@ -350,4 +350,46 @@ describe('baton-agent', () => {
     await releaseSlot(kc, ns, 'baton-slot-4');
     node.extraArgs = [];
   });
+
+  it('killed after its reboot command while its grant lapses, the restarted agent waits for the shutdown instead of undoing the cordon', async () => {
+    // Two faults at once: the agent process dies right after asking the host to reboot, and its
+    // grant lapses (here: nobody renews it) before the new process starts on the same boot.
+    // Undoing the cordon then would give the slot back while the machine is still going down.
+    const node = sim(6);
+    const target = names[6] ?? '';
+    node.shutdownMs = 20_000;
+    await node.touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(6))?.status === 'True');
+    const grantedAt = Date.now();
+    await grantSlot(kc, ns, 'baton-slot-3', target, 5);
+    await waitFor('the reboot command', async () => node.reboots === 1, 30_000);
+    const commandAt = Date.now();
+    await node.killAgent();
+    // Restart only once the grant is over (5 s, plus a second of clock slack).
+    await new Promise((r) => setTimeout(r, Math.max(0, grantedAt + 6000 - Date.now())));
+    await node.startAgent();
+    // Until the machine goes down, the new agent must leave the node as the old one left it.
+    while (Date.now() < commandAt + 17_000) {
+      const n = await readNode(6);
+      expect(n.spec?.unschedulable).toBe(true);
+      expect(annotation(n, Annotation.Phase)).toBe(AgentPhase.Rebooting);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(node.agent?.hasExited()).toBe(false);
+    // The machine goes down and boots: the agent verifies the new boot and uncordons.
+    await waitFor(
+      'the reboot to be verified',
+      async () => annotation(await readNode(6), Annotation.Phase) === AgentPhase.Rebooted,
+      90_000,
+    );
+    const after = await readNode(6);
+    expect(after.spec?.unschedulable ?? false).toBe(false);
+    expect(node.reboots).toBe(1);
+    const reasons = (
+      await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${target}` })
+    ).items.map((e) => e.reason);
+    expect(reasons).toContain('Rebooted');
+    expect(reasons).not.toContain('RebootAborted');
+    await releaseSlot(kc, ns, 'baton-slot-3');
+  }, 180_000);
 });

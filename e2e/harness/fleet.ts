@@ -87,6 +87,11 @@ export class SimulatedNode {
   keepSentinel = false;
   /** When true, the node never comes back after a reboot. */
   neverReturn = false;
+  /**
+   * How long the machine takes to go down after its reboot command (default 0: at once). The
+   * agent keeps running meanwhile, as it would while systemd stops the services before it.
+   */
+  shutdownMs = 0;
   extraArgs: readonly string[] = [];
   /** A simulated reboot or a crash is under way: no other may start. */
   #busy = false;
@@ -242,6 +247,7 @@ export class SimulatedNode {
     // A machine reboots whether or not the API server answers: each step that writes to it is
     // retried until it goes through (a fault test may have the API server down right now).
     const bootId = randomUUID();
+    if (this.shutdownMs > 0) await new Promise((r) => setTimeout(r, this.shutdownMs));
     await this.#retrying(() => setNodeReady(o.kc, this.name, false));
     await this.killAgent();
     if (!this.keepSentinel) await this.removeSentinel();
