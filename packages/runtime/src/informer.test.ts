@@ -1,6 +1,6 @@
 import type { KubeConfig, KubernetesListObject, V1ConfigMap } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ListWatchLike, superviseInformer } from './informer.ts';
+import { dropManagedFields, type ListWatchLike, superviseInformer, trimmedList } from './informer.ts';
 import { createLogger } from './logger.ts';
 
 type Obj = V1ConfigMap;
@@ -58,7 +58,7 @@ describe('superviseInformer', () => {
   });
 
   /** `hangs(i)`: whether the i-th ListWatch made hangs in its list. */
-  function setup(hangs: (i: number) => boolean = () => false, watchdogMs = 60_000) {
+  function setup(hangs: (i: number) => boolean = () => false, watchdogMs = 60_000, trim?: (o: Obj) => void) {
     const made: FakeListWatch[] = [];
     const events: string[] = [];
     const informer = superviseInformer<Obj>({
@@ -70,6 +70,7 @@ describe('superviseInformer', () => {
       initialBackoffMs: 100,
       watchdogMs,
       now: () => Date.now(),
+      ...(trim ? { trim } : {}),
       createListWatch: () => {
         const f = new FakeListWatch();
         f.hang = hangs(made.length);
@@ -80,6 +81,38 @@ describe('superviseInformer', () => {
     informer.onChange((e) => events.push(e));
     return { informer, made, events };
   }
+
+  it('trims every watched object in place before the handlers see it (the cached object is the same)', async () => {
+    const s = setup(undefined, undefined, (o) => {
+      dropManagedFields(o);
+      delete o.data;
+    });
+    const seen: (Obj | undefined)[] = [];
+    s.informer.onChange((_e, o) => seen.push(o));
+    await s.informer.start();
+    const obj: Obj = {
+      metadata: { name: 'a', resourceVersion: '2', managedFields: [{ manager: 'kubectl' }] },
+      data: { big: 'x'.repeat(1000) },
+    };
+    s.made[0]?.fire('add', obj);
+    expect(obj).toEqual({ metadata: { name: 'a', resourceVersion: '2' } });
+    expect(seen.at(-1)).toBe(obj);
+    await s.informer.stop();
+  });
+
+  it('trims every item of a list', async () => {
+    const list = trimmedList<Obj>(
+      async () =>
+        ({
+          items: [
+            { metadata: { name: 'a', managedFields: [{ manager: 'm' }] } },
+            { metadata: { name: 'b' } },
+          ],
+        }) as KubernetesListObject<Obj>,
+      dropManagedFields,
+    );
+    expect((await list()).items).toEqual([{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }]);
+  });
 
   it('is synced after the first list and says so with a resync', async () => {
     const s = setup();

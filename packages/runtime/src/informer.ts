@@ -66,6 +66,29 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly now?: () => number;
   /** Makes the underlying ListWatch; default client-node's. */
   readonly createListWatch?: () => ListWatchLike<T>;
+  /**
+   * Drops what the caller never reads from each object before it is cached (in place, on every
+   * listed and watched object): at thousands of Nodes, managedFields and status.images are most
+   * of the cache's memory.
+   */
+  readonly trim?: (obj: T) => void;
+}
+
+/** `list`, with `trim` applied to every item it returns. */
+export function trimmedList<T extends KubernetesObject>(
+  list: () => Promise<KubernetesListObject<T>>,
+  trim: (obj: T) => void,
+): () => Promise<KubernetesListObject<T>> {
+  return async () => {
+    const page = await list();
+    for (const item of page.items) trim(item);
+    return page;
+  };
+}
+
+/** Every object's managedFields: written by the API server for server-side apply, never read here. */
+export function dropManagedFields(obj: KubernetesObject): void {
+  if (obj.metadata !== undefined) delete obj.metadata.managedFields;
 }
 
 export const DEFAULT_WATCHDOG_MS = 5 * 60_000;
@@ -80,13 +103,15 @@ export function superviseInformer<T extends KubernetesObject>(
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   const watchdogMs = opts.watchdogMs ?? DEFAULT_WATCHDOG_MS;
   const now = opts.now ?? Date.now;
+  const trim = opts.trim;
+  const list = trim === undefined ? opts.list : trimmedList(opts.list, trim);
   const createListWatch =
     opts.createListWatch ??
     (() =>
       new ListWatch<T>(
         opts.path,
         new Watch(opts.kubeConfig),
-        opts.list,
+        list,
         false,
         opts.labelSelector,
         opts.fieldSelector,
@@ -121,6 +146,8 @@ export function superviseInformer<T extends KubernetesObject>(
   const make = (): ListWatchLike<T> => {
     const l = createListWatch();
     const on = (event: InformerEvent) => (o: T) => {
+      // The watched object is the one the ListWatch caches: trimmed in place, the cache shrinks.
+      trim?.(o);
       if (l !== lw) return;
       lastActivity = now();
       emit(event, o);
