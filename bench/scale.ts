@@ -102,7 +102,12 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
   );
 }
 
-function conditionPatch(needs: boolean) {
+/**
+ * The RebootRequired condition as an agent writes it: a change of status moves
+ * lastTransitionTime; a heartbeat (`transition` false) moves only lastHeartbeatTime, and the
+ * strategic merge keeps the transition time the node has.
+ */
+function conditionPatch(needs: boolean, transition = true) {
   const now = new Date();
   return {
     status: {
@@ -113,7 +118,7 @@ function conditionPatch(needs: boolean) {
           reason: needs ? RebootRequiredReason.SentinelPresent : RebootRequiredReason.NoSentinel,
           message: needs ? 'synthetic reporter: sentinel present' : 'synthetic reporter: no sentinel',
           lastHeartbeatTime: now,
-          lastTransitionTime: now,
+          ...(transition ? { lastTransitionTime: now } : {}),
         },
       ],
     },
@@ -177,10 +182,20 @@ export async function scaleBench(
     const statusChunks: (typeof withStatus)[] = [];
     for (let i = 0; i < withStatus.length; i += 500) statusChunks.push(withStatus.slice(i, i + 500));
     await pool(statusChunks, 4, async (chunk) => {
-      await kubectl(
-        ['replace', '--subresource=status', '-f', '-'],
-        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: chunk }),
-      );
+      // A replace can still meet a Conflict while the node controllers write the same nodes;
+      // it is idempotent, so it is simply tried again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await kubectl(
+            ['replace', '--subresource=status', '-f', '-'],
+            JSON.stringify({ apiVersion: 'v1', kind: 'List', items: chunk }),
+          );
+          return;
+        } catch (err) {
+          if (attempt >= 5 || !String(err).includes('Conflict')) throw err;
+          await sleep(1000);
+        }
+      }
     });
     const createSeconds = round((Date.now() - t0) / 1000, 1);
     log(`scale ${count}: ${count} nodes created and reported in ${createSeconds} s`);
@@ -196,7 +211,7 @@ export async function scaleBench(
         if (pending.has(name)) continue;
         patches++;
         void core
-          .patchNodeStatus({ name, body: conditionPatch(false) }, strategicMerge)
+          .patchNodeStatus({ name, body: conditionPatch(false, false) }, strategicMerge)
           .catch(() => undefined);
       }
     }, 1000);
