@@ -2,7 +2,13 @@
  * The agent process: wires the sentinel, the reporter and the grant-driven state machine to the
  * API server, and exposes /healthz, /readyz and /metrics.
  */
-import { type AgentConfig, agentOptions, describeOptions, parseAgentConfig } from '@baton/protocol';
+import {
+  type AgentConfig,
+  agentOptions,
+  describeOptions,
+  parseAgentConfig,
+  SLOT_LEASE_PREFIX,
+} from '@baton/protocol';
 import {
   createKubeClient,
   formatUsage,
@@ -174,7 +180,10 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       report();
       reconcile();
     });
-    leases.onChange(() => reconcile());
+    // Slot Leases only (and relists): the controller's leader Lease renews every few seconds.
+    leases.onChange((_event, lease) => {
+      if (lease === undefined || lease.metadata?.name?.startsWith(SLOT_LEASE_PREFIX)) reconcile();
+    });
 
     // The watches sync in the background (retrying while the API server is unreachable); until
     // then /readyz says why, and the agent decides nothing: no view of the grants, no action.

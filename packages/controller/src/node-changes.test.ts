@@ -1,6 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { NodeChangeFilter, nodeFingerprint } from './node-changes.ts';
+import { NodeChangeFilter, nodeFingerprint, relevantLeaseChange } from './node-changes.ts';
 
 function node(over: (n: V1Node) => void = () => {}): V1Node {
   const n: V1Node = {
@@ -111,5 +111,14 @@ describe('NodeChangeFilter', () => {
     expect(f.relevant('delete', node())).toBe(true);
     // Seen for the first time as an update (after a delete, or a relist the filter missed).
     expect(f.relevant('update', node())).toBe(true);
+  });
+});
+
+describe('relevantLeaseChange', () => {
+  it('skips only the leader Lease', () => {
+    expect(relevantLeaseChange({ metadata: { name: 'baton-controller-leader' } })).toBe(false);
+    expect(relevantLeaseChange({ metadata: { name: 'baton-slot-0' } })).toBe(true);
+    expect(relevantLeaseChange({ metadata: { name: 'baton-pause' } })).toBe(true);
+    expect(relevantLeaseChange(undefined)).toBe(true); // a relist
   });
 });

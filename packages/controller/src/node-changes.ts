@@ -8,8 +8,8 @@
  * or transition time, the bootID — schedules a reconcile. Time-driven decisions do not depend
  * on events: the controller's own wake-up timer and period tick cover them.
  */
-import { DOMAIN } from '@baton/protocol';
-import type { V1Node } from '@kubernetes/client-node';
+import { DOMAIN, LEADER_LEASE } from '@baton/protocol';
+import type { V1Lease, V1Node } from '@kubernetes/client-node';
 
 /** The part of a Node the controller's decisions read, as a comparable string. */
 export function nodeFingerprint(node: V1Node): string {
@@ -50,4 +50,13 @@ export class NodeChangeFilter {
     this.#seen.set(name, fp);
     return event === 'add' || before !== fp;
   }
+}
+
+/**
+ * Whether a Lease event is worth a reconcile: every change but the leader Lease's. That one is
+ * renewed every few seconds and decides nothing here (the elector calls back when leadership
+ * itself changes); re-planning on each renewal was a full plan over every node every 2 s.
+ */
+export function relevantLeaseChange(lease: V1Lease | undefined): boolean {
+  return lease?.metadata?.name !== LEADER_LEASE;
 }

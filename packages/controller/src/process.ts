@@ -42,7 +42,7 @@ import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { leaseEventRecorder } from './lease-events.ts';
 import { controllerMetrics } from './metrics.ts';
-import { NodeChangeFilter } from './node-changes.ts';
+import { NodeChangeFilter, relevantLeaseChange } from './node-changes.ts';
 import { Notifier, notifierMetrics } from './notify.ts';
 import { blockingPodsGate } from './pods.ts';
 import { promInstantQuery } from './promql.ts';
@@ -285,7 +285,9 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     nodes.onChange((event, node) => {
       if (nodeChanges.relevant(event, node)) schedule();
     });
-    leases.onChange(schedule);
+    leases.onChange((_event, lease) => {
+      if (relevantLeaseChange(lease)) schedule();
+    });
     for (const { informer } of podWatches) {
       informer.onChange(schedule);
       // Not awaited: an unsynced pod watch blocks grants (BlockingPodsUnknown), never the rest.
