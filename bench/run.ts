@@ -273,11 +273,18 @@ if (process.env.BENCH_MERGE === '1') {
     const mine = results as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(prev)) {
       if (k === 'scale' && results.scale.length === 0) results.scale = prev.scale;
-      else if (k === 'errors')
-        results.errors.push(...prev.errors.map((e) => `earlier invocation (${prev.date}): ${e}`));
-      else if (mine[k] === undefined) mine[k] = v;
+      else if (k === 'errors') {
+        // An earlier error of a part this invocation ran again is history, not a result.
+        const part = (e: string) => /^(?:earlier invocation \([^)]*\): )*(\w+)/.exec(e)?.[1] ?? '';
+        results.errors.push(
+          ...prev.errors
+            .filter((e) => !only.has(part(e)))
+            .map((e) => (e.startsWith('earlier invocation') ? e : `earlier invocation (${prev.date}): ${e}`)),
+        );
+      } else if (mine[k] === undefined) mine[k] = v;
     }
-    results.mergedFrom = prev.date;
+    // The oldest invocation whose parts are kept.
+    results.mergedFrom = prev.mergedFrom ?? prev.date;
   } catch {
     // nothing to merge
   }
