@@ -47,6 +47,13 @@ describe('nodeFingerprint', () => {
     expect(nodeFingerprint(heartbeat)).toBe(base);
   });
 
+  it('is the same for a Node as listed (Date objects) and as watched (ISO strings)', () => {
+    const listed = node();
+    const watched = JSON.parse(JSON.stringify(listed)) as V1Node;
+    expect(typeof watched.status?.conditions?.[0]?.lastTransitionTime).toBe('string');
+    expect(nodeFingerprint(watched)).toBe(nodeFingerprint(listed));
+  });
+
   it('moves with every field a decision reads', () => {
     const base = nodeFingerprint(node());
     const changes: ((n: V1Node) => void)[] = [

@@ -11,6 +11,13 @@
 import { DOMAIN, LEADER_LEASE } from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 
+/**
+ * A timestamp as milliseconds: a listed Node (deserialized by client-node) carries Date objects,
+ * a watched one ISO strings; both must give the same fingerprint.
+ */
+const millis = (t: Date | string | undefined | null): number | '' =>
+  t === undefined || t === null ? '' : new Date(t).getTime();
+
 /** The part of a Node the controller's decisions read, as a comparable string. */
 export function nodeFingerprint(node: V1Node): string {
   const annotations = Object.entries(node.metadata?.annotations ?? {})
@@ -18,7 +25,7 @@ export function nodeFingerprint(node: V1Node): string {
     .sort(([a], [b]) => a.localeCompare(b));
   const labels = Object.entries(node.metadata?.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const conditions = (node.status?.conditions ?? [])
-    .map((c) => [c.type, c.status, c.reason ?? '', c.message ?? '', String(c.lastTransitionTime ?? '')])
+    .map((c) => [c.type, c.status, c.reason ?? '', c.message ?? '', millis(c.lastTransitionTime)])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   return JSON.stringify([
     labels,
@@ -27,7 +34,7 @@ export function nodeFingerprint(node: V1Node): string {
     (node.spec?.taints ?? []).map((t) => [t.key, t.value ?? '', t.effect]),
     conditions,
     node.status?.nodeInfo?.bootID ?? '',
-    node.metadata?.deletionTimestamp === undefined ? '' : String(node.metadata.deletionTimestamp),
+    millis(node.metadata?.deletionTimestamp),
   ]);
 }
 
