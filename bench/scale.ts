@@ -43,6 +43,8 @@ export interface ScaleResult {
   planMs: { p50: number; p99: number; runs: number };
   /** Set when the measured plan did not grant the one pending node (the figure is then void). */
   planProblem?: string | undefined;
+  /** baton_reconcile_requests_total over the idle window, per second, by source. */
+  reconcileRequestsPerSecond?: Record<string, number>;
   grantLatencySeconds: { p50: number; p99: number; max: number; samples: number };
   load: { min: number; mean: number; max: number };
 }
@@ -240,7 +242,15 @@ export async function scaleBench(
     log(`scale ${count}: controller synced; settling 30 s before the idle window`);
     await sleep(30_000);
 
+    const reconcileRequests = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(started.metricsUrl)).text();
+      const out = new Map<string, number>();
+      for (const m of text.matchAll(/^baton_reconcile_requests_total\{source="(\w+)"\} (\d+)/gm))
+        out.set(m[1] ?? '', Number(m[2]));
+      return out;
+    };
     const load = new LoadSampler();
+    const requestsBefore = await reconcileRequests();
     const patchesBefore = patches;
     const cpu0 = cpuSeconds(pid);
     const w0 = Date.now();
@@ -252,6 +262,16 @@ export async function scaleBench(
     const windowSeconds = (Date.now() - w0) / 1000;
     const idleCpu = ((cpuSeconds(pid) - cpu0) / windowSeconds) * 100;
     const reporterRate = (patches - patchesBefore) / windowSeconds;
+    const requestsAfter = await reconcileRequests();
+    const reconcileRequestsPerSecond = Object.fromEntries(
+      [...requestsAfter].map(([source, n]) => [
+        source,
+        round((n - (requestsBefore.get(source) ?? 0)) / windowSeconds, 2),
+      ]),
+    );
+    log(
+      `scale ${count}: reconcile requests per second while idle ${JSON.stringify(reconcileRequestsPerSecond)}`,
+    );
     log(`scale ${count}: idle CPU ${idleCpu.toFixed(2)} %, RSS ${percentile(rss, 50).toFixed(1)} MiB`);
 
     // The planner over all nodes as the API server returns them, one of them pending.
@@ -325,6 +345,7 @@ export async function scaleBench(
       reporterPatchesPerSecond: round(reporterRate, 1),
       controllerRssMiB: round(percentile(rss, 50), 1),
       controllerIdleCpuPercent: round(idleCpu, 2),
+      reconcileRequestsPerSecond,
       idleWindowSeconds: round(windowSeconds, 0),
       planProblem,
       planMs: {

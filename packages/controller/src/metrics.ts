@@ -14,6 +14,24 @@ export interface ControllerMetrics {
   fleet(nodes: readonly V1Node[], leases: readonly V1Lease[], now: Date): void;
 }
 
+/** What asked for a reconcile (the controller coalesces requests that come within 50 ms). */
+export type ReconcileSource = 'node' | 'lease' | 'tick' | 'wake' | 'leader' | 'gates' | 'settle' | 'sync';
+
+/**
+ * `baton_reconcile_requests_total{source}`: how often each source asked for a reconcile. A
+ * reconcile plans over every node, so an idle controller's CPU follows this rate; a source
+ * climbing without a rollout is worth a look.
+ */
+export function reconcileRequestMetric(registry: Registry): (source: ReconcileSource) => void {
+  const requests = new Counter({
+    name: 'baton_reconcile_requests_total',
+    help: 'Requests for a reconcile, by what asked (coalesced within 50 ms).',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  return (source) => requests.inc({ source });
+}
+
 /** Stage durations run from seconds (a drain of nothing) to hours (a slow reboot, a long wait). */
 const STAGE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400];
 

@@ -41,7 +41,7 @@ import { nodeHttpGet } from './http-get.ts';
 import { LeaderElector } from './leader.ts';
 import { kubeLeaderStore } from './leader-store.ts';
 import { leaseEventRecorder } from './lease-events.ts';
-import { controllerMetrics } from './metrics.ts';
+import { controllerMetrics, type ReconcileSource, reconcileRequestMetric } from './metrics.ts';
 import { NodeChangeFilter, relevantLeaseChange } from './node-changes.ts';
 import { Notifier, notifierMetrics } from './notify.ts';
 import { blockingPodsGate } from './pods.ts';
@@ -157,7 +157,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
             now: () => new Date(),
             refreshMs: 5_000,
             maxAgeMs: 60_000,
-            onChange: () => schedule(),
+            onChange: () => schedule('gates'),
             log: log.child({ component: 'health-query' }),
           })
         : undefined;
@@ -184,7 +184,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       health,
       // A few GETs per holder, only once the rest has settled: every 2 s is cheap and prompt.
       workloads: { api: workloadsApi, refreshMs: 2_000, now: () => new Date() },
-      onChange: () => schedule(),
+      onChange: () => schedule('settle'),
       onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
     });
     const elector = config.leaderElect
@@ -201,11 +201,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
           retryPeriodMs: config.leaderElectionRetryPeriod,
           now: () => Date.now(),
           log,
-          onStartedLeading: () => schedule(),
+          onStartedLeading: () => schedule('leader'),
         })
       : undefined;
     const electionStop = new AbortController();
-    const alerts = alertGate(config, () => schedule(), log);
+    const alerts = alertGate(config, () => schedule('gates'), log);
     const gates: NodeGate[] = [];
     if (alerts !== undefined) gates.push(alertNodeGate(alerts));
     if (podWatches.length > 0) {
@@ -260,7 +260,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         notify: (n) => notifier.notify(n),
         wakeIn: (ms) => {
           clearTimeout(wake);
-          wake = setTimeout(() => schedule(), ms + 100);
+          wake = setTimeout(() => schedule('wake'), ms + 100);
         },
         leaseEvents: leaseEventRecorder(
           eventsApi,
@@ -273,8 +273,10 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
 
     let stopped = false;
     let debounce: NodeJS.Timeout | undefined;
-    const schedule = () => {
+    const requested = reconcileRequestMetric(registry);
+    const schedule = (source: ReconcileSource) => {
       if (stopped) return;
+      requested(source);
       clearTimeout(debounce);
       // Coalesce a burst of watch events into one reconcile.
       debounce = setTimeout(() => {
@@ -283,13 +285,13 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     };
     const nodeChanges = new NodeChangeFilter();
     nodes.onChange((event, node) => {
-      if (nodeChanges.relevant(event, node)) schedule();
+      if (nodeChanges.relevant(event, node)) schedule('node');
     });
     leases.onChange((_event, lease) => {
-      if (relevantLeaseChange(lease)) schedule();
+      if (relevantLeaseChange(lease)) schedule('lease');
     });
     for (const { informer } of podWatches) {
-      informer.onChange(schedule);
+      informer.onChange(() => schedule('gates'));
       // Not awaited: an unsynced pod watch blocks grants (BlockingPodsUnknown), never the rest.
       void informer.start();
     }
@@ -297,9 +299,9 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     void Promise.all([nodes.start(), leases.start()]).then(() => {
       if (stopped) return;
       log.info('watches synced');
-      schedule();
+      schedule('sync');
     });
-    const tick = setInterval(schedule, Math.min(config.period, 10_000));
+    const tick = setInterval(() => schedule('tick'), Math.min(config.period, 10_000));
     const readinessTimer = setInterval(() => {
       // Pod watches are left out: while one is out of sync grants wait, but releases and
       // renewals must go on, so the replica is still doing its job.
