@@ -26,6 +26,24 @@ describe('controllerMetrics().fleet', () => {
     expect(text).toContain('baton_halts_total 0');
   });
 
+  it('follows a node through its phases: one phase series at a time, the old one removed', async () => {
+    const registry = new Registry();
+    const m = controllerMetrics(registry);
+    m.fleet([testNode('a', { needs: true })], [], NOW);
+    let text = await registry.metrics();
+    expect(text).toContain('baton_node_reboot_required{node="a"} 1');
+    expect(text).not.toContain('baton_node_phase{node="a"');
+    m.fleet([testNode('a', { needs: true, phase: AgentPhase.Draining })], [], NOW);
+    m.fleet([testNode('a', { needs: false, phase: AgentPhase.Rebooted })], [], NOW);
+    text = await registry.metrics();
+    expect(text).toContain('baton_node_reboot_required{node="a"} 0');
+    expect(text).toContain('baton_node_phase{node="a",phase="Rebooted"} 1');
+    expect(text).not.toContain('phase="Draining"');
+    // The annotation removed by hand: no phase series at all.
+    m.fleet([testNode('a', { needs: false })], [], NOW);
+    expect(await registry.metrics()).not.toContain('baton_node_phase{node="a"');
+  });
+
   it('drops the series of a node that is gone and a slot that was released', async () => {
     const registry = new Registry();
     const m = controllerMetrics(registry);

@@ -115,10 +115,14 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   grants.inc(0);
   halts.inc(0);
   for (const outcome of ['rebooted', 'aborted', 'held']) outcomes.inc({ outcome }, 0);
+  /**
+   * The per-node series as last exported. The periodic resync sees thousands of nodes that did
+   * not change; rewriting every series each time (reset, then set) was most of an idle large
+   * controller's work. Only what changed is written; a vanished node's series are removed.
+   */
+  const exported = new Map<string, { required: number; phase: string | undefined }>();
   return {
     fleet(nodes, leases, now) {
-      required.reset();
-      phase.reset();
       holder.reset();
       const holders = new Map<string, Date>();
       for (const lease of leases) {
@@ -127,11 +131,24 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
         holder.set({ slot: g.slot, holder: g.holder }, 1);
         holders.set(g.holder, g.acquiredAt);
       }
+      const present = new Set<string>();
       for (const n of nodes) {
         const node = n.metadata?.name ?? '';
-        required.set({ node }, rebootRequired(n) ? 1 : 0);
-        const p = phaseOf(n);
-        if (p !== undefined) phase.set({ node, phase: p.phase }, 1);
+        present.add(node);
+        const current = { required: rebootRequired(n) ? 1 : 0, phase: phaseOf(n)?.phase };
+        const before = exported.get(node);
+        if (before?.required !== current.required) required.set({ node }, current.required);
+        if (before === undefined || before.phase !== current.phase) {
+          if (before?.phase !== undefined) phase.remove({ node, phase: before.phase });
+          if (current.phase !== undefined) phase.set({ node, phase: current.phase }, 1);
+        }
+        exported.set(node, current);
+      }
+      for (const [node, before] of exported) {
+        if (present.has(node)) continue;
+        required.remove({ node });
+        if (before.phase !== undefined) phase.remove({ node, phase: before.phase });
+        exported.delete(node);
       }
       const seen = tracker.observe(nodes, holders, now);
       for (const d of seen.durations) stages.observe({ stage: d.stage }, d.seconds);
