@@ -13,6 +13,7 @@ export default defineConfig({
             'scripts/**/*.test.ts',
             'e2e/**/*.test.ts',
             'bench/**/*.test.ts',
+            'sim/**/*.test.ts',
           ],
           environment: 'node',
           // Some unit tests start the real processes (no cluster); give a loaded machine room.

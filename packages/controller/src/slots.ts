@@ -21,14 +21,23 @@ export interface SlotWriter {
   release(slot: string, holder: string): Promise<boolean>;
 }
 
+/** The clock and the pause between conflicting writes; the simulation passes its own. */
+export interface SlotWriterClock {
+  readonly now: () => Date;
+  readonly sleep?: ((ms: number) => Promise<void>) | undefined;
+}
+
 export function kubeSlotWriter(
   api: CoordinationV1Api,
   namespace: string,
   durationSeconds: number,
+  clock: SlotWriterClock = { now: () => new Date() },
 ): SlotWriter {
   const read = (name: string) => () => api.readNamespacedLease({ name, namespace });
   const write = (name: string) => (body: V1Lease) =>
     api.replaceNamespacedLease({ name, namespace, body, fieldManager: FieldManager.Controller });
+  const retry = { sleep: clock.sleep };
+  const microNow = () => new V1MicroTime(clock.now());
 
   return {
     async grant(slot, node, wasUnschedulable = false, workloads = undefined) {
@@ -41,7 +50,7 @@ export function kubeSlotWriter(
         await api.readNamespacedLease({ name: slot, namespace });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        const now = new V1MicroTime();
+        const now = microNow();
         try {
           await api.createNamespacedLease({
             namespace,
@@ -72,7 +81,7 @@ export function kubeSlotWriter(
         read(slot),
         (lease) => {
           if ((lease.spec?.holderIdentity ?? '') !== '') return undefined; // no longer free
-          const now = new V1MicroTime();
+          const now = microNow();
           lease.metadata = {
             ...lease.metadata,
             labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
@@ -92,6 +101,7 @@ export function kubeSlotWriter(
           return lease;
         },
         write(slot),
+        retry,
       );
       return res.changed;
     },
@@ -101,10 +111,11 @@ export function kubeSlotWriter(
         read(slot),
         (lease) => {
           if (lease.spec?.holderIdentity !== node) return undefined;
-          lease.spec = { ...lease.spec, renewTime: new V1MicroTime(), leaseDurationSeconds: durationSeconds };
+          lease.spec = { ...lease.spec, renewTime: microNow(), leaseDurationSeconds: durationSeconds };
           return lease;
         },
         write(slot),
+        retry,
       );
       return res.changed;
     },
@@ -126,6 +137,7 @@ export function kubeSlotWriter(
           return lease;
         },
         write(slot),
+        retry,
       );
       return res.changed;
     },

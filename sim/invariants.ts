@@ -1,0 +1,222 @@
+/**
+ * The safety promises, checked after every step of a run from the simulation's ground truth
+ * (which machine is really down, which Lease really names whom at that instant), never from
+ * what baton believes:
+ *
+ * (a) `too-many-down`: machines down — from the reboot command until Ready again on a new
+ *     boot — never more than the concurrency.
+ * (b) `reboot-without-grant`: a reboot command is given only while a slot Lease names the node,
+ *     and the same acquisition of it under which the agent started (cordoned) this attempt.
+ * (c) `reboot-loop`: at most --max-reboot-attempts reboots per need (a need starts when the
+ *     sentinel appears, a person asks, or a person resets the count).
+ * (d) `not-at-rest`: once faults and edits stop, within the quiet period every machine is up,
+ *     no node is cordoned or tainted by baton, no slot Lease names a node, no agent is mid-work.
+ * (e) `admin-cordon-lifted`: a cordon a person put on a schedulable node is only ever lifted by
+ *     a person.
+ * (f) `granted-before-settled`: a grant is made only while the nodes holding a slot, plus the
+ *     nodes baton disturbed (cordoned or rebooted) that have not yet been healthy for the
+ *     settle time, stay within the concurrency. A node whose slot a person emptied or deleted is
+ *     exempt (the documented override).
+ */
+import { AgentPhase, Annotation, REBOOTING_TAINT, SLOT_LEASE_PREFIX } from '@baton/protocol';
+import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import type { SimApiServer, WriteRecord } from './api-server.ts';
+import type { Machine } from './machine.ts';
+import { Violation, type World } from './world.ts';
+
+export interface InvariantSettings {
+  readonly concurrency: number;
+  readonly maxRebootAttempts: number;
+  readonly settleMs: number;
+}
+
+const IN_FLIGHT: readonly string[] = [
+  AgentPhase.Cordoning,
+  AgentPhase.Draining,
+  AgentPhase.Rebooting,
+  AgentPhase.Verifying,
+];
+
+const holderOf = (o: unknown) => (o as V1Lease | undefined)?.spec?.holderIdentity ?? '';
+const isSlot = (name: string) => name.startsWith(SLOT_LEASE_PREFIX);
+
+export class Invariants {
+  readonly #w: World;
+  readonly #server: SimApiServer;
+  readonly #machines: ReadonlyMap<string, Machine>;
+  readonly #s: InvariantSettings;
+  /** Per slot Lease: how many times a holder was put into it (an acquisition's identity). */
+  readonly #acquisitions = new Map<string, number>();
+  /** Per node: the acquisitions naming it when its agent cordoned it for this attempt. */
+  readonly #startedUnder = new Map<string, Set<string>>();
+  readonly #admin = new Set<string>();
+  readonly #exempt = new Set<string>();
+  /** Nodes baton cordoned or rebooted that have not settled yet, by ground truth. */
+  readonly #disturbed = new Set<string>();
+  readonly #healthySince = new Map<string, number>();
+  readonly #rebootsThisNeed = new Map<string, number>();
+  #pending: Violation | undefined;
+  maxDown = 0;
+
+  constructor(world: World, server: SimApiServer, machines: readonly Machine[], s: InvariantSettings) {
+    this.#w = world;
+    this.#server = server;
+    this.#machines = new Map(machines.map((m) => [m.name, m]));
+    this.#s = s;
+    server.onWrite((w) => this.#onWrite(w));
+    for (const m of machines) {
+      m.onRebootCommand = (machine, goesDown) => this.#onRebootCommand(machine, goesDown);
+      const set = m.setSentinel.bind(m);
+      m.setSentinel = (present: boolean) => {
+        if (present && !m.sentinel) this.#rebootsThisNeed.set(m.name, 0);
+        set(present);
+      };
+    }
+  }
+
+  #fail(invariant: string, message: string): void {
+    this.#pending ??= new Violation(invariant, this.#w.now, message);
+  }
+
+  adminCordon(node: string, cordoned: boolean): void {
+    if (cordoned) this.#admin.add(node);
+    else this.#admin.delete(node);
+  }
+
+  overridden(node: string): void {
+    this.#exempt.add(node);
+  }
+
+  requested(node: string): void {
+    this.#rebootsThisNeed.set(node, 0);
+  }
+
+  attemptsReset(node: string): void {
+    this.#rebootsThisNeed.set(node, 0);
+  }
+
+  #slotLeases(): V1Lease[] {
+    return (this.#server.all('lease') as V1Lease[]).filter((l) => isSlot(l.metadata?.name ?? ''));
+  }
+
+  #onWrite(w: WriteRecord): void {
+    if (w.kind === 'lease' && isSlot(w.name)) {
+      const before = holderOf(w.before);
+      const after = holderOf(w.after);
+      if (after !== '' && after !== before) {
+        this.#acquisitions.set(w.name, (this.#acquisitions.get(w.name) ?? 0) + 1);
+        if (this.#machines.has(after)) this.#onGrant(after, w);
+      }
+      return;
+    }
+    if (w.kind !== 'node') return;
+    const before = w.before as V1Node | undefined;
+    const after = w.after as V1Node | undefined;
+    if (after === undefined) {
+      this.#admin.delete(w.name);
+      return;
+    }
+    const wasCordoned = before?.spec?.unschedulable === true;
+    const cordoned = after.spec?.unschedulable === true;
+    if (wasCordoned && !cordoned && w.actor !== 'person' && this.#admin.has(w.name)) {
+      this.#fail('admin-cordon-lifted', `${w.actor} uncordoned ${w.name}, which a person had cordoned`);
+    }
+    if (!wasCordoned && cordoned && w.actor.startsWith('agent:')) this.#disturbed.add(w.name);
+    const phaseBefore = before?.metadata?.annotations?.[Annotation.Phase];
+    const phase = after.metadata?.annotations?.[Annotation.Phase];
+    if (phase === AgentPhase.Cordoning && phaseBefore !== AgentPhase.Cordoning && w.actor.startsWith('agent:')) {
+      this.#startedUnder.set(w.name, this.#acquisitionsNaming(w.name));
+    }
+  }
+
+  #acquisitionsNaming(node: string): Set<string> {
+    const out = new Set<string>();
+    for (const l of this.#slotLeases()) {
+      const name = l.metadata?.name ?? '';
+      if (holderOf(l) === node) out.add(`${name}#${this.#acquisitions.get(name) ?? 0}`);
+    }
+    return out;
+  }
+
+  #onGrant(node: string, w: WriteRecord): void {
+    this.#exempt.delete(node);
+    const holders = new Set(this.#slotLeases().map(holderOf).filter((h) => this.#machines.has(h)));
+    const unsettled = [...this.#disturbed].filter((n) => !holders.has(n) && !this.#exempt.has(n));
+    if (holders.size + unsettled.length > this.#s.concurrency) {
+      this.#fail(
+        'granted-before-settled',
+        `${w.actor} granted ${w.name} to ${node} while ${[...holders].join(', ')} hold slots and ${unsettled.join(', ')} ${unsettled.length === 1 ? 'has' : 'have'} not settled (concurrency ${this.#s.concurrency})`,
+      );
+    }
+  }
+
+  #onRebootCommand(m: Machine, goesDown: boolean): void {
+    const naming = this.#acquisitionsNaming(m.name);
+    if (naming.size === 0) {
+      this.#fail('reboot-without-grant', `${m.name} was told to reboot while no slot Lease names it`);
+    } else {
+      const started = this.#startedUnder.get(m.name) ?? new Set<string>();
+      if (![...naming].some((a) => started.has(a))) {
+        this.#fail(
+          'reboot-without-grant',
+          `${m.name} was told to reboot under ${[...naming].join(', ')}, not under the grant it started with (${[...started].join(', ') || 'none'})`,
+        );
+      }
+    }
+    if (goesDown) {
+      const n = (this.#rebootsThisNeed.get(m.name) ?? 0) + 1;
+      this.#rebootsThisNeed.set(m.name, n);
+      if (n > this.#s.maxRebootAttempts) {
+        this.#fail(
+          'reboot-loop',
+          `${m.name} rebooted ${n} times for one need (--max-reboot-attempts=${this.#s.maxRebootAttempts})`,
+        );
+      }
+    }
+    this.#disturbed.add(m.name);
+  }
+
+  /** After every step. */
+  check(): void {
+    let down = 0;
+    for (const m of this.#machines.values()) {
+      if (m.isDown()) down++;
+      const node = this.#server.peek('node', m.name) as V1Node | undefined;
+      const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      const schedulable = node !== undefined && (node.spec?.unschedulable !== true || this.#admin.has(m.name));
+      const healthy = m.up && !m.isDown() && ready && schedulable && m.podsReady();
+      if (!healthy) this.#healthySince.delete(m.name);
+      else if (!this.#healthySince.has(m.name)) this.#healthySince.set(m.name, this.#w.now);
+      const since = this.#healthySince.get(m.name);
+      if (since !== undefined && this.#w.now - since >= this.#s.settleMs) this.#disturbed.delete(m.name);
+    }
+    this.maxDown = Math.max(this.maxDown, down);
+    if (down > this.#s.concurrency) {
+      const names = [...this.#machines.values()].filter((m) => m.isDown()).map((m) => m.name);
+      this.#fail('too-many-down', `${down} machines down at once (${names.join(', ')}), concurrency ${this.#s.concurrency}`);
+    }
+    if (this.#pending) throw this.#pending;
+  }
+
+  /** At the end of the quiet period. */
+  atRest(): void {
+    for (const m of this.#machines.values()) {
+      if (m.isDown()) this.#fail('not-at-rest', `${m.name} is still down`);
+      const node = this.#server.peek('node', m.name) as V1Node | undefined;
+      if (node === undefined) continue;
+      if (node.spec?.unschedulable === true && !this.#admin.has(m.name))
+        this.#fail('not-at-rest', `${m.name} is left cordoned (phase ${m.phase() ?? 'none'})`);
+      if ((node.spec?.taints ?? []).some((t) => t.key === REBOOTING_TAINT.key))
+        this.#fail('not-at-rest', `${m.name} keeps the ${REBOOTING_TAINT.key} taint`);
+      const phase = m.phase();
+      if (phase !== undefined && IN_FLIGHT.includes(phase))
+        this.#fail('not-at-rest', `${m.name} is still in phase ${phase}`);
+    }
+    for (const l of this.#slotLeases()) {
+      const holder = holderOf(l);
+      if (this.#machines.has(holder))
+        this.#fail('not-at-rest', `${l.metadata?.name} still names ${holder} (phase ${this.#machines.get(holder)?.phase() ?? 'none'})`);
+    }
+    if (this.#pending) throw this.#pending;
+  }
+}
