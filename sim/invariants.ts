@@ -13,6 +13,9 @@
  *     no node is cordoned or tainted by baton, no slot Lease names a node, no agent is mid-work.
  * (e) `admin-cordon-lifted`: a cordon a person put on a schedulable node is only ever lifted by
  *     a person.
+ * (g) `grant-loop`: a node is granted at most --max-reboot-attempts + 6 times per need (retries
+ *     after aborted or lapsed grants back off; without that a node whose drain is always refused
+ *     is cordoned and uncordoned every few seconds, with an Event and a webhook each time).
  * (f) `granted-before-settled`: a grant is made only while the nodes holding a slot, plus the
  *     nodes baton disturbed (cordoned or rebooted) that have not yet been healthy for the
  *     settle time, stay within the concurrency. A node whose slot a person emptied or deleted is
@@ -55,6 +58,7 @@ export class Invariants {
   readonly #disturbed = new Set<string>();
   readonly #healthySince = new Map<string, number>();
   readonly #rebootsThisNeed = new Map<string, number>();
+  readonly #grantsThisNeed = new Map<string, number>();
   #pending: Violation | undefined;
   maxDown = 0;
 
@@ -68,7 +72,7 @@ export class Invariants {
       m.onRebootCommand = (machine, goesDown) => this.#onRebootCommand(machine, goesDown);
       const set = m.setSentinel.bind(m);
       m.setSentinel = (present: boolean) => {
-        if (present && !m.sentinel) this.#rebootsThisNeed.set(m.name, 0);
+        if (present && !m.sentinel) this.#newNeed(m.name);
         set(present);
       };
     }
@@ -87,12 +91,17 @@ export class Invariants {
     this.#exempt.add(node);
   }
 
-  requested(node: string): void {
+  #newNeed(node: string): void {
     this.#rebootsThisNeed.set(node, 0);
+    this.#grantsThisNeed.set(node, 0);
+  }
+
+  requested(node: string): void {
+    this.#newNeed(node);
   }
 
   attemptsReset(node: string): void {
-    this.#rebootsThisNeed.set(node, 0);
+    this.#newNeed(node);
   }
 
   #slotLeases(): V1Lease[] {
@@ -140,6 +149,11 @@ export class Invariants {
 
   #onGrant(node: string, w: WriteRecord): void {
     this.#exempt.delete(node);
+    const grants = (this.#grantsThisNeed.get(node) ?? 0) + 1;
+    this.#grantsThisNeed.set(node, grants);
+    if (grants > this.#s.maxRebootAttempts + 6) {
+      this.#fail('grant-loop', `${node} was granted ${grants} times for one need`);
+    }
     const holders = new Set(this.#slotLeases().map(holderOf).filter((h) => this.#machines.has(h)));
     const unsettled = [...this.#disturbed].filter((n) => !holders.has(n) && !this.#exempt.has(n));
     if (holders.size + unsettled.length > this.#s.concurrency) {

@@ -75,6 +75,8 @@ export class Machine {
   bootedAt = 0;
   rebootBehavior: RebootBehavior = 'normal';
   drainBehavior: DrainBehavior = 'ok';
+  /** A slow kubelet: after a boot it posts the new bootID and Ready this late (else within 1.5 s). */
+  slowKubeletMs = 0;
   /** Pods on the node are Ready again this long after the node is. */
   podsDelayMs = 5_000;
   podsReadyAt = 0;
@@ -82,6 +84,8 @@ export class Machine {
   agentRunning = false;
   /** Every reboot command that took effect or will, in order. */
   readonly reboots: RebootRecord[] = [];
+  /** Called when the node's pods are Ready again after a boot (the controller's pod watch fires). */
+  onPodsReady: ((m: Machine) => void) | undefined;
   /** Observers: called with the machine when the agent gives the reboot command. */
   onRebootCommand: ((m: Machine, goesDown: boolean) => void) | undefined;
   #agent: Agent | undefined;
@@ -353,11 +357,15 @@ export class Machine {
     this.bootId = newBootId();
     this.bootedAt = this.world.now;
     this.podsReadyAt = this.world.now + this.podsDelayMs;
+    // The pods turning Ready is a moment of its own (the invariants look after every event).
+    this.world.schedule(this.podsDelayMs, () => this.onPodsReady?.(this));
     if (!this.stickySentinel) this.sentinel = false;
     const open = this.reboots.at(-1);
     this.world.log(this.name, `machine up, ${this.bootId}`);
-    // The kubelet posts the new boot and Ready a moment later.
-    this.world.schedule(this.world.rng.int(500, 5_000), () => {
+    // The kubelet posts the new boot and Ready a moment later (before the agent's pod starts,
+    // unless it is slow).
+    const kubeletDelay = this.slowKubeletMs > 0 ? this.slowKubeletMs : this.world.rng.int(300, 1_500);
+    this.world.schedule(kubeletDelay, () => {
       if (!this.up) return;
       const bootId = this.bootId;
       if (this.server.peek('node', this.name) === undefined) this.register();
@@ -372,7 +380,7 @@ export class Machine {
         );
       if (open !== undefined && open.upAt === undefined) open.upAt = this.world.now;
     });
-    this.world.schedule(this.world.rng.int(1_000, 10_000), () => this.startAgent());
+    this.world.schedule(this.world.rng.int(2_000, 10_000), () => this.startAgent());
   }
 
   /** The agent's phase as the API server has it. */

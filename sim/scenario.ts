@@ -37,6 +37,7 @@ export type ActionKind =
   | 'reboot-fail-then-down'
   | 'drain-refused'
   | 'drain-timeout'
+  | 'slow-kubelet'
   // processes and the network
   | 'kill-agent'
   | 'kill-controller'
@@ -80,6 +81,7 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'reboot-fail-then-down',
   'drain-refused',
   'drain-timeout',
+  'slow-kubelet',
   'kill-agent',
   'kill-controller',
   'partition-agent',
@@ -331,6 +333,10 @@ class People {
         m.drainBehavior = a.kind === 'drain-refused' ? 'refused' : 'timeout';
         w.log(m.name, `drain behaviour ${m.drainBehavior}`);
         return;
+      case 'slow-kubelet':
+        m.slowKubeletMs = dur;
+        w.log(m.name, `kubelet posts status ${dur} ms after a boot`);
+        return;
       case 'kill-agent':
         m.killAgent();
         w.schedule(dur, () => m.startAgent());
@@ -540,6 +546,7 @@ class People {
       m.drainBehavior = 'ok';
       m.flakyReadings = 0;
       m.unknownAfterBootMs = 0;
+      m.slowKubeletMs = 0;
       m.link.partitioned = false;
       m.link.slowFactor = 1;
       if (m.up && !m.agentRunning) m.startAgent();
