@@ -11,13 +11,18 @@
  *   (`systemctl reboot`) and its signal method are never used.
  * - mount: a private tmpfs on /run holds the ServiceAccount token and CA kured reads from
  *   /var/run/secrets/kubernetes.io/serviceaccount; nothing is written to the host's /run.
- * - network: its own loopback, so fifty :8080 do not collide; socat inside forwards
- *   127.0.0.1:<api port> to a Unix socket that this process forwards to the API server.
+ * - network: its own loopback, so fifty :8080 do not collide; the project's own forwarder
+ *   (bench/tcp-to-unix.ts, on the workspace's Node) forwards 127.0.0.1:<api port> inside to a
+ *   Unix socket that this process forwards to the API server.
+ *
+ * What it needs of the machine: root (namespaces) and the base-system programs of
+ * KURED_PROGRAMS (scripts/programs.ts lists where each comes from). When one is missing the
+ * part is skipped with one line saying why (kuredSkipReason), not failed.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,9 +37,12 @@ import {
 import type { Cluster } from '../e2e/harness/cluster.ts';
 import { mintServiceAccountToken, setBootId, setNodeReady } from '../e2e/harness/kube.ts';
 import { type ManagedProcess, startProcess, startReaper } from '../e2e/harness/processes.ts';
+import { onPath } from '../scripts/programs.ts';
+import { splice } from './tcp-to-unix.ts';
 
 const run = promisify(execFile);
-const buildScript = join(dirname(fileURLToPath(import.meta.url)), '..', 'e2e', 'tools', 'build.sh');
+const here = dirname(fileURLToPath(import.meta.url));
+const buildScript = join(here, '..', 'e2e', 'tools', 'build.sh');
 
 /** kured's lock: an annotation on the kube-system/kured DaemonSet naming the holder. */
 export const KURED_LOCK_ANNOTATION = 'weave.works/kured-node-lock';
@@ -48,15 +56,85 @@ export async function ensureKured(): Promise<{ binary: string; version: string }
   return { binary: join(dir, 'kured'), version: dir.slice(dir.lastIndexOf('-') + 1) };
 }
 
-for (const tool of ['unshare', 'nsenter', 'socat', 'ip']) {
-  // Checked at import: a missing tool must fail before a cluster is started, with the fix.
-  try {
-    await run('sh', ['-c', `command -v ${tool}`]);
-  } catch {
-    throw new Error(
-      `kured benchmark needs '${tool}' on PATH (Debian: apt-get install socat util-linux iproute2)`,
+/**
+ * The programs the kured part starts on this machine, besides kured and Node: `unshare` makes
+ * the namespaces (a trial first, running `true`), the shell inside runs `ip`, `mount`, `mkdir`,
+ * `cp` and `sleep`, kured itself runs `/usr/bin/nsenter` and `test` (its sentinel check) and the
+ * reboot script runs `touch`. All are base-system programs (scripts/programs.ts): util-linux,
+ * mount, iproute2, coreutils, a POSIX sh.
+ */
+export const KURED_PROGRAMS = [
+  'sh',
+  'unshare',
+  'nsenter',
+  'ip',
+  'mount',
+  'mkdir',
+  'cp',
+  'sleep',
+  'test',
+  'touch',
+  'true',
+];
+/** kured v1.13.1 runs its host commands through this path, not through PATH. */
+export const KURED_NSENTER = '/usr/bin/nsenter';
+
+/** What the kured part found on this machine (kuredPrerequisites). */
+export interface KuredPrerequisites {
+  /** The effective user id (namespaces need root). */
+  readonly uid: number;
+  /** Programs of KURED_PROGRAMS not on PATH (and KURED_NSENTER when that path is absent). */
+  readonly missing: readonly string[];
+  /** How a trial `unshare` of the same namespaces failed, if it did (a container without CAP_SYS_ADMIN). */
+  readonly unshareError?: string | undefined;
+}
+
+/**
+ * Why the kured part cannot run here, in one line, or undefined when it can. Pure: the decision
+ * of what the machine offers, unit-tested; bench/run.ts prints it and skips the part by name.
+ */
+export function kuredSkipReason(p: KuredPrerequisites): string | undefined {
+  const why: string[] = [];
+  if (p.uid !== 0) why.push(`needs root for its PID, mount and network namespaces (running as uid ${p.uid})`);
+  if (p.missing.length > 0) {
+    why.push(
+      `needs ${p.missing.join(', ')} (base system: util-linux, iproute2, coreutils; see scripts/programs.ts)`,
     );
   }
+  if (why.length === 0 && p.unshareError !== undefined) {
+    why.push(`cannot make namespaces here: ${p.unshareError.split('\n')[0]?.trim()}`);
+  }
+  return why.length > 0 ? why.join('; ') : undefined;
+}
+
+/** Looks at this machine: the user, the programs, and (as root, all found) a trial unshare. */
+export async function kuredPrerequisites(): Promise<KuredPrerequisites> {
+  const uid = process.geteuid?.() ?? -1;
+  const missing = KURED_PROGRAMS.filter((p) => !onPath(p));
+  if (!missing.includes('nsenter') && !existsSync(KURED_NSENTER)) missing.push(KURED_NSENTER);
+  let unshareError: string | undefined;
+  if (uid === 0 && missing.length === 0) {
+    try {
+      await run('unshare', [...KURED_UNSHARE, 'true']);
+    } catch (err) {
+      const e = err as Error & { stderr?: string };
+      unshareError = e.stderr?.trim() || e.message;
+    }
+  }
+  return { uid, missing, unshareError };
+}
+
+/**
+ * bench/tcp-to-unix.ts as plain JavaScript in `dir`, for the forwarder inside each namespace:
+ * Node runs .js without loading its TypeScript stripper, about 20 MiB less per forwarder.
+ */
+export async function writeForwarder(dir: string): Promise<string> {
+  const { transform } = await import('esbuild');
+  const source = await readFile(join(here, 'tcp-to-unix.ts'), 'utf8');
+  const { code } = await transform(source, { loader: 'ts', format: 'esm', target: 'node24' });
+  const out = join(dir, 'tcp-to-unix.mjs');
+  await writeFile(out, code);
+  return out;
 }
 
 /** The holder named by kured's lock annotation, if any. */
@@ -136,6 +214,74 @@ export async function installKured(kc: KubeConfig): Promise<void> {
   });
 }
 
+/** One kured process: what startKuredProcess needs. */
+export interface KuredLaunch {
+  /** The node it plays (KURED_NODE_ID). */
+  readonly node: string;
+  readonly binary: string;
+  /** kured's own flags. */
+  readonly flags: readonly string[];
+  /** The API server's port: the forwarder inside listens on 127.0.0.1 at the same port. */
+  readonly apiPort: number;
+  /** The Unix socket outside that reaches the API server. */
+  readonly socket: string;
+  /** The forwarder's script (writeForwarder). */
+  readonly forwarder: string;
+  /** The ServiceAccount token and CA, copied to where in-cluster configuration reads them. */
+  readonly token: string;
+  readonly caCert: string;
+  readonly logPath: string;
+}
+
+/** Quotes a word for sh. */
+const q = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/** unshare's options: new PID (kured is PID 1), mount and network namespaces, /proc of its own. */
+export const KURED_UNSHARE = ['-m', '-p', '-n', '-f', '--mount-proc', '--kill-child=SIGKILL'];
+
+/** The script `sh -c` runs inside the namespaces before it execs kured (see the top of this file). */
+function kuredScript(l: KuredLaunch): string {
+  const sa = '/run/secrets/kubernetes.io/serviceaccount';
+  return [
+    'set -e',
+    'ip link set lo up',
+    // Private propagation (unshare's default): this tmpfs is seen by this kured only.
+    'mount -t tmpfs -o size=1m tmpfs /run',
+    `mkdir -p ${sa}`,
+    `cp ${q(l.token)} ${sa}/token`,
+    `cp ${q(l.caCert)} ${sa}/ca.crt`,
+    // The forwarder to the API server (bench/tcp-to-unix.ts) in this network namespace; it
+    // writes its ready file (on this namespace's own /run) once it listens.
+    `${q(process.execPath)} ${q(l.forwarder)} 127.0.0.1 ${l.apiPort} ${q(l.socket)} /run/forwarder.ready &`,
+    'forwarder=$!',
+    'i=0',
+    'while [ ! -e /run/forwarder.ready ]; do',
+    "  kill -0 $forwarder 2>/dev/null || { echo 'kured bench: the API forwarder exited' >&2; exit 1; }",
+    "  i=$((i + 1)); [ $i -le 600 ] || { echo 'kured bench: the API forwarder did not listen in 60 s' >&2; exit 1; }",
+    '  sleep 0.1',
+    'done',
+    `exec ${q(l.binary)} ${l.flags.map(q).join(' ')}`,
+  ].join('\n');
+}
+
+/** Starts one kured in namespaces of its own, its API server reachable through the forwarder. */
+export function startKuredProcess(l: KuredLaunch): ManagedProcess {
+  const inside = kuredScript(l);
+  return startProcess({
+    name: `kured-${l.node}`,
+    command: 'unshare',
+    // kured must be PID 1 of its namespace for nsenter -m/proc/1 to stay inside; `sh` execs it.
+    args: [...KURED_UNSHARE, 'sh', '-c', inside],
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      KURED_NODE_ID: l.node,
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(l.apiPort),
+    },
+    logPath: l.logPath,
+  });
+}
+
 export interface KuredFleetOptions {
   readonly kc: KubeConfig;
   readonly cluster: Cluster;
@@ -172,6 +318,7 @@ export class KuredFleet {
   readonly nodes = new Map<string, KuredNode>();
   #server: Server | undefined;
   #socket = '';
+  #forwarder = '';
   #token = '';
   #loop: NodeJS.Timeout | undefined;
   #busy = false;
@@ -191,19 +338,11 @@ export class KuredFleet {
     this.#reaper = startReaper(process.pid, join(this.o.dir, 'pids'));
     // The API server, reachable from every kured's network namespace through a Unix socket.
     this.#socket = join(this.o.dir, 'api.sock');
-    this.#server = createServer((conn) => {
-      const upstream = createConnection({ host: '127.0.0.1', port: this.apiPort });
-      conn.pipe(upstream).pipe(conn);
-      const close = () => {
-        conn.destroy();
-        upstream.destroy();
-      };
-      conn.once('error', close);
-      upstream.once('error', close);
-      conn.once('close', close);
-      upstream.once('close', close);
-    });
+    this.#server = createServer({ allowHalfOpen: true }, (conn) =>
+      splice(conn, createConnection({ host: '127.0.0.1', port: this.apiPort, allowHalfOpen: true })),
+    );
     await new Promise<void>((resolve) => this.#server?.listen(this.#socket, resolve));
+    this.#forwarder = await writeForwarder(this.o.dir);
     this.#token = await mintServiceAccountToken(this.o.kc, {
       namespace: 'kube-system',
       serviceAccount: 'kured',
@@ -225,32 +364,20 @@ export class KuredFleet {
 
   async #startKured(node: KuredNode): Promise<void> {
     if (this.stopped) return;
-    const sa = '/run/secrets/kubernetes.io/serviceaccount';
-    const inside = [
-      'set -e',
-      'ip link set lo up',
-      // Private propagation (unshare's default): this tmpfs is seen by this kured only.
-      'mount -t tmpfs -o size=1m tmpfs /run',
-      `mkdir -p ${sa}`,
-      `cp '${join(this.o.dir, 'token')}' ${sa}/token`,
-      `cp '${this.o.cluster.pki.caCert}' ${sa}/ca.crt`,
-      `socat TCP-LISTEN:${this.apiPort},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'${this.#socket}' &`,
-      // socat must listen before kured's first request.
-      `for i in $(seq 50); do socat -u OPEN:/dev/null TCP:127.0.0.1:${this.apiPort} 2>/dev/null && break; sleep 0.1; done`,
-      `exec '${this.o.binary}' --period=${this.o.period} --reboot-sentinel='${node.sentinel}' ` +
-        `--reboot-command='${join(node.dir, 'reboot.sh')}' --log-format=text`,
-    ].join('\n');
-    node.proc = startProcess({
-      name: `kured-${node.name}`,
-      command: 'unshare',
-      // kured must be PID 1 of its namespace for nsenter -m/proc/1 to stay inside; `sh` execs it.
-      args: ['-m', '-p', '-n', '-f', '--mount-proc', '--kill-child=SIGKILL', 'sh', '-c', inside],
-      env: {
-        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        KURED_NODE_ID: node.name,
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
-        KUBERNETES_SERVICE_PORT: String(this.apiPort),
-      },
+    node.proc = startKuredProcess({
+      node: node.name,
+      binary: this.o.binary,
+      flags: [
+        `--period=${this.o.period}`,
+        `--reboot-sentinel=${node.sentinel}`,
+        `--reboot-command=${join(node.dir, 'reboot.sh')}`,
+        '--log-format=text',
+      ],
+      apiPort: this.apiPort,
+      socket: this.#socket,
+      forwarder: this.#forwarder,
+      token: join(this.o.dir, 'token'),
+      caCert: this.o.cluster.pki.caCert,
       logPath: join(node.dir, 'kured.log'),
     });
     await writeFile(

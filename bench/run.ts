@@ -29,7 +29,7 @@ import { startCluster } from '../e2e/harness/cluster.ts';
 import { createFakeNodes, loadKubeConfig, waitForNodesReady } from '../e2e/harness/kube.ts';
 import { bundle, bundles } from '../scripts/bundle.ts';
 import { type DrainResult, drainBench } from './drain.ts';
-import { ensureKured, installKured } from './kured.ts';
+import { ensureKured, installKured, kuredPrerequisites, kuredSkipReason } from './kured.ts';
 import {
   type ApiWindow,
   apiWindow,
@@ -95,10 +95,12 @@ export interface BenchResults {
   healedPods?: number;
   /** The scale part ran alongside the kured rollout (BENCH_SCALE_WITH_KURED=1). */
   scaleWithKured?: boolean;
+  /** Parts asked for that this machine cannot run, one line each: "<part>: why" (not errors). */
+  skipped?: string[];
   errors: string[];
 }
 
-function versions(kuredVersion: string | undefined): Record<string, string> {
+function versions(kuredVersion: string | undefined, kuredSkipped: boolean): Record<string, string> {
   const paths = execFileSync('bash', [join(root, 'e2e', 'tools', 'build.sh'), '--print-paths'], {
     encoding: 'utf8',
   });
@@ -115,7 +117,7 @@ function versions(kuredVersion: string | undefined): Record<string, string> {
     'kube-apiserver, controller-manager, scheduler': v('k8s'),
     etcd: v('etcd'),
     kwok: v('kwok'),
-    kured: kuredVersion ?? 'not run',
+    kured: kuredVersion ?? (kuredSkipped ? 'skipped on this machine' : 'not run'),
   };
 }
 
@@ -141,8 +143,15 @@ const bundleDir = join(work, 'bundle');
 await bundle(bundleDir);
 const agentEntry = join(bundleDir, bundles.agent.out);
 const controllerEntry = join(bundleDir, bundles.controller.out);
-const kured = only.has('kured') ? await ensureKured() : undefined;
-results.versions = versions(kured?.version);
+// A part this machine cannot run (kured needs root and a few base-system programs) is skipped by
+// name in one line and recorded; the other parts run and the bench still passes.
+const kuredSkip = only.has('kured') ? kuredSkipReason(await kuredPrerequisites()) : undefined;
+if (kuredSkip !== undefined) {
+  results.skipped = [`kured: ${kuredSkip}`];
+  log(`part 'kured' skipped: ${kuredSkip}`);
+}
+const kured = only.has('kured') && kuredSkip === undefined ? await ensureKured() : undefined;
+results.versions = versions(kured?.version, kuredSkip !== undefined);
 log(`sizes ${JSON.stringify(sizes)}; parts ${[...only].join(',')}`);
 
 async function runScale(): Promise<void> {
@@ -281,6 +290,10 @@ if (process.env.BENCH_MERGE === '1') {
             .filter((e) => !only.has(part(e)))
             .map((e) => (e.startsWith('earlier invocation') ? e : `earlier invocation (${prev.date}): ${e}`)),
         );
+      } else if (k === 'skipped') {
+        // An earlier skip of a part this invocation did not run again still explains its absence.
+        const kept = ((v as string[] | undefined) ?? []).filter((x) => !only.has(x.split(':')[0] ?? ''));
+        if (kept.length > 0) results.skipped = [...(results.skipped ?? []), ...kept];
       } else if (mine[k] === undefined) mine[k] = v;
     }
     // The oldest invocation whose parts are kept.
@@ -488,6 +501,7 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
       load: r.drain.load,
     });
   } else skipped.push('Item 7 (drain): not run.');
+  for (const x of r.skipped ?? []) skipped.push(`Skipped on this machine: ${x}.`);
   for (const e of r.errors) skipped.push(`Failed: ${e.split('\n')[0]}`);
 
   let svg: string | undefined;

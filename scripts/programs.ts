@@ -1,0 +1,196 @@
+/**
+ * Every external program the tests, the benchmarks, the scripts and the README's commands start,
+ * and where each one comes from. `./run test` passes on a machine with nothing installed by hand
+ * beyond the short `base` list below: everything else is built by e2e/tools/build.sh, installed
+ * by ./run, or is code of this repository.
+ *
+ * scripts/programs.test.ts keeps this true: it scans the code, the shell scripts and the README
+ * for the programs they start (scripts/program-scan.ts) and fails on one that is not here, and it
+ * checks each entry (a `build` binary is one build.sh builds, a `base` program is on PATH, a
+ * `run` one is what ./run installs, a `project` one is a file of the repository).
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export type Origin =
+  /** Built from its Go module by `e2e/tools/build.sh <component>` into ~/.cache/baton/tools. */
+  | { readonly from: 'build'; readonly component: string }
+  /** Installed by ./run: `pnpm install --frozen-lockfile` (devDependencies), or fetched by npx. */
+  | { readonly from: 'run'; readonly package: string }
+  /** The base system: the machine has it before ./run; `package`: Debian 12's package (Go: go.dev). */
+  | { readonly from: 'base'; readonly package: string }
+  /** A file of this repository. */
+  | { readonly from: 'project'; readonly path: string };
+
+export interface Program {
+  readonly origin: Origin;
+  /** Who starts it, in a few words. */
+  readonly why: string;
+  /** ./run checks it is on PATH before anything else (its `for tool in …` list). */
+  readonly runNeeds?: true;
+  /** Programs it starts in turn that no scan of this repository's text sees (a Go binary's own). */
+  readonly starts?: readonly string[];
+  /** Started by a dependency's code, not by the project's (so no scan finds it). */
+  readonly startedBy?: string;
+}
+
+const coreutils = (why: string): Program => ({ origin: { from: 'base', package: 'coreutils' }, why });
+
+export const PROGRAMS: Readonly<Record<string, Program>> = {
+  // Built by e2e/tools/build.sh (pinned versions, one Go module per component).
+  etcd: { origin: { from: 'build', component: 'etcd' }, why: 'the e2e control plane' },
+  'kube-apiserver': { origin: { from: 'build', component: 'k8s' }, why: 'the e2e control plane' },
+  'kube-controller-manager': { origin: { from: 'build', component: 'k8s' }, why: 'the e2e control plane' },
+  'kube-scheduler': { origin: { from: 'build', component: 'k8s' }, why: 'the e2e control plane' },
+  kubectl: {
+    origin: { from: 'build', component: 'k8s' },
+    why: 'README commands, the demo test, the drain and scale benchmarks',
+    starts: ['kubectl-baton'],
+  },
+  kwok: { origin: { from: 'build', component: 'kwok' }, why: 'the fake nodes of the control plane' },
+  helm: { origin: { from: 'build', component: 'helm' }, why: 'the chart tests and the README install' },
+  promtool: { origin: { from: 'build', component: 'prometheus' }, why: "checks the chart's alerts" },
+  prometheus: {
+    origin: { from: 'build', component: 'prometheus' },
+    why: "an alert source of the controller's e2e",
+  },
+  kured: {
+    origin: { from: 'build', component: 'kured' },
+    why: "the benchmark's reference (bench/kured.ts), never ./run test",
+    // Its sentinel check `/usr/bin/nsenter -m/proc/1/ns/mnt -- test -f …` and its reboot
+    // command, a `#!/bin/sh` script bench/kured.ts writes.
+    starts: ['nsenter', 'test', 'sh'],
+  },
+
+  // Installed by ./run.
+  node: {
+    origin: { from: 'run', package: 'node' },
+    why: 'every script and test runs on the workspace’s Node 24 (node_modules/.bin/node, process.execPath)',
+    // Any Node.js starts npm and npx before the workspace's own is installed.
+    runNeeds: true,
+  },
+  pnpm: {
+    origin: { from: 'run', package: 'pnpm' },
+    why: '`npx --yes pnpm@<packageManager>` in ./run and the README',
+  },
+  biome: { origin: { from: 'run', package: '@biomejs/biome' }, why: '`pnpm run lint`' },
+  tsc: { origin: { from: 'run', package: 'typescript' }, why: '`pnpm run typecheck`' },
+  vitest: { origin: { from: 'run', package: 'vitest' }, why: '`pnpm run test:unit`, `test:e2e`' },
+  esbuild: {
+    origin: { from: 'run', package: 'esbuild' },
+    why: 'the bundles (scripts/bundle.ts) and the kured forwarder’s JavaScript',
+    startedBy: 'the esbuild package, which runs its own binary as a service',
+  },
+
+  // The project's own programs.
+  run: { origin: { from: 'project', path: 'run' }, why: 'the README’s two commands; .ci/run; the demo test' },
+  'kubectl-baton': {
+    origin: { from: 'project', path: 'packages/cli/bin/kubectl-baton' },
+    why: 'the kubectl plugin (and its bundle dist/kubectl-baton/kubectl-baton.mjs)',
+  },
+
+  // The base system: what a machine has before ./run (Debian 12 package names).
+  go: {
+    // Go 1.25 or newer, from go.dev/dl (Debian 12's golang-go, 1.19, is too old).
+    origin: { from: 'base', package: 'Go' },
+    why: 'e2e/tools/build.sh builds the control plane with it',
+    runNeeds: true,
+  },
+  npm: { origin: { from: 'base', package: 'npm' }, why: 'npx, which fetches pnpm', runNeeds: true },
+  npx: { origin: { from: 'base', package: 'npm' }, why: 'fetches the pinned pnpm' },
+  bash: {
+    origin: { from: 'base', package: 'bash' },
+    why: 'the scripts (./run, build.sh), the reaper, README commands',
+  },
+  sh: {
+    origin: { from: 'base', package: 'dash' },
+    why: 'kubectl-baton, the kured namespaces, reboot scripts',
+  },
+  openssl: {
+    origin: { from: 'base', package: 'openssl' },
+    why: "the control plane's certificates (e2e/harness/pki.ts)",
+  },
+  git: {
+    origin: { from: 'base', package: 'git' },
+    why: "the benchmark's report names the commit (optional)",
+  },
+  flock: {
+    origin: { from: 'base', package: 'util-linux' },
+    why: 'build.sh: one build per component at a time',
+  },
+  unshare: { origin: { from: 'base', package: 'util-linux' }, why: "each kured's namespaces (benchmark)" },
+  nsenter: {
+    origin: { from: 'base', package: 'util-linux' },
+    why: 'kured’s host commands; the agent’s (tests)',
+  },
+  mount: { origin: { from: 'base', package: 'mount' }, why: "a private /run in each kured's namespace" },
+  ip: {
+    origin: { from: 'base', package: 'iproute2' },
+    why: "the loopback of each kured's network namespace",
+  },
+  basename: coreutils('build.sh'),
+  cat: coreutils('build.sh, the reaper'),
+  cp: coreutils("the kured namespace's token and CA"),
+  cut: coreutils('build.sh'),
+  date: coreutils('build.sh'),
+  dirname: coreutils('./run, .ci/run, build.sh, kubectl-baton'),
+  env: coreutils('`#!/usr/bin/env` lines (the bundled kubectl-baton)'),
+  mkdir: coreutils('build.sh, the kured namespace'),
+  mv: coreutils('build.sh'),
+  readlink: coreutils('kubectl-baton'),
+  rm: coreutils("the fleet's reboot script"),
+  sleep: coreutils('the reaper, reboot scripts, sentinel tests'),
+  test: coreutils("kured's sentinel check"),
+  touch: coreutils('README commands, reboot commands'),
+  true: coreutils("the kured part's trial unshare"),
+  whoami: coreutils('a README command'),
+};
+
+/**
+ * Non-literal expressions that start a program, by `<file>: <expression as written>`: what they
+ * can be. [] means the expression is a parameter whose callers' arguments are scanned instead.
+ * A launch the scanner cannot resolve and that is not here fails scripts/programs.test.ts.
+ */
+export const EXPRESSIONS: Readonly<Record<string, readonly string[]>> = {
+  // startProcess(opts): every caller's `command` is scanned.
+  'e2e/harness/processes.ts: opts.command': [],
+  // launch(name, command, args): the callers' second argument is scanned (WRAPPERS).
+  'e2e/harness/cluster.ts: command': [],
+  // restartApiserver: the kube-apiserver recorded in control.json, started again.
+  'e2e/harness/cluster.ts: c.command': ['kube-apiserver'],
+  // README commands, scanned from README.md itself.
+  'e2e/readme.e2e.ts: script': [],
+  'e2e/demo.e2e.ts: script': [],
+  // Inside each kured's namespaces: the forwarder on the workspace's Node, then kured.
+  'bench/kured.ts: q(process.execPath)': ['node'],
+  'bench/kured.ts: q(l.binary)': ['kured'],
+  // The bundled plugin, dist/kubectl-baton/kubectl-baton.mjs.
+  'scripts/bundle.test.ts: file': ['kubectl-baton'],
+  // The agent runs its configured sentinel and reboot commands, through nsenter on a real node;
+  // the tests configure touch and sh scripts (e2e/harness/fleet.ts), sh and sleep (sentinel.test.ts).
+  'packages/agent/src/sentinel.ts: file': ['nsenter', 'touch', 'sh', 'sleep'],
+  // after_kwok, a function of the script.
+  'e2e/tools/build.sh: "after_$name"': [],
+  // The workspace's Node 24 (or the PATH's).
+  'packages/cli/bin/kubectl-baton: "$node"': ['node'],
+};
+
+/** Functions whose argument at this index is a program, by `<file>: <name>`. */
+export const WRAPPERS: Readonly<Record<string, number>> = {
+  'e2e/harness/cluster.ts: launch': 1,
+};
+
+/** Whether `name` is an executable file in one of PATH's directories (nothing is started). */
+export function onPath(name: string, path = process.env.PATH ?? ''): boolean {
+  return path
+    .split(delimiter)
+    .filter((d) => d !== '')
+    .some((d) => {
+      try {
+        accessSync(join(d, name), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
