@@ -179,9 +179,10 @@ export class SimulatedNode {
     if (ms <= 0) return `/usr/bin/touch ${this.marker}`;
     const script = join(this.dir, 'reboot.sh');
     // The running file tells a fault injector the command runs now (no API round trip, no lag).
+    // The #! line says what it is (scripts/programs.test.ts reads the programs it starts).
     await writeFile(
       script,
-      `touch '${this.#running}'\nsleep ${ms / 1000}\ntouch '${this.marker}'\nrm -f '${this.#running}'\n`,
+      `#!/bin/sh\ntouch '${this.#running}'\nsleep ${ms / 1000}\ntouch '${this.marker}'\nrm -f '${this.#running}'\n`,
     );
     return `/bin/sh ${script}`;
   }
