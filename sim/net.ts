@@ -163,13 +163,28 @@ export class SimInformer<T extends Obj> {
     const session = ++this.#session;
     world.schedule(delay, () => {
       if (this.#dead() || session !== this.#session) return;
+      // As a real informer watches from the list's resourceVersion: the watch starts where the
+      // list was taken, and what happens while the list travels back is delivered after it.
+      let early: WatchEvent[] | undefined = [];
+      let unsubscribe: (() => void) | undefined;
       this.#link
-        .call(() => this.#link.server.list(this.#kind))
+        .call(() => {
+          const listed = this.#link.server.list(this.#kind);
+          unsubscribe = this.#link.server.watch(this.#kind, (e) => {
+            if (this.#dead() || session !== this.#session) {
+              unsubscribe?.();
+              return;
+            }
+            if (early !== undefined) early.push(e);
+            else this.#push(e, session);
+          });
+          return listed;
+        })
         .then(
           ({ items }) => {
-            if (this.#dead() || session !== this.#session) return;
-            if (!this.#link.reachable()) {
-              this.#relist(world.rng.int(200, 2000));
+            if (this.#dead() || session !== this.#session || !this.#link.reachable()) {
+              unsubscribe?.();
+              if (!this.#dead() && session === this.#session) this.#relist(world.rng.int(200, 2000));
               return;
             }
             this.#cache = new Map(
@@ -177,10 +192,14 @@ export class SimInformer<T extends Obj> {
             );
             this.#synced = true;
             this.#lastDelivery = world.now;
-            this.#unsubscribe = this.#link.server.watch(this.#kind, (e) => this.#push(e, session));
+            this.#unsubscribe = unsubscribe;
+            const missed = early ?? [];
+            early = undefined;
             for (const h of this.#handlers) h('resync', undefined);
+            for (const e of missed) this.#push(e, session);
           },
           () => {
+            unsubscribe?.();
             if (!this.#dead() && session === this.#session) this.#relist(world.rng.int(200, 2000));
           },
         );
