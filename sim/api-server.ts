@@ -34,7 +34,7 @@ export class SimApiError extends Error {
 
 /** A request that never got an answer (the network, or the API server down). */
 export class SimNetworkError extends Error {
-  readonly cause: { code: string; message: string };
+  override readonly cause: { code: string; message: string };
   constructor(message: string) {
     super(message);
     this.cause = { code: 'ECONNREFUSED', message };

@@ -26,6 +26,7 @@ import { MachineClock, type TimerHandle, type World } from './world.ts';
 export interface ControllerSimSettings {
   readonly plan: PlanSettings;
   readonly grantDurationMs: number;
+  readonly abortBackoffMs: number;
   readonly periodMs: number;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
@@ -125,6 +126,7 @@ export class ControllerReplica {
       renewDeadlineMs: this.#s.renewDeadlineMs,
       retryPeriodMs: this.#s.retryPeriodMs,
       now: () => this.clock.wall().getTime(),
+      monotonicMs: () => this.clock.monotonic(),
       onStartedLeading: () => {
         world.log(this.id, 'started leading');
         schedule();
@@ -158,6 +160,8 @@ export class ControllerReplica {
       metrics: noMetrics,
       log: silentLogger(),
       now,
+      monotonicMs: () => this.clock.monotonic(),
+      abortBackoffMs: this.#s.abortBackoffMs,
       renewAfterMs: this.#s.grantDurationMs / 3,
       mayAct: () => !this.#s.leaderElect || elector.isLeader(),
       gateConditions: kubeGateConditionWriter(core as never),

@@ -223,13 +223,16 @@ export class Machine {
           record: async (_type, reason, message) => world.log(actor, `event ${reason}: ${message}`),
         },
         leases: { list: () => leases.list(), synced: () => leases.synced() },
+        readSlot: (slot) =>
+          link.call(() => server.peek('lease', slot) as V1Lease | undefined),
         checkSentinel: checkNow,
+        lastReading: () => this.#reading,
         drain: (stillGranted) => this.#drain(stillGranted, sleep),
         rebooter: {
           description: 'simulated',
           reboot: () => this.#rebootCommand(sleep),
         },
-        clock: { now: () => this.clock.wall(), sleep },
+        clock: { now: () => this.clock.wall(), monotonicMs: () => this.clock.monotonic(), sleep },
         log: {
           info: (_o, msg) => world.log(actor, msg),
           warn: (_o, msg) => world.log(actor, msg),

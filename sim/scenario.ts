@@ -133,6 +133,7 @@ export interface RunResult {
 /** Timings of the simulated fleet: the product's defaults scaled down so a run is short. */
 export const SIM_TIMINGS = {
   grantDurationMs: 60_000,
+  abortBackoffMs: 60_000,
   periodMs: 10_000,
   leaseDurationMs: 30_000,
   renewDeadlineMs: 20_000,
@@ -177,6 +178,7 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
     concurrency: config.concurrency,
     settleMs: config.settleMs,
     rebootTimeoutMs: t.rebootTimeoutMs,
+    grantDurationMs: t.grantDurationMs,
     optOutLabel: 'baton.dev/opt-out',
     priorityLabel: 'baton.dev/priority',
     windows: [{ days: [0, 1, 2, 3, 4, 5, 6], startSeconds: 0, endSeconds: 86_399 }],
@@ -206,6 +208,7 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
         {
           plan,
           grantDurationMs: t.grantDurationMs,
+          abortBackoffMs: t.abortBackoffMs,
           periodMs: t.periodMs,
           leaseDurationMs: t.leaseDurationMs,
           renewDeadlineMs: t.renewDeadlineMs,
@@ -488,6 +491,9 @@ class People {
         return;
       }
       case 'delete-node':
+        // Its pods and cordon go with the object: the settle rule cannot hold for it (an override),
+        // the count of machines down must.
+        this.#inv.overridden(m.name);
         this.#kubectl(`kubectl delete node ${m.name}`, () => this.#server.delete('node', m.name, 'person'));
         // The kubelet registers the node again when it next syncs (if the machine is up).
         w.schedule(dur, () => {

@@ -8,29 +8,41 @@
  * was killed mid-drain — picks up exactly where the cluster says it was, never where memory says.
  *
  * Safety rules:
- * - no destructive step (cordon, each eviction round, the reboot) without a valid grant naming
- *   this node at that moment;
+ * - a grant is judged by its identity (which slot Lease, which acquisition: the Lease's
+ *   grant id), never by comparing this machine's clock with a time another machine wrote;
+ * - one grant, one attempt: the identity of the grant it works under is recorded on the node
+ *   (`baton.dev/grant`) before anything is touched and stays there after the work ends, so the
+ *   agent never starts again under a grant it already used, whatever the sentinel says later;
+ * - no destructive step (cordon, each eviction round) without that grant still in place; the
+ *   reboot command only once the controller has acknowledged, on the slot Lease itself, the
+ *   reboot from this boot, checked by a fresh read of the Lease just before;
+ * - once the command may have been given, nothing is undone until the machine had
+ *   `--shutdown-grace` to go down (measured on this process's monotonic clock): undoing would
+ *   free the slot while the machine goes down. A restarted process cannot know whether its
+ *   predecessor gave the command, so it waits the whole grace from its own start;
  * - the agent undoes only what it did: an administrator's cordon survives (was-unschedulable);
- * - a reboot is believed only when the bootID changed; the same bootID after a restart means
- *   it did not happen;
- * - a sentinel that survives the reboot counts an attempt; past the limit the node is held.
+ * - a reboot is believed only when the bootID changed;
+ * - after a reboot, a sentinel that is still there — or that cannot be read — counts an
+ *   attempt; past the limit the node is held. Only a reading of "no reboot needed" ends a need.
  */
 import {
   AgentPhase,
   Annotation,
   EventReason,
   type Grant,
-  grantFor,
+  grantNaming,
+  isRebootAcknowledged,
   type LabelPair,
   type LeaseLike,
   REBOOTING_TAINT,
+  recordedGrant,
   type Taint as TaintSpec,
 } from '@baton/protocol';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { attemptsOf, desiredCondition } from './condition.ts';
 import type { DrainOptions, DrainResult } from './drain/index.ts';
 import type { EventSink, NodeApi } from './kube.ts';
-import type { Rebooter } from './rebooter.ts';
+import { type Rebooter, RebootNotStartedError } from './rebooter.ts';
 import type { SentinelReading } from './sentinel.ts';
 
 export interface AgentSettings {
@@ -47,7 +59,10 @@ export interface AgentSettings {
 }
 
 export interface AgentClock {
+  /** Wall-clock time, for the records people read (phase-since, Events). Decides nothing. */
   now(): Date;
+  /** A clock that never jumps (performance.now()): every duration the agent waits is measured on it. */
+  monotonicMs(): number;
   sleep(ms: number): Promise<void>;
 }
 
@@ -55,16 +70,23 @@ export interface AgentDeps {
   readonly node: NodeApi;
   /**
    * The node as the watch last delivered it, if any. Used only to skip the idle case without a
-   * request: the agent reconciles on every Lease change (the leader Lease alone renews every
-   * 2 s), and a GET of its Node each time was most of its API load. Anything that may act
-   * reads the node fresh.
+   * request: the agent reconciles on every slot Lease change, and a GET of its Node each time
+   * was most of its API load. Anything that may act reads the node fresh.
    */
   readonly watchedNode?: () => V1Node | undefined;
   readonly events: EventSink;
   /** The slot Leases as last seen, and whether that view is current (watch in sync). */
   readonly leases: { list(): readonly LeaseLike[]; synced(): boolean };
+  /**
+   * A fresh read of one slot Lease from the API server (not the watch), just before the reboot
+   * command: the one step that cannot be undone is taken on a current view, never a lagging
+   * one. Undefined when the Lease does not exist.
+   */
+  readonly readSlot: (name: string) => Promise<LeaseLike | undefined>;
   /** A fresh sentinel reading (used after the reboot, when it decides the attempt count). */
   readonly checkSentinel: () => Promise<SentinelReading>;
+  /** The last sentinel reading, if any, without checking again. */
+  readonly lastReading?: () => SentinelReading | undefined;
   readonly drain: (
     stillGranted: () => Promise<boolean>,
     opts?: Partial<DrainOptions>,
@@ -86,6 +108,7 @@ export type Step =
   | 'waiting-for-sync'
   | 'acted'
   | 'aborted'
+  | 'waiting-for-acknowledgement'
   | 'rebooting'
   | 'waiting-for-reboot'
   | 'waiting-for-ready'
@@ -109,20 +132,31 @@ function ourTaints(settings: AgentSettings): V1Taint[] {
   return taints;
 }
 
+/** Decimal count annotations; absent or malformed counts as 0. */
+function countOf(annotations: Readonly<Record<string, string>>, key: string): number {
+  const raw = annotations[key];
+  return raw !== undefined && /^\d{1,6}$/.test(raw) ? Number(raw) : 0;
+}
+
 export class Agent {
   readonly #s: AgentSettings;
   readonly #d: AgentDeps;
-  /** The reboot was requested by this process (so a same-bootID reconcile does not ask again). */
-  #rebootRequested = false;
+  /**
+   * This process wrote the `Rebooting` record and has not given the command yet: it knows the
+   * command was not given. A restarted process does not know that.
+   */
+  #recordedRebooting = false;
+  /** When this process gave the reboot command (monotonic), if it did. */
+  #commandGivenAt: number | undefined;
   #running: Promise<Step> | undefined;
   #again = false;
-  /** When this process started: the shutdown grace counts from here if the record has no time. */
-  readonly #startedAt: Date;
+  /** When this process started (monotonic): a restarted process counts the shutdown grace from here. */
+  readonly #startedAt: number;
 
   constructor(settings: AgentSettings, deps: AgentDeps) {
     this.#s = settings;
     this.#d = deps;
-    this.#startedAt = deps.clock.now();
+    this.#startedAt = deps.clock.monotonicMs();
   }
 
   /**
@@ -148,79 +182,76 @@ export class Agent {
     return this.#running;
   }
 
+  /** The grant naming this node in the watched Leases, if any (the one rule, protocol's grant.ts). */
   #grant(): Grant | undefined {
-    return grantFor(this.#s.nodeName, this.#d.leases.list(), this.#d.clock.now());
+    return grantNaming(this.#s.nodeName, this.#d.leases.list());
   }
 
-  async #stillGranted(): Promise<boolean> {
-    return this.#d.leases.synced() && this.#grant() !== undefined;
+  /** The grant recorded on the node is still the one a slot Lease carries. */
+  #stillHolds(recorded: string | undefined): boolean {
+    return recorded !== undefined && this.#d.leases.synced() && this.#grant()?.identity === recorded;
   }
 
   /**
    * True when this view of the node shows nothing to do: no reboot in flight, no cordon or
-   * drain to resume or undo, and no grant for this node. A stale view costs nothing here: the
-   * change it missed arrives through the watch and triggers another reconcile.
+   * drain to resume or undo, no new grant, no attempt count to clear. A stale view costs
+   * nothing here: the change it missed arrives through the watch and triggers another reconcile.
    */
   #idleGiven(node: V1Node): boolean {
     const ann = node.metadata?.annotations ?? {};
     if (ann[Annotation.RebootFromBootId] !== undefined) return false;
     const phase = ann[Annotation.Phase];
     if (phase !== undefined && ACTING_PHASES.includes(phase)) return false;
-    return this.#d.leases.synced() && this.#grant() === undefined;
+    if (this.#needEnded(ann)) return false;
+    if (!this.#d.leases.synced()) return false;
+    const grant = this.#grant();
+    return grant === undefined || grant.identity === recordedGrant(ann);
+  }
+
+  /** The sentinel says no reboot is needed while an attempt count is left from the last need. */
+  #needEnded(ann: Readonly<Record<string, string>>): boolean {
+    return (
+      ann[Annotation.RebootAttempts] !== undefined &&
+      ann[Annotation.RebootRequested] === undefined &&
+      this.#d.lastReading?.()?.status === 'False'
+    );
   }
 
   async #reconcileOnce(): Promise<Step> {
     const watched = this.#d.watchedNode?.();
-    if (watched !== undefined && !this.#rebootRequested && this.#idleGiven(watched)) return 'idle';
+    if (watched !== undefined && this.#commandGivenAt === undefined && this.#idleGiven(watched)) return 'idle';
     const node = await this.#d.node.read();
     const ann = node.metadata?.annotations ?? {};
     const phase = ann[Annotation.Phase];
     const fromBootId = ann[Annotation.RebootFromBootId];
     const bootId = node.status?.nodeInfo?.bootID ?? '';
+    const recorded = recordedGrant(ann);
 
-    // 1. A reboot was started. Did it happen?
+    // 1. A reboot is on record. Did it happen?
     if (fromBootId !== undefined) {
       if (bootId !== '' && bootId !== fromBootId) return this.#completeAfterReboot(node);
-      // This process asked the host to reboot and the request succeeded: the machine is going
-      // down (a shutdown can take minutes). A grant that lapses now — the controller could not
-      // renew it through an API outage — changes nothing: undoing the cordon would hand a node
-      // that is about to reboot back to the scheduler, and the controller, seeing it aborted,
-      // would grant its slot to another node while this one is still down. Wait for the boot.
-      if (this.#rebootRequested) return 'waiting-for-reboot';
-      if (!this.#d.leases.synced()) return 'waiting-for-sync';
-      if (this.#grant() === undefined) {
-        // A restarted process, same boot, no grant. The process before may have run the reboot
-        // command just before it died, and the machine may still be going down: undoing now
-        // would free the slot for another node while this one goes down (two faults at once: an
-        // agent crash and an API outage that let the grant lapse). Wait out the shutdown grace
-        // from the recorded request; only then has the reboot certainly not happened.
-        // A record without a readable time (a hand edit) counts from this process's start.
-        const recorded = Date.parse(ann[Annotation.PhaseSince] ?? '');
-        const requestedAt = Number.isNaN(recorded) ? this.#startedAt.getTime() : recorded;
-        if (this.#d.clock.now().getTime() - requestedAt < this.#s.shutdownGraceMs)
-          return 'waiting-for-reboot';
-        return this.#abort(node, 'the grant ended before the node rebooted (same bootID)');
-      }
-      // Restarted after asking for the reboot, still on the same boot, still granted: ask again.
-      return this.#reboot(node);
+      return this.#beforeTheBoot(node, fromBootId, recorded);
     }
 
     if (!this.#d.leases.synced()) return 'waiting-for-sync';
     const grant = this.#grant();
 
-    // 2. Interrupted mid-way (agent restarted while cordoning or draining).
+    // 2. Interrupted mid-way (agent restarted while cordoning or draining): go on only under the
+    // very grant it started with.
     if (phase !== undefined && ACTING_PHASES.includes(phase)) {
-      if (grant === undefined) return this.#abort(node, 'the grant was revoked or expired');
-      return this.#act(node, grant);
+      if (grant !== undefined && grant.identity === recorded) return this.#act(node, grant);
+      return this.#abort(node, 'the grant it started under was revoked or replaced');
     }
 
-    // 3. A grant for a node that needs a reboot.
-    if (grant === undefined) return 'idle';
-    if (phase === AgentPhase.Aborted) {
-      // Never re-run on the grant it aborted under: only a newer grant restarts the work.
-      const since = new Date(ann[Annotation.PhaseSince] ?? 0);
-      if (!(grant.acquiredAt > since)) return 'idle';
+    // 3. The need ended (the sentinel reads False): the attempt count belongs to it.
+    if (this.#needEnded(ann)) {
+      await this.#d.node.patchMetadata({ annotations: { [Annotation.RebootAttempts]: null } });
+      this.#d.log.info({}, 'the sentinel says no reboot is needed any more; attempt count cleared');
     }
+
+    // 4. A grant it has not used yet, for a node that needs a reboot.
+    if (grant === undefined) return 'idle';
+    if (grant.identity === recorded) return 'idle'; // one grant, one attempt
     const reading = await this.#d.checkSentinel();
     const condition = desiredCondition(reading, ann, this.#s.maxRebootAttempts);
     if (condition.status !== 'True' || condition.reason === 'AttemptLimitReached') {
@@ -231,6 +262,49 @@ export class Agent {
       return 'idle';
     }
     return this.#act(node, grant);
+  }
+
+  /**
+   * The reboot is on record and the machine is still on the boot it reboots from: wait for the
+   * acknowledgement and give the command, or wait for the machine to go down, or conclude that
+   * it will not and undo.
+   */
+  async #beforeTheBoot(node: V1Node, fromBootId: string, recorded: string | undefined): Promise<Step> {
+    const grace = this.#s.shutdownGraceMs;
+    const now = this.#d.clock.monotonicMs();
+    if (this.#commandGivenAt !== undefined) {
+      // This process gave the command: the machine is going down (a shutdown can take minutes).
+      // A grant that lapses or is emptied meanwhile changes nothing.
+      if (now - this.#commandGivenAt < grace) return 'waiting-for-reboot';
+      return this.#abort(
+        node,
+        `the machine was still on boot ${fromBootId} ${Math.round(grace / 1000)} s after the reboot command (--shutdown-grace): the reboot did not happen`,
+      );
+    }
+    if (this.#recordedRebooting) {
+      // This process recorded the reboot and gave no command: nothing can be going down.
+      if (!this.#d.leases.synced()) return 'waiting-for-sync';
+      const grant = this.#grant();
+      if (grant === undefined || grant.identity !== recorded)
+        return this.#abort(node, 'the grant was revoked before the reboot command');
+      if (!isRebootAcknowledged(grant, fromBootId)) return 'waiting-for-acknowledgement';
+      return this.#giveCommand(node, grant, fromBootId);
+    }
+    // A restarted process. Its predecessor may have given the command just before it died, and
+    // the machine may still be going down: wait out the whole grace from this process's start.
+    // Only a grant that was never acknowledged proves no command was given.
+    if (!this.#d.leases.synced()) return 'waiting-for-sync';
+    const grant = this.#grant();
+    const mine = grant !== undefined && grant.identity === recorded;
+    if (mine && !isRebootAcknowledged(grant, fromBootId)) {
+      this.#recordedRebooting = true;
+      return 'waiting-for-acknowledgement';
+    }
+    if (now - this.#startedAt < grace) return 'waiting-for-reboot';
+    return this.#abort(
+      node,
+      `restarted with a reboot on record, and still on boot ${fromBootId} after --shutdown-grace: the reboot did not happen`,
+    );
   }
 
   async #setPhase(phase: AgentPhase, extra: Record<string, string | null> = {}): Promise<V1Node> {
@@ -248,19 +322,22 @@ export class Agent {
   async #act(node: V1Node, grant: Grant): Promise<Step> {
     const log = this.#d.log;
     const ann = node.metadata?.annotations ?? {};
-    // Record the node's own cordon state once, before touching it: the one fact that decides
-    // whether we may uncordon later. A resumed run keeps the first record.
-    if (ann[Annotation.WasUnschedulable] === undefined) {
+    // Record the grant and the node's own cordon state once, before touching it: the first
+    // says which grant this work belongs to (for the controller, and so that it is never
+    // started again under the same grant); the second decides whether we may uncordon later.
+    if (recordedGrant(ann) !== grant.identity || ann[Annotation.WasUnschedulable] === undefined) {
       await this.#setPhase(AgentPhase.Cordoning, {
-        [Annotation.WasUnschedulable]: String(node.spec?.unschedulable === true),
-        [Annotation.Slot]: grant.slot,
+        [Annotation.Grant]: grant.identity,
+        [Annotation.WasUnschedulable]:
+          ann[Annotation.WasUnschedulable] ?? String(node.spec?.unschedulable === true),
       });
       log.info(
-        { slot: grant.slot, wasUnschedulable: node.spec?.unschedulable === true },
+        { grant: grant.identity, wasUnschedulable: node.spec?.unschedulable === true },
         'granted; cordoning',
       );
     }
-    if (!(await this.#stillGranted()))
+    const stillGranted = async () => this.#stillHolds(grant.identity);
+    if (!(await stillGranted()))
       return this.#abort(await this.#d.node.read(), 'the grant ended before the cordon');
 
     if (this.#s.preRebootLabels.length > 0) {
@@ -280,7 +357,7 @@ export class Agent {
 
     if (this.#s.drainDelayMs > 0) await this.#d.clock.sleep(this.#s.drainDelayMs);
     await this.#d.events.record('Normal', EventReason.Draining, `cordoned under ${grant.slot}; draining`);
-    const result = await this.#d.drain(() => this.#stillGranted());
+    const result = await this.#d.drain(stillGranted);
     log.info(
       { outcome: result.outcome, evicted: result.evicted, rounds: result.rounds, ms: result.elapsedMs },
       'drain ended',
@@ -290,7 +367,7 @@ export class Agent {
       case 'drained':
         break;
       case 'revoked':
-        return this.#abort(await this.#d.node.read(), 'the grant was revoked or expired during the drain');
+        return this.#abort(await this.#d.node.read(), 'the grant was revoked during the drain');
       case 'cancelled':
         return 'idle';
       case 'refused': {
@@ -315,11 +392,16 @@ export class Agent {
 
     if (this.#s.rebootDelayMs > 0) await this.#d.clock.sleep(this.#s.rebootDelayMs);
     const fresh = await this.#d.node.read();
-    if (!(await this.#stillGranted())) return this.#abort(fresh, 'the grant ended before the reboot');
-    return this.#reboot(fresh);
+    if (!(await stillGranted())) return this.#abort(fresh, 'the grant ended before the reboot');
+    return this.#recordReboot(fresh, grant);
   }
 
-  async #reboot(node: V1Node): Promise<Step> {
+  /**
+   * Records the reboot (the boot it reboots from) and asks for the controller's acknowledgement,
+   * which arrives on the slot Lease: from then on the Lease itself says this node may be down,
+   * so deleting the Node object, or its annotations, cannot make the controller forget it.
+   */
+  async #recordReboot(node: V1Node, grant: Grant): Promise<Step> {
     const bootId = node.status?.nodeInfo?.bootID ?? '';
     if (bootId === '') {
       // Without a bootID the reboot could never be verified: refuse rather than loop.
@@ -328,36 +410,67 @@ export class Agent {
         'the node reports no status.nodeInfo.bootID, so a reboot could not be verified',
       );
     }
-    if (!(await this.#stillGranted())) return this.#abort(node, 'the grant ended before the reboot');
     await this.#setPhase(AgentPhase.Rebooting, { [Annotation.RebootFromBootId]: bootId });
+    this.#recordedRebooting = true;
+    this.#d.log.info({ bootId, grant: grant.identity }, 'drained; waiting for the controller to acknowledge the reboot');
+    if (isRebootAcknowledged(grant, bootId)) return this.#giveCommand(node, grant, bootId);
+    return 'waiting-for-acknowledgement';
+  }
+
+  async #giveCommand(node: V1Node, grant: Grant, bootId: string): Promise<Step> {
+    // The watch may lag: the one step that cannot be undone is taken on a fresh read.
+    const lease = await this.#d.readSlot(grant.slot);
+    const fresh = lease === undefined ? undefined : grantNaming(this.#s.nodeName, [lease]);
+    if (fresh === undefined || fresh.identity !== grant.identity || !isRebootAcknowledged(fresh, bootId)) {
+      this.#recordedRebooting = false;
+      return this.#abort(node, 'the grant was revoked before the reboot command');
+    }
     await this.#d.events.record(
       'Normal',
       EventReason.Rebooting,
       `rebooting (${this.#d.rebooter.description}) from boot ${bootId}`,
     );
     this.#d.log.info({ bootId, how: this.#d.rebooter.description }, 'rebooting');
-    this.#rebootRequested = true;
+    this.#recordedRebooting = false;
+    this.#commandGivenAt = this.#d.clock.monotonicMs();
     try {
       await this.#d.rebooter.reboot();
     } catch (err) {
-      this.#rebootRequested = false;
-      this.#d.log.error({ err: (err as Error).message }, 'the reboot request failed');
-      await this.#d.events.record('Warning', EventReason.RebootAborted, (err as Error).message);
-      return this.#abort(await this.#d.node.read(), `the reboot request failed: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      if (err instanceof RebootNotStartedError) {
+        // The command never ran (not found, not executable): nothing can be going down.
+        this.#commandGivenAt = undefined;
+        await this.#d.events.record('Warning', EventReason.RebootAborted, message);
+        return this.#abort(await this.#d.node.read(), `the reboot command could not be started: ${message}`);
+      }
+      // It ran and failed or timed out: the shutdown may be under way all the same (a
+      // `systemctl reboot` that times out while the system goes down). Wait out the grace.
+      this.#d.log.error({ err: message }, 'the reboot command failed; waiting --shutdown-grace in case the machine goes down anyway');
+      await this.#d.events.record(
+        'Warning',
+        EventReason.Rebooting,
+        `the reboot command failed (${message}); waiting --shutdown-grace in case the machine goes down anyway`,
+      );
+      return 'waiting-for-reboot';
     }
     return 'rebooting';
   }
 
   async #completeAfterReboot(node: V1Node): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
+    this.#commandGivenAt = undefined;
+    this.#recordedRebooting = false;
     if (ann[Annotation.Phase] !== AgentPhase.Verifying) await this.#setPhase(AgentPhase.Verifying);
     if (!isReady(node)) return 'waiting-for-ready';
 
     const reading = await this.#d.checkSentinel();
     const requested = ann[Annotation.RebootRequested] !== undefined;
-    const stillRequired = reading.status === 'True';
-    const attempts = stillRequired ? attemptsOf(ann) + 1 : 0;
-    const held = stillRequired && attempts >= this.#s.maxRebootAttempts;
+    // Only "no reboot needed" ends the need. A sentinel that cannot be read (a command that
+    // times out right after boot) counts as still there: otherwise a flaky reading would reset
+    // the count and the attempt limit would never be reached.
+    const satisfied = reading.status === 'False' || (requested && reading.status !== 'True');
+    const attempts = satisfied ? 0 : attemptsOf(ann) + 1;
+    const held = !satisfied && attempts >= this.#s.maxRebootAttempts;
 
     await this.#undoNodeChanges(ann[Annotation.WasUnschedulable] === 'false');
     if (this.#s.postRebootLabels.length > 0) {
@@ -366,11 +479,11 @@ export class Agent {
       });
     }
     // One patch for the record: a crash before it repeats the idempotent steps above, never
-    // counts an attempt twice.
+    // counts an attempt twice. The grant record stays: this grant is used up.
     await this.#setPhase(held ? AgentPhase.Held : AgentPhase.Rebooted, {
       [Annotation.RebootFromBootId]: null,
       [Annotation.WasUnschedulable]: null,
-      [Annotation.Slot]: null,
+      [Annotation.AbortedGrants]: null,
       [Annotation.RebootAttempts]: attempts > 0 ? String(attempts) : null,
       ...(requested ? { [Annotation.RebootRequested]: null } : {}),
     });
@@ -379,13 +492,13 @@ export class Agent {
       await this.#d.events.record(
         'Warning',
         EventReason.RebootHeld,
-        `rebooted (boot ${bootId}) but the sentinel is still there after ${attempts} reboot(s); held, not rebooting again. Delete annotation ${Annotation.RebootAttempts} to retry.`,
+        `rebooted (boot ${bootId}) but the sentinel is still there (${reading.status}) after ${attempts} reboot(s); held, not rebooting again. Delete annotation ${Annotation.RebootAttempts} to retry.`,
       );
     } else {
       await this.#d.events.record(
         'Normal',
         EventReason.Rebooted,
-        `rebooted into boot ${bootId}${stillRequired ? ` (sentinel still present: attempt ${attempts} of ${this.#s.maxRebootAttempts})` : ''}`,
+        `rebooted into boot ${bootId}${satisfied ? '' : ` (sentinel ${reading.status === 'True' ? 'still present' : 'unreadable'}: attempt ${attempts} of ${this.#s.maxRebootAttempts})`}`,
       );
     }
     this.#d.log.info({ bootId, attempts, held }, 'reboot verified: new bootID; node released');
@@ -405,14 +518,20 @@ export class Agent {
     });
   }
 
+  /**
+   * Undoes what the agent did under its grant and records `Aborted`: the grant is used up (the
+   * controller releases it once the node has settled, and backs off before granting this node
+   * again), and the count of grants in a row that ended without a reboot goes up.
+   */
   async #abort(node: V1Node, why: string): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
-    this.#rebootRequested = false;
+    this.#recordedRebooting = false;
+    this.#commandGivenAt = undefined;
     await this.#undoNodeChanges(ann[Annotation.WasUnschedulable] === 'false');
     await this.#setPhase(AgentPhase.Aborted, {
       [Annotation.RebootFromBootId]: null,
       [Annotation.WasUnschedulable]: null,
-      [Annotation.Slot]: null,
+      [Annotation.AbortedGrants]: String(countOf(ann, Annotation.AbortedGrants) + 1),
     });
     await this.#d.events.record(
       'Warning',

@@ -12,6 +12,7 @@ import {
 import {
   createKubeClient,
   formatUsage,
+  isNotFound,
   kubeListWatchSource,
   type Logger,
   loadKubeConnection,
@@ -119,7 +120,19 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
         watchedNode: () => (nodes.synced() ? nodes.get(config.nodeId) : undefined),
         events,
         leases: { list: () => leases.list(), synced: () => leases.synced() },
+        readSlot: async (name) => {
+          try {
+            return await client.request<V1Lease>({
+              method: 'GET',
+              path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases/${encodeURIComponent(name)}`,
+            });
+          } catch (err) {
+            if (isNotFound(err)) return undefined;
+            throw err;
+          }
+        },
         checkSentinel: () => monitor.checkNow(),
+        lastReading: () => monitor.current(),
         drain: async (stillGranted, overrides) => {
           const timer = metrics.drainDuration.startTimer();
           try {
@@ -139,7 +152,11 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
           }
         },
         rebooter: rebooterFor(config),
-        clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+        clock: {
+          now: () => new Date(),
+          monotonicMs: () => performance.now(),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        },
         log,
         onPhase: (phase) => metrics.setPhase(phase),
       },

@@ -6,6 +6,13 @@
 import type { AgentConfig } from '@baton/protocol';
 import { type CommandRunner, hostCommand, runCommand } from './sentinel.ts';
 
+/**
+ * The reboot request could not even be made (the command was not found or could not be
+ * executed, the signal could not be sent): nothing can be going down, so the agent may undo at
+ * once. Any other failure (a non-zero exit, a timeout) leaves open whether the shutdown started.
+ */
+export class RebootNotStartedError extends Error {}
+
 export interface Rebooter {
   readonly description: string;
   /** Asks the host to reboot. Resolves when the request was made; the machine goes down later. */
@@ -22,8 +29,13 @@ export function commandRebooter(
     description: `command ${full.join(' ')}`,
     async reboot() {
       const r = await run(full, opts.timeoutMs ?? 60_000);
-      if (r.spawnError !== undefined || r.code !== 0) {
-        const why = r.spawnError ?? (r.code === null ? `signal ${r.signal}` : `exit code ${r.code}`);
+      // 126/127: nsenter (or a shell) could not execute the command or did not find it.
+      if (r.spawnError !== undefined || r.code === 126 || r.code === 127) {
+        const why = r.spawnError ?? `exit code ${r.code}: ${r.stderr.trim().slice(0, 300)}`;
+        throw new RebootNotStartedError(`reboot command "${full.join(' ')}" could not be started (${why})`);
+      }
+      if (r.code !== 0) {
+        const why = r.code === null ? `signal ${r.signal}` : `exit code ${r.code}`;
         throw new Error(
           `reboot command "${full.join(' ')}" failed (${why}): ${r.stderr.trim().slice(0, 300)}`,
         );
@@ -39,7 +51,11 @@ export function signalRebooter(
   return {
     description: `signal ${signal} to PID 1`,
     async reboot() {
-      kill(1, signal);
+      try {
+        kill(1, signal);
+      } catch (err) {
+        throw new RebootNotStartedError(`signal ${signal} to PID 1 could not be sent: ${(err as Error).message}`);
+      }
     },
   };
 }

@@ -5,6 +5,9 @@
  */
 import {
   Annotation,
+  emptiedSlot,
+  grantOf,
+  inFlightGrant,
   LEASE_PART_OF_LABEL,
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
@@ -208,7 +211,7 @@ async function release(ctx: CommandContext, target: string, force: boolean) {
     chosen = slots.filter((l) => l.spec?.holderIdentity === target);
     if (chosen.length === 0) {
       // Tell a node that holds nothing from a name that is neither a node nor a slot.
-      await cluster.getNode(target).catch((err: unknown) => {
+      const node = await cluster.getNode(target).catch((err: unknown) => {
         if (err instanceof CliError && err.exitCode === ExitCode.NotFound) {
           throw new CliError(
             ExitCode.NotFound,
@@ -217,6 +220,13 @@ async function release(ctx: CommandContext, target: string, force: boolean) {
         }
         throw err;
       });
+      // No Lease names it, but its own record may say it is mid-reboot (its Lease was deleted
+      // or emptied by hand): the controller counts it as holding a slot until a person gives up.
+      const orphan = inFlightGrant(node.metadata?.annotations ?? {});
+      if (orphan !== undefined) {
+        await giveUp(ctx, target, orphan, node.metadata?.annotations?.[Annotation.Phase], force, 'no slot Lease names it any more');
+        return;
+      }
       throw new CliError(
         ExitCode.NotFound,
         `node "${target}" holds no slot in namespace ${cluster.namespace} (slots there: ${known}); nothing to release`,
@@ -224,6 +234,26 @@ async function release(ctx: CommandContext, target: string, force: boolean) {
     }
   }
   for (const lease of chosen) await releaseOne(ctx, lease, force);
+}
+
+/**
+ * Gives up on a node that is mid-reboot: records the grant's identity in
+ * {@link Annotation.GivenUp}, so the controller stops counting the node as holding a slot. Only
+ * with --force: the node may be down, and the controller may then let another one go down.
+ */
+async function giveUp(
+  ctx: CommandContext,
+  node: string,
+  identity: string,
+  phase: string | undefined,
+  force: boolean,
+  context: string,
+) {
+  const warning = `${node} is mid-reboot (phase ${phase ?? 'none'}, grant ${identity}; ${context}): giving up on it lets the controller grant its slot to another node, which may go down while this one is still down`;
+  if (!force) throw new CliError(ExitCode.Refused, `refused: ${warning}. Re-run with --force to give up on it.`);
+  ctx.stderr(`warning: ${warning}; giving up on it (--force).\n`);
+  await ctx.cluster.annotateNode(node, Annotation.GivenUp, identity);
+  ctx.stdout(`Gave up on ${node} (${Annotation.GivenUp}=${identity}): it no longer counts as holding a slot.\n`);
 }
 
 async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
@@ -234,15 +264,19 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
     ctx.stdout(`${slot} is already free.\n`);
     return;
   }
+  let givingUp: string | undefined;
   if (!holder.startsWith(MANUAL_HOLDER_PREFIX)) {
     const node = await cluster.getNode(holder).catch((err: unknown) => {
       if (err instanceof CliError && err.exitCode === ExitCode.NotFound) return undefined; // holder is no node
       throw err;
     });
-    const phase = node?.metadata?.annotations?.[Annotation.Phase];
-    if (phase !== undefined && IN_PROGRESS_PHASES.has(phase)) {
-      const since = node?.metadata?.annotations?.[Annotation.PhaseSince];
-      const warning = `${holder} is mid-reboot (phase ${phase}${since !== undefined ? ` since ${since}` : ''}): releasing ${slot} makes its agent stop and undo what it can before the reboot, and once it reboots the controller may let another node go down while this one is still down`;
+    const annotations = node?.metadata?.annotations ?? {};
+    const inFlight = inFlightGrant(annotations);
+    const acked = grantOf(lease)?.rebootFromBootId;
+    if (inFlight !== undefined || acked !== undefined) {
+      const phase = annotations[Annotation.Phase];
+      const since = annotations[Annotation.PhaseSince];
+      const warning = `${holder} is mid-reboot (phase ${phase ?? (node === undefined ? 'unknown: its Node object is gone' : 'none')}${since !== undefined ? ` since ${since}` : ''}): releasing ${slot} makes its agent stop and undo what it can before the reboot, and once it reboots the controller may let another node go down while this one is still down`;
       if (!force) {
         throw new CliError(
           ExitCode.Refused,
@@ -250,6 +284,7 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
         );
       }
       ctx.stderr(`warning: ${warning}; releasing anyway (--force).\n`);
+      givingUp = inFlight;
     }
   }
   const res = await updateWithRetry(
@@ -263,22 +298,18 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
           `${slot} changed hands meanwhile: it is now held by ${now}, not ${holder}; nothing released (run the command again to decide on the new holder)`,
         );
       }
-      // As the controller's release: the holder, its times and the grant record go; the duration
-      // and transition count stay.
-      const annotations = { ...current.metadata?.annotations };
-      delete annotations[SlotAnnotation.GrantedNode];
-      delete annotations[SlotAnnotation.GrantedNodeWasUnschedulable];
-      delete annotations[SlotAnnotation.GrantedWorkloads];
-      current.metadata = { ...current.metadata, annotations };
-      current.spec = {
-        leaseDurationSeconds: current.spec?.leaseDurationSeconds,
-        leaseTransitions: current.spec?.leaseTransitions,
-      };
-      return current;
+      // As the controller's release: the holder, its times and the grant record go.
+      return emptiedSlot(current);
     },
     (desired) => cluster.replaceLease(desired),
   );
   ctx.stdout(res.changed ? `Released ${slot} (was held by ${holder}).\n` : `${slot} is already free.\n`);
+  // The node's own record still says it is mid-reboot under this grant: without this mark the
+  // controller would keep counting it (what the node says it does counts as much as the Lease).
+  if (givingUp !== undefined) {
+    await cluster.annotateNode(holder, Annotation.GivenUp, givingUp);
+    ctx.stdout(`Gave up on ${holder} (${Annotation.GivenUp}=${givingUp}): it no longer counts as holding a slot.\n`);
+  }
 }
 
 async function request(ctx: CommandContext, name: string) {

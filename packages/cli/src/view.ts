@@ -11,8 +11,9 @@ import { pauseState } from '@baton/controller/pause';
 import {
   AgentPhase,
   Annotation,
-  grantFor,
+  grantNaming,
   grantOf,
+  IN_FLIGHT_PHASES,
   type LeaseLike,
   leaseExpiry,
   leaseTime,
@@ -178,7 +179,7 @@ export function slotViews(leases: readonly LeaseLike[], now: Date): SlotView[] {
       acquired: holder === '' ? null : iso(leaseTime(lease.spec?.acquireTime)),
       renewed: holder === '' ? null : iso(leaseTime(lease.spec?.renewTime)),
       expires: holder === '' ? null : iso(leaseExpiry(lease)),
-      valid: grantOf(lease, now) !== undefined,
+      valid: grantOf(lease) !== undefined,
     });
   }
   return out.sort((a, b) => a.index - b.index);
@@ -203,7 +204,7 @@ export function nodeView(
   const phaseSince = leaseTime(ann[Annotation.PhaseSince]);
   const rebootSince = leaseTime(reboot?.lastTransitionTime);
   const gateSince = leaseTime(gate?.lastTransitionTime);
-  const grant = grantFor(name, leases, now);
+  const grant = grantNaming(name, leases);
   const named = slotViews(leases, now).find((s) => s.holder === name);
   const attemptsText = ann[Annotation.RebootAttempts];
   return {
@@ -265,9 +266,4 @@ export function statusReport(input: {
 }
 
 /** Agent phases during which the node is being taken down or is down: its slot must not move. */
-export const IN_PROGRESS_PHASES: ReadonlySet<string> = new Set([
-  AgentPhase.Cordoning,
-  AgentPhase.Draining,
-  AgentPhase.Rebooting,
-  AgentPhase.Verifying,
-]);
+export const IN_PROGRESS_PHASES: ReadonlySet<string> = IN_FLIGHT_PHASES;

@@ -2,8 +2,9 @@
  * Leader election over a Lease, for two controller replicas with one active (client-node has
  * none). The rules follow client-go's: the leader renews every retry period; a follower takes
  * over only after it has seen the same record unchanged for a whole lease duration, measured on
- * its own clock (so clock skew between replicas does not matter); a leader that has not renewed
- * within the renew deadline stops leading at once, before anyone else may take over.
+ * its own monotonic clock (so neither skew between replicas nor a jump of a wall clock matters);
+ * a leader that has not renewed within the renew deadline stops leading at once, before anyone
+ * else may take over. The wall clock only stamps the record for people.
  *
  * Safety does not rest on this alone: slot Leases are written by compare-and-swap, so even two
  * replicas that both believe they lead cannot over-grant. Election keeps the second one quiet.
@@ -31,7 +32,10 @@ export interface LeaderElectorOptions {
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
+  /** Wall-clock milliseconds: the times written into the record, for people. */
   readonly now: () => number;
+  /** A clock that never jumps (performance.now()): every duration; defaults to `now`. */
+  readonly monotonicMs?: () => number;
   readonly onStartedLeading?: () => void;
   readonly onStoppedLeading?: (why: string) => void;
   readonly log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -51,8 +55,12 @@ export class LeaderElector {
   }
 
   /** True only while leading AND the last renewal is within the renew deadline, checked now. */
+  #mono(): number {
+    return (this.#o.monotonicMs ?? this.#o.now)();
+  }
+
   isLeader(): boolean {
-    if (this.#leading && this.#o.now() - this.#lastRenew >= this.#o.renewDeadlineMs)
+    if (this.#leading && this.#mono() - this.#lastRenew >= this.#o.renewDeadlineMs)
       this.#stop('could not renew in time');
     return this.#leading;
   }
@@ -76,8 +84,8 @@ export class LeaderElector {
     const { identity, store, now } = this.#o;
     try {
       const current = await store.read();
-      const t = now();
-      const stamp = new Date(t).toISOString();
+      const t = this.#mono();
+      const stamp = new Date(now()).toISOString();
       if (current === undefined) {
         const created = await store.create({
           holder: identity,

@@ -1,5 +1,5 @@
 /** The controller's metrics: the fleet view dashboards and alerts are built on. */
-import { type GateReason, grantOf } from '@baton/protocol';
+import { type GateReason, grantOf, leaseTime } from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PhaseTracker, phaseOf, rebootRequired } from './phase-tracker.ts';
@@ -126,10 +126,10 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
       holder.reset();
       const holders = new Map<string, Date>();
       for (const lease of leases) {
-        const g = grantOf(lease, now);
+        const g = grantOf(lease);
         if (g === undefined) continue;
         holder.set({ slot: g.slot, holder: g.holder }, 1);
-        holders.set(g.holder, g.acquiredAt);
+        holders.set(g.holder, leaseTime(lease.spec?.acquireTime) ?? now);
       }
       const present = new Set<string>();
       for (const n of nodes) {

@@ -1,24 +1,38 @@
 /**
  * The controller's decision, as a pure function of what it sees: which slot to grant to which
- * node, which grants to renew, which slots to release, and why every other pending node waits.
+ * node, which grants to renew, acknowledge or release, and why every other pending node waits.
  *
- * Safety is counted, not assumed: a slot is "taken" when a node holds it (valid or not — a node
- * in the middle of a reboot keeps its slot until it has settled), when a person holds it by hand
- * (`manual:<who>` or any name that is not a node the controller granted), and new grants are
- * made only while taken slots < concurrency, into slots whose index is below concurrency. So
- * lowering concurrency never adds a holder; raising it adds at most the difference.
+ * Safety is counted, not assumed. A slot is taken when its Lease names a holder (a node, valid
+ * or not — a node in the middle of a reboot keeps its slot until it has settled — or a person,
+ * `manual:<who>`), and also when no Lease names it but a node's own record says it is mid-reboot
+ * under one (the Lease was deleted or emptied by hand): what the node says it is doing counts as
+ * much as what the Lease says. New grants are made only while taken slots < concurrency, into
+ * slots whose index is below concurrency and that no such node still uses. So lowering
+ * concurrency never adds a holder; raising it adds at most the difference.
+ *
+ * Everything the plan decides from a node's work under a grant is keyed by the grant's
+ * identity (the slot and its grant id, recorded by the agent on its node), never by comparing a
+ * time written on another machine with this one's clock. How long something has lasted — a
+ * grant without progress, a holder healthy for the settle time, a back-off — is the
+ * controller's own observation on its monotonic clock, passed in as {@link PlanObservations}.
  */
 import {
+  AgentPhase,
   Annotation,
   GateReason,
+  type Grant,
+  grantOf,
+  inFlightGrant,
   type LeaseLike,
   leaseTime,
   MANUAL_HOLDER_PREFIX,
   REBOOT_REQUIRED_CONDITION,
   type RebootWindow,
+  recordedGrant,
   SlotAnnotation,
   slotIndexOf,
   slotLeaseName,
+  splitGrantIdentity,
   windowVerdict,
 } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
@@ -27,8 +41,9 @@ import {
   GRANTED_UNSCHEDULABLE_ANNOTATION,
   type ReleaseKind,
   type SettleFacts,
-  type SettleStage,
-  settleState,
+  type SettleGrant,
+  SettleStage,
+  settleCheck,
 } from './settle.ts';
 import { slotProblem } from './slot-check.ts';
 import { parseWorkloadRecord } from './workloads.ts';
@@ -42,6 +57,8 @@ export interface PlanSettings {
   readonly concurrency: number;
   readonly settleMs: number;
   readonly rebootTimeoutMs: number;
+  /** A grant its node has not started work under within this long is released (it lapses). */
+  readonly grantDurationMs: number;
   readonly optOutLabel: string;
   readonly priorityLabel: string;
   readonly windows: readonly RebootWindow[];
@@ -63,6 +80,30 @@ export interface GateBlock {
   readonly detail: string;
 }
 
+/**
+ * What this controller has observed over time, on its own monotonic clock (the Reconciler keeps
+ * it). A replica that restarts or takes over starts observing afresh: every duration then runs
+ * longer, never shorter.
+ */
+export interface PlanObservations {
+  /** How long this controller has seen the grant with this identity (0 when first seen now). */
+  grantAgeMs(identity: string): number;
+  /** How long it has seen the grant's node healthy without a break; undefined when it has not. */
+  healthyForMs(identity: string): number | undefined;
+  /** When (this controller's wall clock) it first saw it healthy: health answers must be newer. */
+  healthySince(identity: string): Date | undefined;
+  /** How long `node` must still wait after a grant that ended without a reboot; undefined: none. */
+  backoffRemainingMs(node: string): number | undefined;
+}
+
+/** No observations yet: everything first seen now (unit tests; a controller's first pass). */
+export const FIRST_SIGHT: PlanObservations = {
+  grantAgeMs: () => 0,
+  healthyForMs: () => undefined,
+  healthySince: () => undefined,
+  backoffRemainingMs: () => undefined,
+};
+
 export interface PlanInput {
   readonly now: Date;
   readonly nodes: readonly V1Node[];
@@ -80,6 +121,14 @@ export interface PlanInput {
    * holder missing from it has not settled; when absent, neither is checked (unit tests only).
    */
   readonly settleFacts?: ReadonlyMap<string, SettleFacts> | undefined;
+  readonly observed?: PlanObservations | undefined;
+}
+
+/** A grant as the plan acts on it: which slot, which node, which acquisition (grant id). */
+export interface GrantRef {
+  readonly slot: string;
+  readonly node: string;
+  readonly grantId: string;
 }
 
 export interface Plan {
@@ -89,10 +138,14 @@ export interface Plan {
     /** The node was cordoned at the grant: a cordon after its reboot does not keep the slot. */
     readonly wasUnschedulable: boolean;
   }[];
-  readonly renewals: readonly { readonly slot: string; readonly node: string }[];
+  readonly renewals: readonly GrantRef[];
+  /** Reboots to acknowledge on the slot Lease: the agent gives the command only after this. */
+  readonly acknowledgements: readonly (GrantRef & { readonly bootId: string })[];
   readonly releases: readonly {
     readonly slot: string;
     readonly holder: string;
+    /** The acquisition to release; undefined for a Lease without one (never ours). */
+    readonly grantId: string | undefined;
     readonly kind: ReleaseKind;
     readonly reason: string;
   }[];
@@ -108,8 +161,16 @@ export interface Plan {
     readonly holder: string;
     readonly problem: string;
   }[];
-  /** Every node that keeps its slot, with where it stands on the way to settling and why. */
-  readonly holding: ReadonlyMap<string, { readonly stage: SettleStage; readonly why: string }>;
+  /**
+   * Every node that keeps a slot, with where it stands on the way to settling and why, and the
+   * identity of its grant (`healthy`: everything but the settle time is there).
+   */
+  readonly holding: ReadonlyMap<
+    string,
+    { readonly stage: SettleStage; readonly why: string; readonly identity: string; readonly healthy: boolean }
+  >;
+  /** Every grant identity this plan saw held (so the observations can forget the others). */
+  readonly grantsSeen: readonly string[];
   /** When the first settling holder's settle time ends: plan again then, not at the next tick. */
   readonly wakeInMs: number | undefined;
 }
@@ -146,6 +207,7 @@ function waitingSince(n: V1Node): number {
 
 export function plan(input: PlanInput): Plan {
   const { now, settings: s } = input;
+  const seen = input.observed ?? FIRST_SIGHT;
   const nodes = new Map(input.nodes.map((n) => [n.metadata?.name ?? '', n]));
   const slots = new Map<number, SlotLease>();
   for (const l of input.leases) {
@@ -154,14 +216,71 @@ export function plan(input: PlanInput): Plan {
   }
 
   const grants: { slot: string; node: string; wasUnschedulable: boolean }[] = [];
-  const holding = new Map<string, { stage: SettleStage; why: string }>();
+  const holding = new Map<string, { stage: SettleStage; why: string; identity: string; healthy: boolean }>();
   let wakeInMs: number | undefined;
-  const renewals: { slot: string; node: string }[] = [];
-  const releases: { slot: string; holder: string; kind: ReleaseKind; reason: string }[] = [];
+  const wakeIn = (ms: number) => {
+    wakeInMs = Math.min(wakeInMs ?? ms, ms);
+  };
+  const renewals: GrantRef[] = [];
+  const acknowledgements: (GrantRef & { bootId: string })[] = [];
+  const releases: Plan['releases'][number][] = [];
   const holders = new Set<string>();
+  /** Released in this plan after a grant that ended without a reboot: not granted again now. */
+  const backingOff = new Set<string>();
+  const grantsSeen: string[] = [];
   let halted: Plan['halted'];
   let taken = 0;
   const free: number[] = [];
+
+  // Grants nodes say they are working under (identity → node): a Lease that no longer carries
+  // one leaves its node counted all the same (below).
+  const carried = new Set<string>();
+  for (const l of slots.values()) {
+    const g = grantOf(l);
+    if (g !== undefined) carried.add(g.identity);
+  }
+  /** Slot indexes still used by an orphaned node: not free, whatever their Lease says. */
+  const reserved = new Set<number>();
+  for (const n of nodes.values()) {
+    const identity = inFlightGrant(n.metadata?.annotations ?? {});
+    if (identity === undefined || carried.has(identity)) continue;
+    const name = n.metadata?.name ?? '';
+    const index = slotIndexOf(splitGrantIdentity(identity)?.slot ?? '');
+    if (index !== undefined) reserved.add(index);
+    taken++;
+    holders.add(name);
+    holding.set(name, {
+      stage: SettleStage.Orphaned,
+      why: `mid-reboot (phase ${ann(n, Annotation.Phase) ?? 'none'}) under ${identity}, which no slot Lease carries any more (deleted or emptied by hand?); it counts as holding a slot until its agent finishes, or a person gives up on it with kubectl baton release ${name} --force`,
+      identity,
+      healthy: false,
+    });
+  }
+
+  const release = (slot: string, holder: string, grant: Grant | undefined, kind: ReleaseKind, reason: string) => {
+    releases.push({ slot, holder, grantId: grant?.id, kind, reason });
+    if (kind === 'Aborted' || kind === 'Lapsed') backingOff.add(holder);
+  };
+  const keep = (
+    index: number,
+    node: string,
+    grant: Grant,
+    stage: SettleStage,
+    why: string,
+    o: { renew?: boolean; healthy?: boolean } = {},
+  ) => {
+    taken++;
+    holders.add(node);
+    holding.set(node, { stage, why, identity: grant.identity, healthy: o.healthy ?? false });
+    if (o.renew !== false) renewals.push({ slot: slotLeaseName(index), node, grantId: grant.id });
+    const age = seen.grantAgeMs(grant.identity);
+    if (age > s.rebootTimeoutMs) {
+      halted ??= {
+        node,
+        detail: `${node} was granted ${Math.round(age / 1000)} s ago and has not settled (${why}); the rollout is halted until a person acts`,
+      };
+    }
+  };
 
   const invalidSlots: { slot: string; holder: string; problem: string }[] = [];
   // The slots below the limit and every slot Lease that exists, however large its index (a
@@ -173,60 +292,113 @@ export function plan(input: PlanInput): Plan {
     const lease = slots.get(i);
     const slot = slotLeaseName(i);
     const holder = lease?.spec?.holderIdentity ?? '';
+    const freed = () => {
+      if (i < s.concurrency && !reserved.has(i)) free.push(i);
+    };
     if (holder === '') {
-      if (i < s.concurrency) free.push(i);
+      freed();
       continue;
     }
-    const problem = lease && slotProblem(lease, now, (n) => nodes.has(n), GRANTED_NODE_ANNOTATION);
+    const problem = lease && slotProblem(lease, (n) => nodes.has(n), GRANTED_NODE_ANNOTATION);
     if (problem) {
       taken++;
       holders.add(holder); // and the node it names gets no other slot meanwhile
       invalidSlots.push({ slot, holder, problem });
       continue;
     }
+    const grant = lease === undefined ? undefined : grantOf(lease);
+    if (grant === undefined) {
+      taken++; // held by hand (manual:<who>): blocks this slot until a person empties it
+      continue;
+    }
+    grantsSeen.push(grant.identity);
     const node = nodes.get(holder);
-    const grantedByUs = lease?.metadata?.annotations?.[GRANTED_NODE_ANNOTATION] === holder;
     if (node === undefined) {
-      if (grantedByUs && !holder.startsWith(MANUAL_HOLDER_PREFIX)) {
-        releases.push({ slot, holder, kind: 'NodeDeleted', reason: `node ${holder} no longer exists` });
-        if (i < s.concurrency) free.push(i);
+      if (grant.rebootFromBootId !== undefined) {
+        // The Lease says the reboot began: the machine may be down now. It keeps its slot until
+        // the node is back on a new boot (or a person releases it).
+        keep(i, holder, grant, SettleStage.NodeGone, `the Node object is gone after its reboot from boot ${grant.rebootFromBootId} began; waiting for it to come back`, { renew: false });
       } else {
-        taken++; // held by hand: blocks this slot until a person empties it
+        // No acknowledged reboot: its agent cannot have given the command under this grant.
+        release(slot, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`);
+        freed();
       }
       continue;
     }
-    holders.add(holder);
-    const grantedAt = leaseTime(lease?.spec?.acquireTime) ?? leaseTime(lease?.spec?.renewTime) ?? now;
     const wasUnschedulable = lease?.metadata?.annotations?.[GRANTED_UNSCHEDULABLE_ANNOTATION] === 'true';
     const record = lease?.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads];
     const workloads = record === undefined ? undefined : parseWorkloadRecord(record);
     const facts = input.settleFacts === undefined ? undefined : (input.settleFacts.get(holder) ?? UNOBSERVED);
-    const state = settleState(node, { at: grantedAt, wasUnschedulable, workloads }, now, s.settleMs, facts);
-    if (state.done) {
-      releases.push({ slot, holder, kind: state.kind, reason: state.why });
-      if (i < s.concurrency) free.push(i);
+    const working = recordedGrant(node.metadata?.annotations ?? {}) === grant.identity;
+    const phase = working ? ann(node, Annotation.Phase) : undefined;
+    let outcome: SettleGrant['outcome'] | undefined;
+    if (phase === AgentPhase.Rebooted || phase === AgentPhase.Held || phase === AgentPhase.Aborted) outcome = phase;
+    else if (!working && grant.rebootFromBootId !== undefined) outcome = 'RecordLost';
+
+    if (outcome === undefined && !working) {
+      // Nothing done under this grant yet.
+      if (!needsReboot(node)) {
+        release(slot, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`);
+        freed();
+        continue;
+      }
+      const age = seen.grantAgeMs(grant.identity);
+      if (age >= s.grantDurationMs) {
+        release(slot, holder, grant, 'Lapsed', `${holder} started no work under the grant within ${Math.round(s.grantDurationMs / 1000)} s`);
+        freed();
+        continue;
+      }
+      wakeIn(s.grantDurationMs - age);
+      keep(i, holder, grant, SettleStage.NoProgress, 'no work recorded under this grant yet');
       continue;
     }
-    const since = leaseTime(ann(node, Annotation.PhaseSince));
-    const progressed = since !== undefined && since >= grantedAt;
-    if (!progressed && !needsReboot(node)) {
-      // Granted, never started, and the reason went away (the sentinel was cleared by hand).
-      releases.push({ slot, holder, kind: 'NotNeeded', reason: `${holder} no longer needs a reboot` });
-      if (i < s.concurrency) free.push(i);
+    if (outcome === undefined) {
+      // Working under this grant: cordoning, draining, rebooting, verifying (or a phase a person
+      // wrote by hand: it is kept, never released on a guess).
+      const fromBootId = ann(node, Annotation.RebootFromBootId);
+      if (fromBootId !== undefined && grant.rebootFromBootId !== fromBootId) {
+        // Drained and recorded: acknowledge on the Lease, so that it says the node may be down.
+        acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: fromBootId });
+      }
+      keep(i, holder, grant, SettleStage.Working, `phase ${ann(node, Annotation.Phase) ?? '(none)'}`);
       continue;
     }
-    taken++;
-    holding.set(holder, { stage: state.stage, why: state.why });
-    if (state.remainingMs !== undefined)
-      wakeInMs = Math.min(wakeInMs ?? state.remainingMs, state.remainingMs);
-    renewals.push({ slot, node: holder });
-    const elapsed = now.getTime() - grantedAt.getTime();
-    if (elapsed > s.rebootTimeoutMs) {
-      halted ??= {
-        node: holder,
-        detail: `${holder} was granted ${Math.round(elapsed / 1000)} s ago and has not settled (${state.why}); the rollout is halted until a person acts`,
-      };
+    const check = settleCheck(
+      node,
+      {
+        outcome,
+        wasUnschedulable,
+        workloads,
+        rebootFromBootId: grant.rebootFromBootId,
+        healthySince: seen.healthySince(grant.identity),
+      },
+      facts,
+    );
+    if (!check.healthy) {
+      keep(i, holder, grant, check.stage, check.why);
+      continue;
     }
+    const healthyFor = seen.healthyForMs(grant.identity) ?? 0;
+    if (healthyFor < s.settleMs) {
+      wakeIn(s.settleMs - healthyFor);
+      keep(
+        i,
+        holder,
+        grant,
+        SettleStage.Settling,
+        `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(s.settleMs / 1000)} s`,
+        { healthy: true },
+      );
+      continue;
+    }
+    const why =
+      check.kind === 'Held'
+        ? 'held at the attempt limit; settled'
+        : check.kind === 'Aborted'
+          ? 'the agent aborted and undid its changes; settled'
+          : 'rebooted and settled';
+    release(slot, holder, grant, check.kind, why);
+    freed();
   }
 
   // Pending nodes, best first.
@@ -246,7 +418,7 @@ export function plan(input: PlanInput): Plan {
     if (first !== undefined) waiting.set(name, { ...first, also });
   };
   const window = windowVerdict(s.windows, s.timeZone, s.blackoutDates, now);
-  const limits = budget(s.budget ?? {}, input.nodes, new Set(renewals.map((r) => r.node)));
+  const limits = budget(s.budget ?? {}, input.nodes, holders);
   for (const n of pending) {
     const name = n.metadata?.name ?? '';
     // Every gate that does not depend on the other grants of this plan, all of them, so people
@@ -258,6 +430,17 @@ export function plan(input: PlanInput): Plan {
     if (input.paused !== undefined) blocks.push({ reason: GateReason.Paused, detail: input.paused });
     if (halted) blocks.push({ reason: GateReason.RolloutHalted, detail: halted.detail });
     if (!window.open) blocks.push({ reason: window.why, detail: window.detail });
+    const backoff = backingOff.has(name) ? undefined : seen.backoffRemainingMs(name);
+    if (backingOff.has(name) || backoff !== undefined) {
+      blocks.push({
+        reason: GateReason.BackingOff,
+        detail:
+          backoff === undefined
+            ? 'its last grant ended without a reboot; waiting before granting it again'
+            : `its last grant ended without a reboot; granted again in ${Math.ceil(backoff / 1000)} s at the earliest`,
+      });
+      if (backoff !== undefined) wakeIn(backoff);
+    }
     blocks.push(...(input.blockers?.(n) ?? []));
     if (blocks.length > 0) {
       hold(name, blocks);
@@ -283,5 +466,17 @@ export function plan(input: PlanInput): Plan {
     limits.take(n);
     taken++;
   }
-  return { grants, renewals, releases, waiting, halted, taken, holding, invalidSlots, wakeInMs };
+  return {
+    grants,
+    renewals,
+    acknowledgements,
+    releases,
+    waiting,
+    halted,
+    taken,
+    holding,
+    invalidSlots,
+    grantsSeen,
+    wakeInMs,
+  };
 }

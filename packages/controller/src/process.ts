@@ -200,6 +200,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
           renewDeadlineMs: config.leaderElectionRenewDeadline,
           retryPeriodMs: config.leaderElectionRetryPeriod,
           now: () => Date.now(),
+          monotonicMs: () => performance.now(),
           log,
           onStartedLeading: () => schedule('leader'),
         })
@@ -226,6 +227,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         concurrency: config.concurrency,
         settleMs: config.settleTime,
         rebootTimeoutMs: config.rebootTimeout,
+        grantDurationMs: config.grantDuration,
         optOutLabel: config.optOutLabel,
         priorityLabel: config.priorityLabel,
         controllerNode: config.nodeName,
@@ -243,6 +245,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         leases: () => leases.list(),
         synced: () => nodes.synced() && leases.synced(),
         slots: kubeSlotWriter(coordination, config.namespace, grantSeconds),
+        monotonicMs: () => performance.now(),
+        abortBackoffMs: config.abortBackoff,
         events: nodeEventRecorder(
           kc.makeApiClient(EventsV1Api),
           { component: EventSource.Controller, instance: identity },

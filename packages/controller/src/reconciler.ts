@@ -1,9 +1,18 @@
 /**
  * One reconcile: read the cached Nodes and Leases, plan, apply (releases first, then grants,
- * then renewals), record Events and metrics. Single-flight: changes seen while one runs cause
- * exactly one more run afterwards.
+ * acknowledgements and renewals), record Events and metrics. Single-flight: changes seen while
+ * one runs cause exactly one more run afterwards.
+ *
+ * Leadership is asked again before every write, not once per pass: a pass can take a while
+ * (workload listings before a grant), and a replica that lost its lease meanwhile must stop at
+ * once. Each write is itself a compare-and-swap on the very grant the plan saw (slots.ts), so
+ * even a write already on its way cannot touch a newer grant.
+ *
+ * The Reconciler also keeps what the plan needs to know about time, measured on this process's
+ * monotonic clock: how long each grant has been seen, how long each holder has been healthy,
+ * and how long a node must back off after a grant that ended without a reboot.
  */
-import { EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
+import { Annotation, EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import {
@@ -18,7 +27,7 @@ import type { LeaseEvents } from './lease-events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { type Notification, NotificationEvent } from './notify.ts';
 import { pauseState } from './pause.ts';
-import { type PlanSettings, plan } from './plan.ts';
+import { type PlanObservations, type PlanSettings, plan } from './plan.ts';
 import type { SettleObserver } from './settle-observer.ts';
 import type { SlotWriter } from './slots.ts';
 
@@ -34,7 +43,12 @@ export interface ReconcilerDeps {
   readonly events: NodeEvents;
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
+  /** Wall-clock time: windows, Lease times for people, Events. */
   readonly now: () => Date;
+  /** A clock that never jumps (performance.now()): every duration the controller measures. */
+  readonly monotonicMs: () => number;
+  /** First back-off after a grant that ended without a reboot; doubles per such grant in a row, up to 16×. */
+  readonly abortBackoffMs: number;
   /** Renew a grant once this much of its duration has passed (not on every reconcile). */
   readonly renewAfterMs: number;
   /** Whether this replica may write now (leader election); asked before every reconcile. */
@@ -72,6 +86,12 @@ export class Reconciler {
   #stages = new Map<string, string>();
   /** Invalid slots already reported, by slot: problem and resourceVersion (report each edit once). */
   #invalid = new Map<string, string>();
+  /** Grant identity → when this process first saw it (monotonic). */
+  #grantSeen = new Map<string, number>();
+  /** Grant identity → when this process first saw its node healthy without a break. */
+  #healthy = new Map<string, { readonly mono: number; readonly wall: Date }>();
+  /** Node → the back-off after its last grant ended without a reboot. */
+  #backoff = new Map<string, { readonly until: number; readonly streak: number }>();
 
   constructor(settings: PlanSettings, deps: ReconcilerDeps) {
     this.#s = settings;
@@ -95,15 +115,45 @@ export class Reconciler {
     return this.#running;
   }
 
+  #observations(): PlanObservations {
+    const mono = this.#d.monotonicMs();
+    return {
+      grantAgeMs: (id) => {
+        const seen = this.#grantSeen.get(id);
+        return seen === undefined ? 0 : mono - seen;
+      },
+      healthyForMs: (id) => {
+        const h = this.#healthy.get(id);
+        return h === undefined ? undefined : mono - h.mono;
+      },
+      healthySince: (id) => this.#healthy.get(id)?.wall,
+      backoffRemainingMs: (node) => {
+        const b = this.#backoff.get(node);
+        return b === undefined || b.until <= mono ? undefined : b.until - mono;
+      },
+    };
+  }
+
+  /** This replica may write now: asked before each write, never trusted for a whole pass. */
+  #mayWrite(what: string): boolean {
+    if (this.#d.mayAct()) return true;
+    this.#d.log.warn({ write: what }, 'no longer leading; not writing');
+    return false;
+  }
+
   async #once(): Promise<void> {
     if (!this.#d.synced()) return; // never decide on a partial view
     if (!this.#d.mayAct()) {
       // A follower, or a leader that could not renew in time: decide nothing, watch no pods.
+      // What it observed is stale by the time it leads again: it starts observing afresh.
       this.#d.settle?.facts([]);
+      this.#grantSeen.clear();
+      this.#healthy.clear();
       return;
     }
     const { log, metrics, slots, events } = this.#d;
     const now = this.#d.now();
+    const mono = this.#d.monotonicMs();
     const leases = this.#d.leases();
     const paused = pauseState(
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
@@ -119,7 +169,15 @@ export class Reconciler {
       paused,
       blockers: blockersOf(this.#d.gates ?? [], now),
       settleFacts,
+      observed: this.#observations(),
     });
+    // What this pass saw, for the next: grants first seen now, holders healthy now.
+    for (const id of p.grantsSeen) if (!this.#grantSeen.has(id)) this.#grantSeen.set(id, mono);
+    for (const id of [...this.#grantSeen.keys()]) if (!p.grantsSeen.includes(id)) this.#grantSeen.delete(id);
+    const healthyNow = new Set([...p.holding.values()].filter((h) => h.healthy).map((h) => h.identity));
+    for (const id of healthyNow) if (!this.#healthy.has(id)) this.#healthy.set(id, { mono, wall: now });
+    for (const id of [...this.#healthy.keys()]) if (!healthyNow.has(id)) this.#healthy.delete(id);
+
     const notify = this.#d.notify ?? (() => undefined);
     const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
     const heldFor = (slot: string) => {
@@ -147,11 +205,25 @@ export class Reconciler {
     for (const slot of [...this.#invalid.keys()]) {
       if (!p.invalidSlots.some((b) => b.slot === slot)) this.#invalid.delete(slot);
     }
+    const nodeByName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
     for (const r of p.releases) {
+      if (!this.#mayWrite('release')) return;
       try {
-        if (await slots.release(r.slot, r.holder)) {
+        if (await slots.release(r.slot, r.holder, r.grantId)) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
+          if (r.kind === 'Aborted' || r.kind === 'Lapsed') {
+            // The node waits before it is granted again, longer with each such grant in a row.
+            const recorded = Number(nodeByName.get(r.holder)?.metadata?.annotations?.[Annotation.AbortedGrants]);
+            const streak = Math.max(
+              (this.#backoff.get(r.holder)?.streak ?? 0) + 1,
+              Number.isInteger(recorded) && recorded > 0 ? recorded : 0,
+            );
+            const wait = this.#d.abortBackoffMs * 2 ** (Math.min(streak, 5) - 1);
+            this.#backoff.set(r.holder, { until: this.#d.monotonicMs() + wait, streak });
+          } else if (r.kind === 'Settled' || r.kind === 'Held') {
+            this.#backoff.delete(r.holder);
+          }
           notify({
             event: NotificationEvent.RebootFinished,
             node: r.holder,
@@ -183,6 +255,8 @@ export class Reconciler {
         );
         continue;
       }
+      // The listing may have taken long: the leadership this pass began with may be gone.
+      if (!this.#mayWrite('grant')) return;
       try {
         if (await slots.grant(g.slot, g.node, g.wasUnschedulable, workloads)) {
           grantedNow.set(g.node, g.slot);
@@ -195,11 +269,23 @@ export class Reconciler {
         log.warn({ slot: g.slot, node: g.node, err: describeKubeError(err) }, 'could not grant slot');
       }
     }
-    for (const r of p.renewals) {
-      const renewed = new Date(String(byName.get(r.slot)?.spec?.renewTime ?? 0)).getTime();
-      if (now.getTime() - renewed < this.#d.renewAfterMs) continue;
+    for (const a of p.acknowledgements) {
+      if (!this.#mayWrite('acknowledge')) return;
       try {
-        await slots.renew(r.slot, r.node);
+        if (await slots.acknowledge(a.slot, { node: a.node, grantId: a.grantId }, a.bootId))
+          log.info({ slot: a.slot, node: a.node, bootId: a.bootId }, 'acknowledged the reboot');
+      } catch (err) {
+        log.warn({ slot: a.slot, err: describeKubeError(err) }, 'could not acknowledge the reboot');
+      }
+    }
+    for (const r of p.renewals) {
+      const renewed = leaseTime(byName.get(r.slot)?.spec?.renewTime)?.getTime() ?? 0;
+      // For people reading the Lease: a renewTime kept fresh while the node works. No decision
+      // of the agent or the controller depends on it.
+      if (Math.abs(now.getTime() - renewed) < this.#d.renewAfterMs) continue;
+      if (!this.#mayWrite('renew')) return;
+      try {
+        await slots.renew(r.slot, { node: r.node, grantId: r.grantId });
       } catch (err) {
         log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not renew grant');
       }
@@ -231,7 +317,7 @@ export class Reconciler {
     metrics.observe(p, paused !== undefined, blocked);
     metrics.fleet(nodes, this.#d.leases(), now);
     const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
-    await this.#writeGateConditions(nodes, blocked, holding, now);
+    if (this.#d.mayAct()) await this.#writeGateConditions(nodes, blocked, holding, now);
   }
 
   async #writeGateConditions(

@@ -1,16 +1,18 @@
 /**
- * When has a granted node settled, so that its slot may go to the next node? Pure: the plan
- * passes the Node, the grant and the facts gathered outside (the pods on the node, the health
- * query); this module only decides.
+ * Is a granted node healthy again, so that its slot may soon go to the next node? Pure: the plan
+ * passes the Node, what the grant recorded and the facts gathered outside (the pods on the node,
+ * the health query); this module only decides whether the node is healthy *now*. How long it
+ * has been healthy is the controller's own observation, on its own monotonic clock (plan.ts):
+ * never a comparison of this machine's clock with a time a kubelet or an agent wrote.
  *
- * Settled means all of: the agent recorded `Rebooted` (or `Held`) after this grant, the node is
- * Ready, `RebootRequired` is `False` (a held node keeps `True`/`AttemptLimitReached`), the node
- * is uncordoned unless it was already cordoned when it was granted (an administrator's cordon
- * stays), every pod on it is Ready, every workload the drain evicted is available again and every
- * PDB covering those pods is back at its desired healthy count (workloads.ts), the health query
- * (if any) is true on an evaluation made after all of that, and all of it has held for the
- * settle time. Anything unknown is "not settled":
- * a node that never settles halts the rollout at the reboot timeout, with the reason given here.
+ * Healthy means all of: the agent's work under this grant is over (`Rebooted`, `Held` or
+ * `Aborted` recorded with this grant's identity), the node is Ready, it is uncordoned unless it
+ * was already cordoned when it was granted (an administrator's cordon stays), every pod on it
+ * is Ready, every workload the drain evicted is available again and every PDB covering those
+ * pods is back at its desired healthy count (workloads.ts), and the health query (if any) is
+ * true on an evaluation made after the controller first saw all of that. Anything unknown is
+ * "not healthy": a node that never settles halts the rollout at the reboot timeout, with the
+ * reason given here.
  */
 import {
   AgentPhase,
@@ -31,16 +33,17 @@ import type { WorkloadRecord } from './workloads.ts';
 export const GRANTED_UNSCHEDULABLE_ANNOTATION = SlotAnnotation.GrantedNodeWasUnschedulable;
 
 /** Why a slot is released, as a metric label. */
-export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded';
+export type ReleaseKind = 'Settled' | 'Held' | 'Aborted' | 'NodeDeleted' | 'NotNeeded' | 'Lapsed';
 
 /** Where a holder stands, as a stable metric label (`baton_holder_stage{node,stage}`). */
 export const SettleStage = {
-  /** The agent has not recorded any phase since this grant. */
+  /** The agent has not recorded any work under this grant. */
   NoProgress: 'NoProgress',
   /** Cordoning, draining, rebooting or verifying. */
   Working: 'Working',
   NodeNotReady: 'NodeNotReady',
-  RebootStillRequired: 'RebootStillRequired',
+  /** The Node object is gone after its reboot began: waiting for it to come back on a new boot. */
+  NodeGone: 'NodeGone',
   Cordoned: 'Cordoned',
   PodsNotReady: 'PodsNotReady',
   /** A workload evicted from the node is not available again, or a PDB it touched is not healthy. */
@@ -48,6 +51,11 @@ export const SettleStage = {
   HealthQueryFailing: 'HealthQueryFailing',
   /** Everything is healthy; waiting for the settle time. */
   Settling: 'Settling',
+  /**
+   * Mid-reboot by its own record under a grant no slot Lease carries any more (the Lease was
+   * deleted or emptied by hand): still counted as holding a slot until its work ends.
+   */
+  Orphaned: 'Orphaned',
   Done: 'Done',
 } as const;
 export type SettleStage = (typeof SettleStage)[keyof typeof SettleStage];
@@ -77,7 +85,7 @@ export interface HealthView {
 
 /**
  * Facts about a holder gathered outside the plan. `health` is a function: it is asked only when
- * everything else has settled, so the query runs only when its answer matters.
+ * everything else is healthy, so the query runs only when its answer matters.
  */
 export interface SettleFacts {
   readonly pods: PodsView;
@@ -87,8 +95,8 @@ export interface SettleFacts {
 }
 
 export interface SettleGrant {
-  /** acquireTime of the grant: only agent progress recorded after it counts. */
-  readonly at: Date;
+  /** How the agent's work under this grant ended, by its record; `RecordLost`: see below. */
+  readonly outcome: 'Rebooted' | 'Held' | 'Aborted' | 'RecordLost';
   /** Whether the node was cordoned when granted (from {@link GRANTED_UNSCHEDULABLE_ANNOTATION}). */
   readonly wasUnschedulable: boolean;
   /**
@@ -96,18 +104,28 @@ export interface SettleGrant {
    * why it is unknown (no record, an unreadable one): then the node does not settle (fail closed).
    */
   readonly workloads?: WorkloadRecord | { readonly problem: string } | undefined;
+  /**
+   * `RecordLost` only: the boot the slot Lease says the node rebooted from. The agent's own
+   * record went with a deleted Node object; the node counts as back once it reports another boot.
+   */
+  readonly rebootFromBootId?: string | undefined;
+  /** When this controller first saw the node healthy (its own clock): health answers must be newer. */
+  readonly healthySince?: Date | undefined;
 }
 
-export interface SettleState {
-  readonly done: boolean;
+export interface SettleCheck {
+  readonly healthy: boolean;
   readonly kind: ReleaseKind;
   readonly stage: SettleStage;
   readonly why: string;
-  /** Settling: how long until the settle time has passed (look again then). */
-  readonly remainingMs?: number | undefined;
 }
 
-const not = (stage: SettleStage, why: string): SettleState => ({ done: false, kind: 'Settled', stage, why });
+const not = (kind: ReleaseKind, stage: SettleStage, why: string): SettleCheck => ({
+  healthy: false,
+  kind,
+  stage,
+  why,
+});
 
 function condition(n: V1Node, type: string) {
   return n.status?.conditions?.find((c) => c.type === type);
@@ -116,28 +134,16 @@ function condition(n: V1Node, type: string) {
 /** Pods that must be Ready for their node to count as settled, and how they stand. */
 export function podsView(pods: readonly V1Pod[]): PodsView {
   const notReady: string[] = [];
-  let readySince: Date | undefined;
   for (const p of pods) {
     // Going away or finished (a completed Job): not part of what must come back.
     if (p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null) continue;
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
     const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') {
-      notReady.push(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
-      continue;
-    }
-    const t = leaseTime(ready.lastTransitionTime);
-    if (t !== undefined && (readySince === undefined || t > readySince)) readySince = t;
+    if (ready?.status !== 'True') notReady.push(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
   }
   notReady.sort();
-  return { observed: true, notReady, readySince };
+  return { observed: true, notReady };
 }
-
-const latest = (...dates: (Date | undefined)[]): Date | undefined =>
-  dates.reduce<Date | undefined>(
-    (a, d) => (d !== undefined && (a === undefined || d > a) ? d : a),
-    undefined,
-  );
 
 function listSome(items: readonly string[], max = 3): string {
   const shown = items.slice(0, max).join(', ');
@@ -145,105 +151,63 @@ function listSome(items: readonly string[], max = 3): string {
 }
 
 /**
- * Where a granted node stands. `facts` undefined means the caller checks neither pods nor a
- * health query (the plan's own unit tests); the controller always passes them.
+ * Whether a granted node whose agent is done with the grant is healthy now. `facts` undefined
+ * means the caller checks neither pods nor a health query (the plan's own unit tests); the
+ * controller always passes them.
  */
-export function settleState(
-  n: V1Node,
-  grant: SettleGrant,
-  now: Date,
-  settleMs: number,
-  facts: SettleFacts | undefined,
-): SettleState {
-  const ann = n.metadata?.annotations ?? {};
-  const phase = ann[Annotation.Phase];
-  const phaseSince = leaseTime(ann[Annotation.PhaseSince]);
-  // Only a phase recorded after this grant counts: an old "Rebooted" is the previous reboot's.
-  if (phaseSince === undefined || phaseSince < grant.at) {
-    return not(SettleStage.NoProgress, 'no progress recorded yet');
-  }
-  if (phase === AgentPhase.Aborted) {
-    return {
-      done: true,
-      kind: 'Aborted',
-      stage: SettleStage.Done,
-      why: 'the agent aborted and undid its changes',
-    };
-  }
-  if (phase !== AgentPhase.Rebooted && phase !== AgentPhase.Held) {
-    return not(SettleStage.Working, `phase ${phase ?? '(none)'}`);
+export function settleCheck(n: V1Node, grant: SettleGrant, facts: SettleFacts | undefined): SettleCheck {
+  const kind: ReleaseKind =
+    grant.outcome === 'Held' ? 'Held' : grant.outcome === 'Aborted' ? 'Aborted' : 'Settled';
+  if (grant.outcome === 'RecordLost') {
+    const bootId = n.status?.nodeInfo?.bootID ?? '';
+    if (bootId === '' || bootId === grant.rebootFromBootId) {
+      return not(
+        kind,
+        SettleStage.NodeNotReady,
+        `the Node object was re-created while it rebooted from boot ${grant.rebootFromBootId}; waiting for it to report a new boot`,
+      );
+    }
   }
   const ready = condition(n, 'Ready');
-  if (ready?.status !== 'True') return not(SettleStage.NodeNotReady, 'node not Ready');
-  const required = condition(n, REBOOT_REQUIRED_CONDITION);
-  if (phase === AgentPhase.Rebooted && required?.status !== 'False') {
-    return not(
-      SettleStage.RebootStillRequired,
-      `${REBOOT_REQUIRED_CONDITION} is ${required?.status ?? 'missing'}${required?.reason ? ` (${required.reason})` : ''}, not False`,
-    );
-  }
+  if (ready?.status !== 'True') return not(kind, SettleStage.NodeNotReady, 'node not Ready');
   if (n.spec?.unschedulable === true && !grant.wasUnschedulable) {
-    return not(SettleStage.Cordoned, 'still cordoned (it was not cordoned when granted)');
+    return not(kind, SettleStage.Cordoned, 'still cordoned (it was not cordoned when granted)');
   }
-  let since = latest(
-    phaseSince,
-    leaseTime(ready.lastTransitionTime),
-    phase === AgentPhase.Rebooted ? leaseTime(required?.lastTransitionTime) : undefined,
-  );
   if (facts !== undefined) {
     if (!facts.pods.observed) {
       const error = facts.pods.error === undefined ? '' : ` (${facts.pods.error})`;
-      return not(SettleStage.PodsNotReady, `the pods on the node are not listed yet${error}`);
+      return not(kind, SettleStage.PodsNotReady, `the pods on the node are not listed yet${error}`);
     }
     if (facts.pods.notReady.length > 0) {
       return not(
+        kind,
         SettleStage.PodsNotReady,
         `${facts.pods.notReady.length} pod(s) not Ready: ${listSome(facts.pods.notReady)}`,
       );
     }
-    since = latest(since, facts.pods.readySince);
     if (facts.workloads !== undefined) {
       const record = grant.workloads;
       if (record === undefined || 'problem' in record) {
         return not(
+          kind,
           SettleStage.WorkloadsUnavailable,
           `the slot Lease has no usable record of the workloads on the node at the grant (${record?.problem ?? 'missing'}): cannot tell whether they are available again`,
         );
       }
       const w = facts.workloads(record);
-      if (!w.ok) return not(SettleStage.WorkloadsUnavailable, w.detail);
-      if (w.checkedAt === undefined || (since !== undefined && w.checkedAt < since)) {
-        return not(
-          SettleStage.WorkloadsUnavailable,
-          'waiting for a check of the workloads after the node came back',
-        );
+      if (!w.ok) return not(kind, SettleStage.WorkloadsUnavailable, w.detail);
+      if (w.checkedAt === undefined || (grant.healthySince !== undefined && w.checkedAt < grant.healthySince)) {
+        return not(kind, SettleStage.WorkloadsUnavailable, 'waiting for a check of the workloads after the node came back');
       }
-      since = latest(since, w.since);
     }
     if (facts.health !== undefined) {
       const h = facts.health();
-      if (!h.ok) return not(SettleStage.HealthQueryFailing, `health query: ${h.detail}`);
+      if (!h.ok) return not(kind, SettleStage.HealthQueryFailing, `health query: ${h.detail}`);
       // A true answer computed before the node came back says nothing about the node as it is now.
-      if (h.checkedAt === undefined || (since !== undefined && h.checkedAt < since)) {
-        return not(
-          SettleStage.HealthQueryFailing,
-          'health query: waiting for an evaluation after the node came back',
-        );
+      if (h.checkedAt === undefined || (grant.healthySince !== undefined && h.checkedAt < grant.healthySince)) {
+        return not(kind, SettleStage.HealthQueryFailing, 'health query: waiting for an evaluation after the node came back');
       }
-      since = latest(since, h.since);
     }
   }
-  const healthyFor = now.getTime() - (since ?? now).getTime();
-  if (healthyFor < settleMs) {
-    return {
-      ...not(
-        SettleStage.Settling,
-        `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(settleMs / 1000)} s`,
-      ),
-      remainingMs: settleMs - healthyFor,
-    };
-  }
-  return phase === AgentPhase.Held
-    ? { done: true, kind: 'Held', stage: SettleStage.Done, why: 'held at the attempt limit' }
-    : { done: true, kind: 'Settled', stage: SettleStage.Done, why: 'rebooted and settled' };
+  return { healthy: true, kind, stage: SettleStage.Settling, why: 'healthy' };
 }

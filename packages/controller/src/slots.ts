@@ -1,30 +1,49 @@
 /**
  * Writes to slot Leases, each one a compare-and-swap through updateWithRetry: grant only a slot
- * that is still free, renew or release only a slot that still names the expected holder. A 409
- * means another writer (a second replica, a person) got there first: re-read and decide again,
- * never overwrite. This is what keeps "no more holders than slots" true whatever else happens.
+ * that is still free; renew, acknowledge or release only the very grant the plan saw — the same
+ * holder *and* the same grant id, so a replica deciding on a stale view can never touch a newer
+ * grant of the same node. A 409 means another writer (a second replica, a person) got there
+ * first: re-read and decide again, never overwrite. This is what keeps "no more holders than
+ * slots" true whatever else happens.
  */
-import { FieldManager, LEASE_PART_OF_LABEL, SlotAnnotation } from '@baton/protocol';
+import { randomUUID } from 'node:crypto';
+import { emptiedSlot, FieldManager, grantOf, LEASE_PART_OF_LABEL, SlotAnnotation } from '@baton/protocol';
 import { isAlreadyExists, isNotFound, updateWithRetry } from '@baton/runtime';
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { GRANTED_NODE_ANNOTATION } from './plan.ts';
 import { GRANTED_UNSCHEDULABLE_ANNOTATION } from './settle.ts';
 
+/** The grant a write expects to find: its holder and its acquisition. */
+export interface ExpectedGrant {
+  readonly node: string;
+  readonly grantId: string;
+}
+
 export interface SlotWriter {
   /**
    * True when this call granted the slot to `node`. `wasUnschedulable` (the node was cordoned
    * when granted) and `workloads` (what its drain touches, workloads.ts) are recorded on the
-   * Lease, in the same write, for the settle check.
+   * Lease, in the same write, with a new grant id.
    */
   grant(slot: string, node: string, wasUnschedulable?: boolean, workloads?: string): Promise<boolean>;
-  renew(slot: string, node: string): Promise<boolean>;
-  release(slot: string, holder: string): Promise<boolean>;
+  renew(slot: string, expected: ExpectedGrant): Promise<boolean>;
+  /** Records on the Lease that the node may now reboot from `bootId` (the agent waits for it). */
+  acknowledge(slot: string, expected: ExpectedGrant, bootId: string): Promise<boolean>;
+  /** Empties the slot if it still carries the expected grant (`grantId` undefined: any). */
+  release(slot: string, holder: string, grantId: string | undefined): Promise<boolean>;
 }
 
-/** The clock and the pause between conflicting writes; the simulation passes its own. */
+/** The clock, the pause between conflicting writes and the grant ids; the simulation passes its own. */
 export interface SlotWriterClock {
   readonly now: () => Date;
   readonly sleep?: ((ms: number) => Promise<void>) | undefined;
+  readonly newGrantId?: (() => string) | undefined;
+}
+
+/** The Lease still carries exactly this grant. */
+function carries(lease: V1Lease, expected: ExpectedGrant): boolean {
+  const g = grantOf(lease);
+  return g !== undefined && g.holder === expected.node && g.id === expected.grantId;
 }
 
 export function kubeSlotWriter(
@@ -38,12 +57,14 @@ export function kubeSlotWriter(
     api.replaceNamespacedLease({ name, namespace, body, fieldManager: FieldManager.Controller });
   const retry = { sleep: clock.sleep };
   const microNow = () => new V1MicroTime(clock.now());
+  const newGrantId = clock.newGrantId ?? randomUUID;
 
   return {
     async grant(slot, node, wasUnschedulable = false, workloads = undefined) {
       const grantAnnotations: Record<string, string> = {
         [GRANTED_NODE_ANNOTATION]: node,
         [GRANTED_UNSCHEDULABLE_ANNOTATION]: String(wasUnschedulable),
+        [SlotAnnotation.GrantId]: newGrantId(),
       };
       if (workloads !== undefined) grantAnnotations[SlotAnnotation.GrantedWorkloads] = workloads;
       try {
@@ -81,24 +102,24 @@ export function kubeSlotWriter(
         read(slot),
         (lease) => {
           if ((lease.spec?.holderIdentity ?? '') !== '') return undefined; // no longer free
+          // Nothing of an earlier grant may be inherited (a slot emptied by hand keeps annotations).
+          const empty = emptiedSlot(lease);
           const now = microNow();
-          lease.metadata = {
-            ...lease.metadata,
-            labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
-            annotations: withoutStaleRecord(
-              { ...lease.metadata?.annotations, ...grantAnnotations },
-              workloads,
-            ),
+          return {
+            ...empty,
+            metadata: {
+              ...empty.metadata,
+              labels: { ...lease.metadata?.labels, [LEASE_PART_OF_LABEL.key]: LEASE_PART_OF_LABEL.value },
+              annotations: { ...empty.metadata?.annotations, ...grantAnnotations },
+            },
+            spec: {
+              holderIdentity: node,
+              acquireTime: now,
+              renewTime: now,
+              leaseDurationSeconds: durationSeconds,
+              leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1,
+            },
           };
-          lease.spec = {
-            ...lease.spec,
-            holderIdentity: node,
-            acquireTime: now,
-            renewTime: now,
-            leaseDurationSeconds: durationSeconds,
-            leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1,
-          };
-          return lease;
         },
         write(slot),
         retry,
@@ -106,11 +127,11 @@ export function kubeSlotWriter(
       return res.changed;
     },
 
-    async renew(slot, node) {
+    async renew(slot, expected) {
       const res = await updateWithRetry(
         read(slot),
         (lease) => {
-          if (lease.spec?.holderIdentity !== node) return undefined;
+          if (!carries(lease, expected)) return undefined;
           lease.spec = { ...lease.spec, renewTime: microNow(), leaseDurationSeconds: durationSeconds };
           return lease;
         },
@@ -120,19 +141,15 @@ export function kubeSlotWriter(
       return res.changed;
     },
 
-    async release(slot, holder) {
+    async acknowledge(slot, expected, bootId) {
       const res = await updateWithRetry(
         read(slot),
         (lease) => {
-          if (lease.spec?.holderIdentity !== holder) return undefined;
-          const annotations = { ...lease.metadata?.annotations };
-          delete annotations[GRANTED_NODE_ANNOTATION];
-          delete annotations[GRANTED_UNSCHEDULABLE_ANNOTATION];
-          delete annotations[SlotAnnotation.GrantedWorkloads];
-          lease.metadata = { ...lease.metadata, annotations };
-          lease.spec = {
-            leaseDurationSeconds: lease.spec.leaseDurationSeconds,
-            leaseTransitions: lease.spec.leaseTransitions,
+          if (!carries(lease, expected)) return undefined;
+          if (lease.metadata?.annotations?.[SlotAnnotation.RebootFromBootId] === bootId) return undefined;
+          lease.metadata = {
+            ...lease.metadata,
+            annotations: { ...lease.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: bootId },
           };
           return lease;
         },
@@ -141,11 +158,20 @@ export function kubeSlotWriter(
       );
       return res.changed;
     },
-  };
-}
 
-/** A grant without a record must not inherit an earlier grant's (a slot emptied by hand keeps its annotations). */
-function withoutStaleRecord(annotations: Record<string, string>, workloads: string | undefined) {
-  if (workloads === undefined) delete annotations[SlotAnnotation.GrantedWorkloads];
-  return annotations;
+    async release(slot, holder, grantId) {
+      const res = await updateWithRetry(
+        read(slot),
+        (lease) => {
+          if (lease.spec?.holderIdentity !== holder) return undefined;
+          if (grantId !== undefined && lease.metadata?.annotations?.[SlotAnnotation.GrantId] !== grantId)
+            return undefined;
+          return emptiedSlot(lease);
+        },
+        write(slot),
+        retry,
+      );
+      return res.changed;
+    },
+  };
 }

@@ -101,6 +101,12 @@ export const GateReason = {
   /** `RebootRequired=Unknown`: the agent cannot read its sentinel; never a reason to reboot. */
   SentinelUnknown: 'SentinelUnknown',
   ControllerNode: 'ControllerNode',
+  /**
+   * The node's last grant ended without a reboot (the agent aborted, or started no work before
+   * the grant lapsed): it waits `--abort-backoff`, doubling with each such grant in a row (up to
+   * 16×), so a drain that is always refused does not cordon and uncordon the node in a loop.
+   */
+  BackingOff: 'BackingOff',
 } as const;
 export type GateReason = (typeof GateReason)[keyof typeof GateReason];
 
@@ -146,10 +152,25 @@ export const Annotation = {
    */
   PhaseSince: `${DOMAIN}/phase-since`,
   /**
-   * Written by: the agent: the name of the slot Lease it acts under while it acts.
-   * Read by: the controller (which node a slot's work belongs to), people.
+   * Written by: the agent, before it touches anything under a grant: that grant's identity,
+   * `<slot Lease>/<grant id>` (grant.ts). Kept after the work ends: a grant is used once, and the
+   * agent never starts again under the identity recorded here.
+   * Read by: the controller (which grant the recorded phase belongs to, and which nodes are
+   * mid-reboot whatever the Leases say), the agent, people.
    */
-  Slot: `${DOMAIN}/slot`,
+  Grant: `${DOMAIN}/grant`,
+  /**
+   * Written by: the agent: decimal count of grants in a row that ended without a reboot
+   * (aborted); removed after a reboot. Read by: the controller (how long to back off), people.
+   */
+  AbortedGrants: `${DOMAIN}/aborted-grants`,
+  /**
+   * Written by: a person (`kubectl baton release NODE --force`): the identity of the grant the
+   * node was working under when the person gave up on it (a machine that never came back).
+   * Read by: the controller, which then stops counting the node as mid-reboot. The agent ignores
+   * it: if the machine comes back, it finishes or undoes its own work as usual.
+   */
+  GivenUp: `${DOMAIN}/given-up`,
 } as const;
 export type Annotation = (typeof Annotation)[keyof typeof Annotation];
 
@@ -257,6 +278,21 @@ export const SlotAnnotation = {
    * not settle (the controller cannot tell what to wait for).
    */
   GrantedWorkloads: `${DOMAIN}/granted-workloads`,
+  /**
+   * This acquisition's id, unique per grant (a random UUID). Together with the Lease's name it is
+   * the grant's identity, the one thing the agent and the controller judge a grant by: never the
+   * Lease's times, which another machine's clock wrote. Written by the controller when it grants;
+   * removed when the slot is emptied. A node holder without it is not a grant.
+   */
+  GrantId: `${DOMAIN}/grant-id`,
+  /**
+   * The acknowledged reboot: the boot the node reboots from, copied by the controller from the
+   * node's {@link Annotation.RebootFromBootId} once the agent has drained and recorded it. The
+   * agent gives the reboot command only once it reads this (fresh from the API server), so from
+   * then on the slot Lease itself says the node may be down: the controller keeps the slot until
+   * the node is back on another boot and settled, even if the Node object is deleted.
+   */
+  RebootFromBootId: `${DOMAIN}/reboot-from-boot-id`,
 } as const;
 
 /** Label on every Lease baton creates, so `kubectl get leases -l app.kubernetes.io/part-of=baton` lists them. */
