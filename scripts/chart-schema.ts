@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   agentOptions,
+  type Bounds,
   camelCase,
   controllerOptions,
   describeOptions,
@@ -58,6 +59,11 @@ type Json = { [key: string]: unknown };
 /** URLs whose credentials would end up in the Deployment: refused, they belong in Secrets. */
 const URL_FLAGS = new Set(['prometheus-url', 'alertmanager-url']);
 
+/** JSON Schema's bounds of a count (durations are strings: their range is in the description). */
+function numberRange(bounds: Bounds | undefined): Json {
+  return bounds?.unit === 'count' ? { minimum: bounds.min, maximum: bounds.max } : {};
+}
+
 function configSchema(table: OptionTable, owned: readonly string[]): Json {
   const properties: Json = {};
   for (const row of describeOptions(table)) {
@@ -69,8 +75,10 @@ function configSchema(table: OptionTable, owned: readonly string[]): Json {
     let type: Json;
     if (row.kind === 'boolean') type = { type: 'boolean' };
     else if (row.kind === 'repeatable') type = { type: 'array', items: { type: 'string', minLength: 1 } };
-    else if (row.expected.startsWith('an integer')) type = { type: ['integer', 'string'] };
-    else type = { type: 'string', minLength: 1 };
+    else if (row.expected.startsWith('an integer')) {
+      // The range as numbers too, so `helm install` refuses a value past it (a string is checked at start).
+      type = { type: ['integer', 'string'], ...numberRange(row.bounds) };
+    } else type = { type: 'string', minLength: 1 };
     if (URL_FLAGS.has(name)) {
       type = {
         ...type,
@@ -91,6 +99,13 @@ function configSchema(table: OptionTable, owned: readonly string[]): Json {
 const str = { type: 'string' };
 const duration = { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$' };
 const map = { type: 'object', additionalProperties: { type: 'string' } };
+
+/** A chart value passed to a duration flag: the flag's description, accepted range included. */
+function flagDuration(table: OptionTable, flag: string): Json {
+  const row = describeOptions(table).find((r) => r.flag === `--${flag}`);
+  if (row === undefined) throw new Error(`no option --${flag}`);
+  return { ...duration, description: `Passed as --${flag}: ${row.description} Expected: ${row.expected}.` };
+}
 const obj = (properties: Json, required?: string[]): Json => ({
   type: 'object',
   additionalProperties: false,
@@ -150,9 +165,9 @@ export function renderChartSchema(): string {
         replicaCount: { type: 'integer', minimum: 1 },
         leaderElection: obj({
           enabled: { type: 'boolean' },
-          leaseDuration: duration,
-          renewDeadline: duration,
-          retryPeriod: duration,
+          leaseDuration: flagDuration(controllerOptions, 'leader-election-lease-duration'),
+          renewDeadline: flagDuration(controllerOptions, 'leader-election-renew-deadline'),
+          retryPeriod: flagDuration(controllerOptions, 'leader-election-retry-period'),
         }),
         config: configSchema(controllerOptions, chartOwnedFlags.controller),
         notify: secretRef,

@@ -17,7 +17,7 @@ describe('baton-agent main', () => {
     const run = runNode([main, '--node-id=n1', '--drain-timeout=10x'], { BATON_DRAIN_TIMEOT: '5m' });
     expect(await run.exited).toBe(2);
     expect(run.output()).toContain(
-      '--drain-timeout: invalid value "10x": expected a duration such as 30s, 5m or 1h30m',
+      '--drain-timeout: invalid value "10x": expected a duration of at most 24h, such as 30s, 5m or 1h30m',
     );
     expect(run.output()).toContain('BATON_DRAIN_TIMEOT');
   });

@@ -205,7 +205,7 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
       NODE,
       '--drain-timeout',
       '10x',
-      'a duration such as 30s, 5m or 1h30m',
+      'a duration of at most 24h, such as 30s, 5m or 1h30m',
     ],
     [
       'zero poll interval',
@@ -221,7 +221,7 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
       NODE,
       '--drain-grace-period',
       '-2',
-      "an integer of seconds, or -1 for each pod's own grace period",
+      "an integer of seconds from 0 to 86400 (24h), or -1 for each pod's own grace period",
     ],
     [
       'bad policy',
@@ -287,7 +287,7 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
       NODE,
       '--max-reboot-attempts',
       '0',
-      'an integer of at least 1',
+      'an integer from 1 to 100',
     ],
     ['bad port', ['--metrics-port=0'], NODE, '--metrics-port', '0', 'a port number from 1 to 65535'],
     [
@@ -295,7 +295,7 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
       ['--drain-timout=5m'],
       NODE,
       '--drain-timout',
-      '--drain-timout=5m',
+      'unknown flag --drain-timout;',
       'did you mean --drain-timeout?',
     ],
     [
@@ -320,7 +320,7 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
       ['--period=1h'],
       NODE,
       '--period',
-      '--period=1h',
+      'unknown flag --period:',
       'is an option of baton-controller, not of baton-agent',
     ],
     [
@@ -373,6 +373,18 @@ describe('parseAgentConfig: combinations', () => {
       '--force-reboot="true" conflicts with --drain-timeout="0": expected a --drain-timeout greater than 0 for a forced reboot to ever happen',
     ],
     [
+      'eviction retry backoff not below the drain timeout',
+      ['--eviction-retry-backoff=30m'],
+      NODE,
+      '--eviction-retry-backoff="30m" conflicts with default of --drain-timeout="30m": expected an eviction retry backoff shorter than the drain timeout (or --drain-timeout=0)',
+    ],
+    [
+      'drain timeout not above the eviction retry backoff',
+      ['--drain-timeout=3s'],
+      NODE,
+      '--drain-timeout="3s" conflicts with default of --eviction-retry-backoff="5s": expected an eviction retry backoff shorter than the drain timeout (or --drain-timeout=0)',
+    ],
+    [
       'reboot command with the signal method',
       ['--reboot-method=signal', '--reboot-command=/sbin/reboot'],
       NODE,
@@ -402,7 +414,7 @@ describe('parseAgentConfig: combinations', () => {
 
   it('prints the README example exactly', () => {
     expect(errorOf(['--drain-timeout=10x']).message).toBe(
-      '--drain-timeout: invalid value "10x": expected a duration such as 30s, 5m or 1h30m',
+      '--drain-timeout: invalid value "10x": expected a duration of at most 24h, such as 30s, 5m or 1h30m',
     );
   });
 

@@ -17,7 +17,7 @@ import {
 import { kuredFlagHints } from './kured.ts';
 import { type LabelPair, labelPair, labelSelector, taint } from './labels.ts';
 import { loggingOptions } from './logging.ts';
-import { duration, durationOrSeconds, positiveDuration } from './time.ts';
+import { boundedDuration, boundedDurationOrSeconds } from './time.ts';
 import {
   absolutePath,
   commandLine,
@@ -80,14 +80,14 @@ export const agentOptions = defineOptions([
   {
     name: 'sentinel-poll-interval',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1ms', '1h', 'such as 500ms, 1s or 1m'),
     default: '1s',
     description: 'How often the sentinel is checked.',
   },
   {
     name: 'heartbeat-interval',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1ms', '24h', 'such as 30s, 5m or 1h'),
     default: '5m',
     description:
       "The node's RebootRequired condition is rewritten at least this often, even without a change, so a dead agent can be told from a quiet one.",
@@ -96,7 +96,11 @@ export const agentOptions = defineOptions([
   {
     name: 'drain-grace-period',
     kind: 'single',
-    ...integer({ min: -1, expected: "an integer of seconds, or -1 for each pod's own grace period" }),
+    ...integer({
+      min: -1,
+      max: 86_400,
+      expected: "an integer of seconds from 0 to 86400 (24h), or -1 for each pod's own grace period",
+    }),
     default: '-1',
     description:
       "Seconds each evicted pod gets to terminate; -1: the pod's own terminationGracePeriodSeconds.",
@@ -105,7 +109,7 @@ export const agentOptions = defineOptions([
   {
     name: 'drain-timeout',
     kind: 'single',
-    ...duration,
+    ...boundedDuration('0', '24h'),
     default: '30m',
     description:
       'Stop draining after this long and apply --drain-timeout-policy. 0: never stop (a PodDisruptionBudget can then hold the node forever).',
@@ -131,7 +135,7 @@ export const agentOptions = defineOptions([
   {
     name: 'skip-wait-for-delete-timeout',
     kind: 'single',
-    ...durationOrSeconds,
+    ...boundedDurationOrSeconds('24h'),
     default: '0s',
     description: 'Pods deleted longer ago than this are no longer waited for. 0: wait for every pod.',
     kuredFlag: 'skip-wait-for-delete-timeout',
@@ -149,7 +153,7 @@ export const agentOptions = defineOptions([
   {
     name: 'drain-delay',
     kind: 'single',
-    ...duration,
+    ...boundedDuration('0', '24h'),
     default: '0s',
     description: 'Wait this long before the drain starts.',
     kuredFlag: 'drain-delay',
@@ -171,9 +175,10 @@ export const agentOptions = defineOptions([
   {
     name: 'eviction-retry-backoff',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1ms', '1h', 'such as 500ms, 5s or 1m'),
     default: '5s',
-    description: 'Wait between attempts to evict a pod whose PodDisruptionBudget refuses the eviction.',
+    description:
+      'Wait between attempts to evict a pod whose PodDisruptionBudget refuses the eviction. Shorter than --drain-timeout.',
     kuredNote: 'kured retried every 5s, fixed.',
   },
   // --- reboot ---------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ export const agentOptions = defineOptions([
   {
     name: 'reboot-delay',
     kind: 'single',
-    ...duration,
+    ...boundedDuration('0', '24h'),
     default: '0s',
     description: 'Wait this long between the end of the drain and the reboot.',
     kuredFlag: 'reboot-delay',
@@ -213,7 +218,7 @@ export const agentOptions = defineOptions([
   {
     name: 'shutdown-grace',
     kind: 'single',
-    ...duration,
+    ...boundedDuration('0', '24h'),
     default: '10m',
     description:
       'How long a machine may take to go down after the reboot command. An agent restarted on the same boot with a reboot on record and no valid grant waits this long from the recorded request before it concludes the reboot never happened and uncordons; until then the node stays cordoned and keeps its slot.',
@@ -230,7 +235,7 @@ export const agentOptions = defineOptions([
   {
     name: 'max-reboot-attempts',
     kind: 'single',
-    ...integer({ min: 1 }),
+    ...integer({ min: 1, max: 100 }),
     default: '3',
     description:
       'Reboots in a row after which a sentinel that is still there holds the node (no more reboots until a person removes the baton.dev/reboot-attempts annotation).',
@@ -368,6 +373,28 @@ function checkAgentRules(collected: CollectedOptions<AgentOptions>): void {
         'a --drain-timeout greater than 0 for a forced reboot to ever happen',
       ),
     );
+  }
+
+  // A refused eviction retried no sooner than the drain gives up is never retried at all.
+  const backoff = given('evictionRetryBackoff');
+  if (
+    values.drainTimeout !== undefined &&
+    values.drainTimeout > 0 &&
+    values.evictionRetryBackoff !== undefined &&
+    values.evictionRetryBackoff >= values.drainTimeout
+  ) {
+    const first = backoff ?? timeout;
+    const second =
+      backoff !== undefined ? collected.origins.drainTimeout : collected.origins.evictionRetryBackoff;
+    if (first !== undefined && second !== undefined) {
+      issues.push(
+        combinationIssue(
+          first,
+          second,
+          'an eviction retry backoff shorter than the drain timeout (or --drain-timeout=0)',
+        ),
+      );
+    }
   }
 
   for (const key of ['preRebootNodeLabels', 'postRebootNodeLabels'] as const) {

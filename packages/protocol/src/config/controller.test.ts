@@ -178,7 +178,7 @@ describe('parseControllerConfig: valid input', () => {
 
 describe('parseControllerConfig: every invalid value names the flag, the value and the expected form', () => {
   it.each([
-    ['bad duration', ['--period=10x'], {}, '--period', '10x', 'a duration of at least 1s'],
+    ['bad duration', ['--period=10x'], {}, '--period', '10x', 'a duration from 1s to 24h'],
     ['days are not a unit', ['--period=1d'], {}, '--period', '1d', '"d" (days) is not a unit here'],
     [
       'grant below its minimum',
@@ -186,7 +186,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--grant-duration',
       '10s',
-      'a duration of at least 30s',
+      'a duration from 30s to 24h, such as 30s, 5m or 1h30m (shorter than 30s)',
     ],
     [
       'reboot timeout below its minimum',
@@ -194,7 +194,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--reboot-timeout',
       '30s',
-      'a duration of at least 1m',
+      'a duration from 1m to 168h (7 days), such as 30s, 5m or 1h30m (shorter than 1m)',
     ],
     [
       'negative settle time',
@@ -263,9 +263,9 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--concurrency',
       '-1',
-      'an integer of at least 1 (negative values are not allowed here)',
+      'an integer from 1 to 1000 (negative values are not allowed here)',
     ],
-    ['zero concurrency', ['--concurrency=0'], {}, '--concurrency', '0', 'an integer of at least 1'],
+    ['zero concurrency', ['--concurrency=0'], {}, '--concurrency', '0', 'an integer from 1 to 1000'],
     ['bad port', ['--metrics-port=70000'], {}, '--metrics-port', '70000', 'a port number from 1 to 65535'],
     [
       'bad listen host',
@@ -307,7 +307,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--max-unavailable',
       '150%',
-      'a node count such as 2 or a percentage',
+      'a node count from 0 to 100000 such as 2, or a percentage',
     ],
     ['bad group label', ['--group-label=Zone/x'], {}, '--group-label', 'Zone/x', 'a label key such as'],
     [
@@ -316,7 +316,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--max-per-group',
       '0',
-      'an integer of at least 1',
+      'an integer from 1 to 1000',
     ],
     [
       'bad alert matcher',
@@ -344,7 +344,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       'Kube_System',
       'a namespace name',
     ],
-    ['unknown flag', ['--perod=1m'], {}, '--perod', '--perod=1m', 'did you mean --period?'],
+    ['unknown flag', ['--perod=1m'], {}, '--perod', 'unknown flag --perod;', 'did you mean --period?'],
     [
       'unknown BATON_ variable',
       [],
@@ -369,14 +369,14 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       '--lock-release-delay="2m"',
       'takes one value',
     ],
-    ['missing value', ['--concurrency'], {}, '--concurrency', 'missing value', 'an integer of at least 1'],
+    ['missing value', ['--concurrency'], {}, '--concurrency', 'missing value', 'an integer from 1 to 1000'],
     ['positional argument', ['run'], {}, 'unexpected argument', '"run"', 'options written as --name=value'],
     [
       'kured flag of the agent',
       ['--drain-timeout=1h'],
       {},
       '--drain-timeout',
-      '--drain-timeout=1h',
+      'unknown flag --drain-timeout:',
       'is an option of baton-agent, not of baton-controller',
     ],
     [
@@ -384,7 +384,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       ['--lock-ttl=30m'],
       {},
       '--lock-ttl',
-      '--lock-ttl=30m',
+      'unknown flag --lock-ttl:',
       'see --grant-duration',
     ],
   ] as const)('%s', (_what, argv, env, source, value, expected) => {
@@ -476,6 +476,18 @@ describe('parseControllerConfig: combinations', () => {
       {},
       '--leader-election-retry-period="10s" conflicts with default of --leader-election-renew-deadline="10s": expected a retry period shorter than the renew deadline',
     ],
+    [
+      'settle time not below the reboot timeout',
+      ['--settle-time=30m'],
+      {},
+      '--settle-time="30m" conflicts with default of --reboot-timeout="30m": expected a settle time shorter than the reboot timeout (which counts the settling too)',
+    ],
+    [
+      'reboot timeout not above the settle time',
+      ['--lock-release-delay=10m', '--reboot-timeout=5m'],
+      {},
+      '--lock-release-delay="10m" conflicts with --reboot-timeout="5m": expected a settle time shorter than the reboot timeout (which counts the settling too)',
+    ],
   ] as const)('%s', (_what, argv, env, line) => {
     expect(errorOf(argv, env).message.split('\n')).toContain(line);
   });
@@ -560,5 +572,53 @@ describe('controller reference', () => {
       if (fate.home === 'agent' || fate.home === 'both') expect(agentFlags.has(flag), flag).toBe(true);
       if (fate.home === 'none') expect(fate.instead, flag).toBeDefined();
     }
+  });
+});
+
+describe('parseControllerConfig: credentials in values are never printed', () => {
+  it.each([
+    [
+      'a password in an invalid --prometheus-url',
+      ['--prometheus-url=http://admin:hunter2@prometheus:99999'],
+      '--prometheus-url: invalid value "http://(redacted)@prometheus:99999": expected an http:// or https:// URL (not a URL)',
+    ],
+    [
+      'a password without a scheme',
+      ['--prometheus-url=admin:hunter2@prometheus:9090'],
+      '--prometheus-url: invalid value "(redacted)@prometheus:9090": expected an http:// or https:// URL (it does not start with http:// or https://)',
+    ],
+    [
+      'a token in the query of an invalid --alertmanager-url',
+      ['--alertmanager-url=ftp://am/?token=hunter2'],
+      '--alertmanager-url: invalid value "ftp://am/?token=(redacted)": expected an http:// or https:// URL (the scheme is "ftp", not http or https)',
+    ],
+    [
+      'a password in a valid URL named by a conflict',
+      ['--prometheus-url=http://admin:hunter2@p', '--alertmanager-url=http://a', '--prometheus-url=http://x'],
+      '--prometheus-url given more than once (--prometheus-url="http://(redacted)@p", --prometheus-url="http://x") but takes one value: expected an http:// or https:// URL',
+    ],
+    [
+      'a webhook token in --notify-url',
+      ['--notify-url=slack://hunter2@channel'],
+      '--notify-url: invalid value "slack://…(redacted)": expected an http:// or https:// webhook URL ("slack://" looks like a kured/shoutrrr URL; baton posts JSON webhooks to http(s) URLs (for Slack, give the https://hooks.slack.com/… incoming-webhook URL))',
+    ],
+    [
+      'a misspelt --notify-url',
+      ['--notifyurl=https://hooks.slack.com/services/T0/B0/hunter2'],
+      'unknown flag --notifyurl; did you mean --notify-url?',
+    ],
+  ] as const)('%s', (_what, argv, line) => {
+    const error = errorOf(argv);
+    expect(error.message).not.toContain('hunter2');
+    expect(error.message).not.toContain('admin');
+    expect(error.message.split('\n')).toContain(line);
+    for (const issue of error.issues) expect(issue.value).not.toContain('hunter2');
+  });
+
+  it('from the environment too', () => {
+    const error = errorOf([], { BATON_PROMETHEUS_URL: 'https://admin:hunter2@p:0x' });
+    expect(error.message).toBe(
+      'env BATON_PROMETHEUS_URL: invalid value "https://(redacted)@p:0x": expected an http:// or https:// URL (not a URL)',
+    );
   });
 });

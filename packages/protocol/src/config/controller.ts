@@ -19,10 +19,8 @@ import { kuredFlagHints } from './kured.ts';
 import { labelKey, nonEmptyLabelSelector } from './labels.ts';
 import { loggingOptions } from './logging.ts';
 import {
+  boundedDuration,
   date,
-  duration,
-  durationAtLeast,
-  positiveDuration,
   type RebootWindow,
   rebootWindow,
   timeOfDay,
@@ -76,16 +74,17 @@ export const controllerOptions = defineOptions([
   {
     name: 'concurrency',
     kind: 'single',
-    ...integer({ min: 1 }),
+    ...integer({ min: 1, max: 1000 }),
     default: '1',
-    description: 'How many nodes may hold a reboot grant (a slot Lease) at the same time.',
+    description:
+      'How many nodes may hold a reboot grant (a slot Lease, one per unit of concurrency) at the same time.',
     kuredFlag: 'concurrency',
     kuredNote: 'Same meaning. kured warned that values above 1 were unsafe; baton grants slots centrally.',
   },
   {
     name: 'period',
     kind: 'single',
-    ...durationAtLeast('1s'),
+    ...boundedDuration('1s', '24h'),
     default: '1m',
     description:
       'Interval of the full re-evaluation of every node. Changes (a sentinel, a finished reboot) are acted on as they are seen; this is the safety net.',
@@ -96,7 +95,7 @@ export const controllerOptions = defineOptions([
   {
     name: 'grant-duration',
     kind: 'single',
-    ...durationAtLeast('30s'),
+    ...boundedDuration('30s', '24h'),
     default: '5m',
     description:
       'Lease duration of a reboot grant. The controller renews it while the node makes progress; an agent that loses it stops and undoes its changes.',
@@ -104,22 +103,30 @@ export const controllerOptions = defineOptions([
   {
     name: 'reboot-timeout',
     kind: 'single',
-    ...durationAtLeast('1m'),
+    ...boundedDuration('1m', '168h'),
     default: '30m',
     description:
-      'A granted node that has not settled this long after its grant halts the rollout (no new grants until a person acts).',
+      'A granted node that has not settled this long after its grant halts the rollout (no new grants until a person acts). Longer than --settle-time, which it includes.',
   },
   {
     name: 'settle-time',
     kind: 'single',
-    ...duration,
+    ...boundedDuration('0', '24h'),
     aliases: ['lock-release-delay'],
     default: '0s',
     description:
-      'How long a rebooted node must have been settled (Ready, uncordoned, its pods Ready, --health-query true) before its slot goes to the next node.',
+      'How long a rebooted node must have been settled (Ready, uncordoned, its pods Ready, --health-query true) before its slot goes to the next node. Shorter than --reboot-timeout.',
     kuredFlag: 'lock-release-delay',
     kuredNote:
       'kured slept this long before releasing its lock; baton also requires the node to stay healthy meanwhile.',
+  },
+  {
+    name: 'abort-backoff',
+    kind: 'single',
+    ...boundedDuration('1s', '24h'),
+    default: '5m',
+    description:
+      'After a grant that ended without a reboot (the agent aborted: drain refused or timed out, reboot not happening, or the grant lapsed), the node waits this long before it is granted again, doubling with each further such grant in a row, up to 16×.',
   },
   {
     name: 'max-unavailable',
@@ -138,7 +145,7 @@ export const controllerOptions = defineOptions([
   {
     name: 'max-per-group',
     kind: 'single',
-    ...integer({ min: 1 }),
+    ...integer({ min: 1, max: 1000 }),
     description:
       'At most this many grants at once within one value of --group-label. Unset with --group-label: 1.',
   },
@@ -343,14 +350,15 @@ export const controllerOptions = defineOptions([
   {
     name: 'leader-election-lease-duration',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1s', '1h', 'such as 15s or 1m'),
     default: '15s',
-    description: 'How long a lost leader is waited for before another replica takes over.',
+    description:
+      'How long a lost leader is waited for before another replica takes over (the leader Lease holds it in whole seconds).',
   },
   {
     name: 'leader-election-renew-deadline',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1ms', '30m', 'such as 500ms, 10s or 1m'),
     default: '10s',
     description:
       'The leader gives up leadership if it cannot renew within this time (less than the lease duration).',
@@ -358,7 +366,7 @@ export const controllerOptions = defineOptions([
   {
     name: 'leader-election-retry-period',
     kind: 'single',
-    ...positiveDuration,
+    ...boundedDuration('1ms', '10m', 'such as 500ms, 2s or 1m'),
     default: '2s',
     description: 'Interval between attempts to acquire or renew leadership (less than the renew deadline).',
   },
@@ -487,6 +495,17 @@ function checkControllerRules(collected: CollectedOptions<ControllerOptions>): v
   const maxPerGroup = given('maxPerGroup');
   if (maxPerGroup !== undefined && given('groupLabel') === undefined) {
     issues.push(requirementIssue(maxPerGroup, '--group-label', 'the node label that forms the groups'));
+  }
+
+  // The reboot timeout runs from the grant until the slot is released, settling included: a
+  // settle time as long as the timeout would halt the rollout after every reboot.
+  const { settleTime, rebootTimeout } = values;
+  if (settleTime !== undefined && rebootTimeout !== undefined && settleTime >= rebootTimeout) {
+    clash(
+      'settleTime',
+      'rebootTimeout',
+      'a settle time shorter than the reboot timeout (which counts the settling too)',
+    );
   }
 
   // client-go's rules for leader election: otherwise two leaders can overlap.

@@ -80,3 +80,38 @@ export function redact(text: string): string {
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:(\/\/)?/.exec(text)?.[0] ?? '';
   return text === '' ? '' : `${scheme}…(redacted)`;
 }
+
+/** What replaces a credential in {@link redactCredentials}'s output. */
+export const REDACTED = '(redacted)';
+
+/**
+ * Query parameters whose values are credentials: `token=`, `access_token=`, `api-key=`,
+ * `X-Amz-Signature=`, `password=`, `sig=` (Azure SAS), `code=` (Azure Functions) and the like.
+ */
+const SECRET_PARAMETER =
+  /^(.*[-_.])?(token|key|apikey|secret|password|passwd|pwd|pass|auth|authorization|credentials?|signature|sig|code|session)$/i;
+
+/**
+ * Hides the credentials in any text that may contain URLs or headers (an error message, a value
+ * as given), keeping the rest readable: the userinfo of a URL (`https://user:pw@host` →
+ * `https://(redacted)@host`, also written without a scheme, `user:pw@host`), the values of
+ * query parameters that carry secrets (`?token=(redacted)`), and `Bearer`/`Basic` credentials.
+ * Text without any of these comes back unchanged. For values that are secret as a whole
+ * (webhook URLs carry their token in the path) use {@link redact}.
+ */
+export function redactCredentials(text: string): string {
+  return (
+    text
+      // scheme://userinfo@ — up to the last "@" of the word, since a password may contain "/", "?", "#" or "@".
+      .replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s"'<>]*@/g, `$1${REDACTED}@`)
+      // user:password@host without a scheme.
+      .replace(/(^|[\s"'(=])[^\s"'/:@()=]+:(?!\/\/)[^\s"'@]*@(?=[A-Za-z0-9[])/g, `$1${REDACTED}@`)
+      .replace(/([?&;])([^=&;#\s"']+)=([^&;#\s"']*)/g, (whole, separator: string, name: string) =>
+        SECRET_PARAMETER.test(name) ? `${separator}${name}=${REDACTED}` : whole,
+      )
+      // An Authorization header's credentials; not the words of "Basic authentication".
+      .replace(/\b(Bearer|Basic) +([A-Za-z0-9._~+/-]+=*)/g, (whole, scheme: string, credential: string) =>
+        /^[a-z]+$/.test(credential) || credential === REDACTED ? whole : `${scheme} ${REDACTED}`,
+      )
+  );
+}

@@ -41,7 +41,7 @@ const table = defineOptions([
   {
     name: 'concurrency',
     kind: 'single',
-    ...integer({ min: 1 }),
+    ...integer({ min: 1, max: 1000 }),
     default: '1',
     description: 'c',
     kuredFlag: 'concurrency',
@@ -145,7 +145,7 @@ describe('syntax', () => {
 
   it('takes a value that starts with a single dash', () => {
     const table2 = defineOptions([
-      { name: 'grace', kind: 'single', ...integer({ min: -1 }), description: 'g' },
+      { name: 'grace', kind: 'single', ...integer({ min: -1, max: 10 }), description: 'g' },
     ]);
     expect(parseOptions(table2, { argv: ['--grace', '-1'], env: {} }).grace).toBe(-1);
   });
@@ -238,7 +238,7 @@ describe('errors', () => {
       what: 'invalid env value',
       argv: [],
       env: { BATON_CONCURRENCY: '-2' },
-      line: 'env BATON_CONCURRENCY: invalid value "-2": expected an integer of at least 1 (negative values are not allowed here)',
+      line: 'env BATON_CONCURRENCY: invalid value "-2": expected an integer from 1 to 1000 (negative values are not allowed here)',
     },
     {
       what: 'invalid value through an alias',
@@ -256,7 +256,7 @@ describe('errors', () => {
       what: 'unknown flag with a suggestion',
       argv: ['--drain-timout=10m'],
       env: {},
-      line: 'unknown flag --drain-timout (in "--drain-timout=10m"); did you mean --drain-timeout?',
+      line: 'unknown flag --drain-timout; did you mean --drain-timeout?',
     },
     {
       what: 'unknown flag without a suggestion',
@@ -298,7 +298,7 @@ describe('errors', () => {
       what: 'missing value before another flag',
       argv: ['--concurrency', '--dry-run'],
       env: {},
-      line: '--concurrency: missing value: expected an integer of at least 1',
+      line: '--concurrency: missing value: expected an integer from 1 to 1000',
     },
     {
       what: 'positional argument',
@@ -365,8 +365,8 @@ describe('errors', () => {
       {
         source: 'env BATON_CONCURRENCY',
         value: 'many',
-        expected: 'an integer of at least 1',
-        message: 'env BATON_CONCURRENCY: invalid value "many": expected an integer of at least 1',
+        expected: 'an integer from 1 to 1000',
+        message: 'env BATON_CONCURRENCY: invalid value "many": expected an integer from 1 to 1000',
       },
     ]);
     expect(error.name).toBe('ConfigError');
@@ -420,6 +420,21 @@ describe('errors', () => {
     const unknownEnv = errorOf([], { ...BASE_ENV, BATON_HOOKS: 'https://hooks.example.com/T0/B0/secret' });
     expect(unknownEnv.message).toBe('env BATON_HOOKS: unknown variable; did you mean BATON_HOOK?');
     expect(unknownEnv.issues[0]?.value).toBe('');
+    // Nor the value of an unknown flag (a misspelt --hook), nor credentials in a stray argument.
+    const unknownFlag = errorOf(['--hoook=https://hooks.example.com/T0/B0/secret']);
+    expect(unknownFlag.message).toBe('unknown flag --hoook; did you mean --hook?');
+    const stray = errorOf(['https://user:secret@example.com/?token=secret']);
+    expect(stray.message).toBe(
+      'unexpected argument "https://(redacted)@example.com/?token=(redacted)": expected options written as --name=value',
+    );
+  });
+
+  it('never shows credentials in values that are not sensitive as a whole', () => {
+    const error = errorOf(['--kubeconfig=', '--mode=https://user:secret@example.com/?api_key=secret']);
+    expect(error.message).not.toContain('secret');
+    expect(error.message).toContain(
+      '--mode: invalid value "https://(redacted)@example.com/?api_key=(redacted)": expected a or b',
+    );
   });
 
   it('accepts unknown-flag hints', () => {
@@ -435,9 +450,7 @@ describe('errors', () => {
       }
     })();
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).message).toBe(
-      'unknown flag --lock-ttl (in "--lock-ttl=1h"): grants are Leases',
-    );
+    expect((error as ConfigError).message).toBe('unknown flag --lock-ttl: grants are Leases');
   });
 });
 
@@ -518,11 +531,18 @@ describe('describeOptions', () => {
       description: 'd',
       kured: undefined,
       kuredNote: undefined,
+      bounds: undefined,
     });
     const byFlag = new Map(rows.map((row) => [row.flag, row]));
     expect(byFlag.get('--node-id')?.env).toEqual(['BATON_NODE_ID', 'KURED_NODE_ID', 'NODE_NAME']);
     expect(byFlag.get('--node-id')?.required).toBe('from the downward API');
     expect(byFlag.get('--concurrency')?.kured).toBe('--concurrency');
+    expect(byFlag.get('--concurrency')?.bounds).toEqual({
+      min: 1,
+      max: 1000,
+      maxText: '1000',
+      unit: 'count',
+    });
     expect(byFlag.get('--leader-elect')?.default).toBe('true');
     expect(byFlag.get('--dry-run')?.default).toBe('false');
     expect(byFlag.get('--tag')?.default).toBe('x, y');

@@ -26,8 +26,16 @@
  * collected and reported at once in a {@link ConfigError}; the result is deeply frozen.
  */
 import type * as z from 'zod/mini';
-import { ConfigError, type ConfigIssue, invalidValueIssue, type Origin, quote, redact } from './errors.ts';
-import { boolean as booleanValue, issueDetail, type ValueType } from './values.ts';
+import {
+  ConfigError,
+  type ConfigIssue,
+  invalidValueIssue,
+  type Origin,
+  quote,
+  redact,
+  redactCredentials,
+} from './errors.ts';
+import { type Bounds, boolean as booleanValue, issueDetail, type ValueType } from './values.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Option definitions
@@ -223,7 +231,8 @@ export function collectOptions<const T extends OptionTable>(
   const origins: Record<string, Origin> = {};
   for (const def of table) {
     const key = camelCase(def.name);
-    const show = (raw: string) => (def.sensitive ? redact(raw) : raw);
+    // Sensitive values show only their scheme; any other still never shows a password or token in it.
+    const show = (raw: string) => (def.sensitive ? redact(raw) : redactCredentials(raw));
     const flagged = fromFlags.get(def) ?? [];
     const occurrences = flagged.length > 0 ? flagged : fromEnv(def, input.env);
     const first = occurrences[0];
@@ -312,7 +321,7 @@ function parseValue(
       occurrence.source,
       show(occurrence.raw),
       type.expected,
-      issueDetail(result.error),
+      redactCredentials(issueDetail(result.error)),
     ),
   };
 }
@@ -339,7 +348,7 @@ function scanArgv(
     const source = `--${name}`;
     const def = byFlag.get(name);
     if (def === undefined) {
-      issues.push(unknownFlagIssue(name, arg, [...byFlag.keys()], settings));
+      issues.push(unknownFlagIssue(name, [...byFlag.keys()], settings));
       // `--unknown value`: the value belongs to the unknown flag, not a second error.
       const next = argv[i + 1];
       if (eq < 0 && next !== undefined && !next.startsWith('-')) i++;
@@ -387,7 +396,9 @@ function fromEnv(def: OptionDef, env: OptionInput['env']): Occurrence[] {
   return [];
 }
 
-function positionalIssue(arg: string, afterBoolean: string | undefined): ConfigIssue {
+function positionalIssue(given: string, afterBoolean: string | undefined): ConfigIssue {
+  // A stray argument may be a misplaced secret: shown without credentials.
+  const arg = redactCredentials(given);
   const expected = 'options written as --name=value';
   let hint = '';
   if (afterBoolean !== undefined && /^(true|false|1|0|yes|no)$/i.test(arg)) {
@@ -403,19 +414,16 @@ function positionalIssue(arg: string, afterBoolean: string | undefined): ConfigI
   };
 }
 
-function unknownFlagIssue(
-  name: string,
-  arg: string,
-  known: readonly string[],
-  settings: ParseSettings,
-): ConfigIssue {
+function unknownFlagIssue(name: string, known: readonly string[], settings: ParseSettings): ConfigIssue {
   const hint = settings.unknownFlagHints?.[name];
   const suggestion = closest(name, known);
   const expected = suggestion === undefined ? 'a flag of this program' : `--${suggestion}`;
-  const given = arg === `--${name}` ? '' : ` (in ${quote(arg)})`;
+
   const tail =
     hint !== undefined ? `: ${hint}` : suggestion !== undefined ? `; did you mean --${suggestion}?` : '';
-  return { source: `--${name}`, value: arg, expected, message: `unknown flag --${name}${given}${tail}` };
+  // The value of an unknown flag cannot be known not to be a secret (a misspelt --notify-url):
+  // only the flag's name is shown, as the names alone of unknown variables are.
+  return { source: `--${name}`, value: `--${name}`, expected, message: `unknown flag --${name}${tail}` };
 }
 
 function unknownEnvIssues(table: OptionTable, env: OptionInput['env']): ConfigIssue[] {
@@ -534,6 +542,8 @@ export interface OptionRow {
   /** kured's equivalent flag (`--lock-release-delay`), if any. */
   readonly kured: string | undefined;
   readonly kuredNote: string | undefined;
+  /** For counts and durations: the accepted range (`expected` states it in words). */
+  readonly bounds: Bounds | undefined;
 }
 
 export function describeOptions(table: OptionTable): readonly OptionRow[] {
@@ -550,6 +560,7 @@ export function describeOptions(table: OptionTable): readonly OptionRow[] {
       description: def.description,
       kured: def.kuredFlag === undefined ? undefined : `--${def.kuredFlag}`,
       kuredNote: def.kuredNote,
+      bounds: def.kind === 'boolean' ? undefined : def.bounds,
     };
   });
 }

@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { detailOf, run } from './test-support.ts';
 import {
+  boundedDuration,
+  boundedDurationOrSeconds,
   date,
+  describeDurationLimit,
   duration,
-  durationAtLeast,
-  durationOrSeconds,
   formatTimeOfDay,
   parseDuration,
   parseRebootWindow,
   parseTimeOfDay,
   parseTimeZone,
   parseWeekdays,
-  positiveDuration,
   rebootWindow,
+  TIMER_LIMIT_MS,
   timeOfDay,
   timeZone,
   weekdays,
@@ -67,24 +68,54 @@ describe('durations', () => {
     expect(run(duration, '10x')).toEqual({ ok: false, detail: '' });
   });
 
-  it('enforces minimums', () => {
-    const atLeast30s = durationAtLeast('30s');
-    expect(atLeast30s.expected).toBe('a duration of at least 30s, such as 30s, 5m or 1h30m');
-    expect(run(atLeast30s, '30s')).toEqual({ ok: true, value: 30_000 });
-    expect(run(atLeast30s, '29s').ok).toBe(false);
-    expect(run(atLeast30s, '2d')).toEqual({
+  it('enforces minimums and maximums, and names both', () => {
+    const from30s = boundedDuration('30s', '24h');
+    expect(from30s.expected).toBe('a duration from 30s to 24h, such as 30s, 5m or 1h30m');
+    expect(from30s.bounds).toEqual({ min: 30_000, max: 86_400_000, maxText: '24h', unit: 'ms' });
+    expect(run(from30s, '30s')).toEqual({ ok: true, value: 30_000 });
+    expect(run(from30s, '29s')).toEqual({ ok: false, detail: 'shorter than 30s' });
+    expect(run(from30s, '24h')).toEqual({ ok: true, value: 86_400_000 });
+    expect(run(from30s, '24h0m0.001s')).toEqual({ ok: false, detail: 'longer than 24h' });
+    expect(run(from30s, '2d')).toEqual({
       ok: false,
       detail: '"d" (days) is not a unit here: write 24h for a day',
     });
-    expect(run(positiveDuration, '1ms')).toEqual({ ok: true, value: 1 });
-    expect(run(positiveDuration, '0s').ok).toBe(false);
-    expect(run(positiveDuration, '0').ok).toBe(false);
+    const positive = boundedDuration('1ms', '1h', 'such as 500ms, 5s or 1m');
+    expect(positive.expected).toBe('a duration greater than 0 and at most 1h, such as 500ms, 5s or 1m');
+    expect(run(positive, '1ms')).toEqual({ ok: true, value: 1 });
+    expect(run(positive, '0s')).toEqual({ ok: false, detail: '' });
+    expect(run(positive, '0').ok).toBe(false);
+    const fromZero = boundedDuration('0', '168h');
+    expect(fromZero.expected).toBe('a duration of at most 168h (7 days), such as 30s, 5m or 1h30m');
+    expect(run(fromZero, '0')).toEqual({ ok: true, value: 0 });
+    expect(run(fromZero, '168h')).toEqual({ ok: true, value: 604_800_000 });
+    expect(run(fromZero, '169h')).toEqual({ ok: false, detail: 'longer than 168h' });
+  });
+
+  it('never defines a duration a timer cannot wait for (2^31-1 ms, 24.8 days)', () => {
+    expect(TIMER_LIMIT_MS).toBe(2_147_483_647);
+    expect(() => boundedDuration('0', '597h')).toThrow(/exceeds what a timer can wait/);
+    expect(() => boundedDuration('0', '596h')).not.toThrow();
+    expect(() => boundedDurationOrSeconds('1000h')).toThrow(/exceeds what a timer can wait/);
+    expect(() => boundedDuration('2h', '1h')).toThrow(/exceeds the maximum/);
+  });
+
+  it('spells out whole days in a maximum', () => {
+    expect(describeDurationLimit('24h')).toBe('24h');
+    expect(describeDurationLimit('48h')).toBe('48h (2 days)');
+    expect(describeDurationLimit('1h30m')).toBe('1h30m');
   });
 
   it('reads a bare integer as seconds only where kured had seconds', () => {
+    const durationOrSeconds = boundedDurationOrSeconds('24h');
+    expect(durationOrSeconds.expected).toBe(
+      'a duration of at most 24h such as 30s or 5m, or a whole number of seconds',
+    );
     expect(run(durationOrSeconds, '300')).toEqual({ ok: true, value: 300_000 });
     expect(run(durationOrSeconds, '0')).toEqual({ ok: true, value: 0 });
     expect(run(durationOrSeconds, '5m')).toEqual({ ok: true, value: 300_000 });
+    expect(run(durationOrSeconds, '86400')).toEqual({ ok: true, value: 86_400_000 });
+    expect(run(durationOrSeconds, '86401')).toEqual({ ok: false, detail: 'longer than 24h' });
     expect(run(durationOrSeconds, '-1').ok).toBe(false);
     expect(run(durationOrSeconds, '1.5').ok).toBe(false);
     expect(run(duration, '300').ok).toBe(false);

@@ -53,34 +53,71 @@ export function parseDuration(text: string): number {
 
 export const duration: ValueType<number> = valueType(DURATION_EXPECTED, parseDuration);
 
-/** A duration of at least `min` (written in duration syntax, e.g. `30s`), for timers where tiny values are a mistake. */
-export function durationAtLeast(min: string): ValueType<number> {
-  const minMs = parseDuration(min);
-  return valueType(`a duration of at least ${min}, such as 30s, 5m or 1h30m`, (text) => {
-    const ms = parseDuration(text);
-    if (ms < minMs) throw new InvalidValueError('');
-    return ms;
-  });
+/**
+ * The longest delay Node's timers hold: 2^31-1 ms, about 24.8 days. A longer one does not wait
+ * longer, it fires after 1 ms (a `--period=1000h` asked Prometheus 873 times in 5 s), so no
+ * duration that feeds a timer may exceed it; {@link boundedDuration} refuses to define one that could.
+ */
+export const TIMER_LIMIT_MS = 2 ** 31 - 1;
+
+/** `168h` → `168h (7 days)`: maxima in whole days read better with the days spelled out. */
+export function describeDurationLimit(text: string): string {
+  const ms = parseDuration(text);
+  const day = 86_400_000;
+  return ms > day && ms % day === 0 ? `${text} (${ms / day} days)` : text;
 }
 
-/** A duration > 0: intervals and timeouts where 0 would mean a busy loop. */
-export const positiveDuration: ValueType<number> = valueType(
-  'a duration greater than 0, such as 500ms, 5s or 1m',
-  (text) => {
-    const ms = parseDuration(text);
-    if (ms === 0) throw new InvalidValueError('');
-    return ms;
-  },
-);
+/**
+ * A duration within `[min, max]`, both written in duration syntax. `min` `0` allows 0 (which the
+ * option's description gives a meaning); `1ms` means "greater than 0". The maximum is part of the
+ * expected form, so `--help`, docs/configuration.md and every error message state it.
+ */
+export function boundedDuration(
+  min: string,
+  max: string,
+  examples = 'such as 30s, 5m or 1h30m',
+): ValueType<number> {
+  const minMs = parseDuration(min);
+  const maxMs = parseDuration(max);
+  // A bug in an option table, not a configuration error.
+  if (maxMs > TIMER_LIMIT_MS) throw new Error(`the maximum ${max} exceeds what a timer can wait`);
+  if (minMs > maxMs) throw new Error(`the minimum ${min} exceeds the maximum ${max}`);
+  const limit = describeDurationLimit(max);
+  const range =
+    minMs === 0
+      ? `of at most ${limit}`
+      : minMs === 1
+        ? `greater than 0 and at most ${limit}`
+        : `from ${min} to ${limit}`;
+  return {
+    ...valueType(`a duration ${range}, ${examples}`, (text) => {
+      const ms = parseDuration(text);
+      if (ms < minMs) throw new InvalidValueError(minMs === 1 ? '' : `shorter than ${min}`);
+      if (ms > maxMs) throw new InvalidValueError(`longer than ${max}`);
+      return ms;
+    }),
+    bounds: { min: minMs, max: maxMs, maxText: limit, unit: 'ms' },
+  };
+}
 
 /**
- * A duration, or a bare whole number of seconds: kured's `--skip-wait-for-delete-timeout` was an
- * integer of seconds, so `300` keeps meaning five minutes. Only for flags that were integers in kured.
+ * A duration, or a bare whole number of seconds, of at most `max`: kured's
+ * `--skip-wait-for-delete-timeout` was an integer of seconds, so `300` keeps meaning five minutes.
+ * Only for flags that were integers in kured.
  */
-export const durationOrSeconds: ValueType<number> = valueType(
-  'a duration such as 30s or 5m, or a whole number of seconds',
-  (text) => (/^[0-9]+$/.test(text) ? parseDuration(`${text}s`) : parseDuration(text)),
-);
+export function boundedDurationOrSeconds(max: string): ValueType<number> {
+  const maxMs = parseDuration(max);
+  if (maxMs > TIMER_LIMIT_MS) throw new Error(`the maximum ${max} exceeds what a timer can wait`);
+  const limit = describeDurationLimit(max);
+  return {
+    ...valueType(`a duration of at most ${limit} such as 30s or 5m, or a whole number of seconds`, (text) => {
+      const ms = /^[0-9]+$/.test(text) ? parseDuration(`${text}s`) : parseDuration(text);
+      if (ms > maxMs) throw new InvalidValueError(`longer than ${max}`);
+      return ms;
+    }),
+    bounds: { min: 0, max: maxMs, maxText: limit, unit: 'ms' },
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Time of day

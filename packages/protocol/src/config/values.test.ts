@@ -66,12 +66,16 @@ describe('integers', () => {
   );
 
   it('checks the range and says why for negatives', () => {
-    const atLeastOne = integer({ min: 1 });
-    expect(atLeastOne.expected).toBe('an integer of at least 1');
+    const atLeastOne = integer({ min: 1, max: 1000 });
+    expect(atLeastOne.expected).toBe('an integer from 1 to 1000');
+    expect(atLeastOne.bounds).toEqual({ min: 1, max: 1000, maxText: '1000', unit: 'count' });
     expect(run(atLeastOne, '1')).toEqual({ ok: true, value: 1 });
     expect(run(atLeastOne, '0')).toEqual({ ok: false, detail: '' });
     expect(run(atLeastOne, '-3')).toEqual({ ok: false, detail: 'negative values are not allowed here' });
-    const fromMinusOne = integer({ min: -1 });
+    expect(run(atLeastOne, '1000')).toEqual({ ok: true, value: 1000 });
+    expect(run(atLeastOne, '1001')).toEqual({ ok: false, detail: 'more than 1000' });
+    expect(run(atLeastOne, '1e9')).toEqual({ ok: false, detail: '' });
+    const fromMinusOne = integer({ min: -1, max: 9 });
     expect(run(fromMinusOne, '-1')).toEqual({ ok: true, value: -1 });
     expect(run(fromMinusOne, '-2')).toEqual({ ok: false, detail: '' });
     expect(integer({ min: 0, max: 9 }).expected).toBe('an integer from 0 to 9');
@@ -100,6 +104,7 @@ describe('maxUnavailable', () => {
     ['0%', { kind: 'percent', value: 0 }],
     ['25%', { kind: 'percent', value: 25 }],
     ['100%', { kind: 'percent', value: 100 }],
+    ['100000', { kind: 'count', value: 100_000 }],
   ])('%j', (text, value) => {
     expect(run(maxUnavailable, text)).toEqual({ ok: true, value });
   });
@@ -107,6 +112,7 @@ describe('maxUnavailable', () => {
   it.each([
     ['101%', 'a percentage cannot exceed 100%'],
     ['-1', 'negative values are not allowed here'],
+    ['100001', 'more than 100000'],
     ['-5%', ''],
     ['1.5%', ''],
     ['%', ''],

@@ -21,6 +21,23 @@ export interface ValueType<T> {
   readonly schema: z.ZodMiniType<T, string>;
   /** Completes "expected …" in error messages, e.g. `a duration such as 30s, 5m or 1h30m`. */
   readonly expected: string;
+  /** For counts and durations: the accepted range (`expected` states it too). */
+  readonly bounds?: Bounds;
+}
+
+/**
+ * The range of a count or a duration. Every count and duration option has one: a value past what
+ * the runtime holds (Node's timers fire at once past 2^31-1 ms, a Lease's durations are int32
+ * seconds) would start and then misbehave, so it is refused at start, naming the flag.
+ */
+export interface Bounds {
+  /** Smallest accepted value: milliseconds for durations. */
+  readonly min: number;
+  /** Largest accepted value: milliseconds for durations. */
+  readonly max: number;
+  /** The maximum as the docs write it: `24h`, `168h (7 days)`, `1000`. */
+  readonly maxText: string;
+  readonly unit: 'ms' | 'count';
 }
 
 /**
@@ -78,17 +95,22 @@ export function parseInteger(text: string): number {
   return Object.is(value, -0) ? 0 : value;
 }
 
-/** Integer within `[min, max]` (max optional); `expected` names the range. */
-export function integer(options: { min: number; max?: number; expected?: string }): ValueType<number> {
+/**
+ * Integer within `[min, max]`; `expected` names the range (a custom `expected` must name it too).
+ * There is always a maximum: a count past what anything can use (`--concurrency=1e9`) is a mistake.
+ */
+export function integer(options: { min: number; max: number; expected?: string }): ValueType<number> {
   const { min, max } = options;
-  const range = max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
-  return valueType(options.expected ?? range, (text) => {
-    const value = parseInteger(text);
-    if (value < min)
-      throw new InvalidValueError(value < 0 && min >= 0 ? 'negative values are not allowed here' : '');
-    if (max !== undefined && value > max) throw new InvalidValueError('');
-    return value;
-  });
+  return {
+    ...valueType(options.expected ?? `an integer from ${min} to ${max}`, (text) => {
+      const value = parseInteger(text);
+      if (value < min)
+        throw new InvalidValueError(value < 0 && min >= 0 ? 'negative values are not allowed here' : '');
+      if (value > max) throw new InvalidValueError(`more than ${max}`);
+      return value;
+    }),
+    bounds: { min, max, maxText: String(max), unit: 'count' },
+  };
 }
 
 export const port: ValueType<number> = integer({
@@ -109,6 +131,9 @@ export type MaxUnavailable =
   | { readonly kind: 'count'; readonly value: number }
   | { readonly kind: 'percent'; readonly value: number };
 
+/** The largest node count `--max-unavailable` takes: more nodes than any cluster has. */
+export const MAX_UNAVAILABLE_COUNT = 100_000;
+
 export function parseMaxUnavailable(text: string): MaxUnavailable {
   const percent = /^([0-9]+)%$/.exec(text);
   if (percent) {
@@ -118,13 +143,17 @@ export function parseMaxUnavailable(text: string): MaxUnavailable {
   }
   const value = parseInteger(text);
   if (value < 0) throw new InvalidValueError('negative values are not allowed here');
+  if (value > MAX_UNAVAILABLE_COUNT) throw new InvalidValueError(`more than ${MAX_UNAVAILABLE_COUNT}`);
   return { kind: 'count', value };
 }
 
-export const maxUnavailable: ValueType<MaxUnavailable> = valueType(
-  'a node count such as 2 or a percentage such as 10% (0% to 100%)',
-  parseMaxUnavailable,
-);
+export const maxUnavailable: ValueType<MaxUnavailable> = {
+  ...valueType(
+    `a node count from 0 to ${MAX_UNAVAILABLE_COUNT} such as 2, or a percentage such as 10% (0% to 100%)`,
+    parseMaxUnavailable,
+  ),
+  bounds: { min: 0, max: MAX_UNAVAILABLE_COUNT, maxText: String(MAX_UNAVAILABLE_COUNT), unit: 'count' },
+};
 
 // ---------------------------------------------------------------------------------------------
 // Booleans and enums
@@ -298,6 +327,8 @@ function parseUrl(text: string): URL {
 export function parseHttpUrl(text: string): string {
   const url = parseUrl(text);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    // `user:password@host` parses with the user as its scheme: never name that one.
+    if (/^[^/]*@/.test(text)) throw new InvalidValueError('it does not start with http:// or https://');
     throw new InvalidValueError(`the scheme is "${url.protocol.slice(0, -1)}", not http or https`);
   }
   return url.href;
