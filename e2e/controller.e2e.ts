@@ -11,7 +11,7 @@ import {
   AgentPhase,
   Annotation,
   EventReason,
-  grantFor,
+  grantNaming,
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
   REBOOT_REQUIRED_CONDITION,
@@ -73,8 +73,7 @@ describe('controller and agents', () => {
     recorder = (async () => {
       while (recording) {
         const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
-        const now = new Date();
-        const holders = names.filter((n) => grantFor(n, leases, now) !== undefined);
+        const holders = names.filter((n) => grantNaming(n, leases) !== undefined);
         maxHolders = Math.max(maxHolders, holders.length);
         for (const h of holders) if (grantsSeen.at(-1) !== h) grantsSeen.push(h);
         await new Promise((r) => setTimeout(r, 50));
@@ -161,18 +160,15 @@ describe('controller and agents', () => {
     );
     await new Promise((r) => setTimeout(r, 3000));
     const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
-    expect(grantFor(target?.name ?? '', leases, new Date())).toBeUndefined();
+    expect(grantNaming(target?.name ?? '', leases)).toBeUndefined();
 
     const resumed = Date.now();
     await leasesApi.deleteNamespacedLease({ name: PAUSE_LEASE, namespace: ns });
     await waitFor(
       'a grant after the pause',
       async () =>
-        grantFor(
-          target?.name ?? '',
-          (await leasesApi.listNamespacedLease({ namespace: ns })).items,
-          new Date(),
-        ) !== undefined,
+        grantNaming(target?.name ?? '', (await leasesApi.listNamespacedLease({ namespace: ns })).items) !==
+        undefined,
       10_000,
     );
     expect(Date.now() - resumed).toBeLessThan(2000);

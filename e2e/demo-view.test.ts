@@ -5,6 +5,7 @@ import {
   type LeaseLike,
   REBOOT_GATE_CONDITION,
   REBOOT_REQUIRED_CONDITION,
+  SlotAnnotation,
   slotLeaseName,
 } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
@@ -34,8 +35,16 @@ const node = (name: string, o: { required?: string; phase?: string; gate?: strin
   },
 });
 
-const slot = (index: number, holder: string, renewedSecondsAgo = 1): LeaseLike => ({
-  metadata: { name: slotLeaseName(index) },
+const slot = (
+  index: number,
+  holder: string,
+  renewedSecondsAgo = 1,
+  grantId: string | null = `grant-${index}`,
+): LeaseLike => ({
+  metadata: {
+    name: slotLeaseName(index),
+    annotations: grantId === null ? {} : { [SlotAnnotation.GrantId]: grantId },
+  },
   spec: {
     holderIdentity: holder,
     renewTime: new Date(now.getTime() - renewedSecondsAgo * 1000).toISOString(),
@@ -44,7 +53,7 @@ const slot = (index: number, holder: string, renewedSecondsAgo = 1): LeaseLike =
 });
 
 const frame = (nodes: NodeLike[], leases: LeaseLike[], reboots: Record<string, number> = {}) =>
-  buildFrame({ nodes, leases, reboots: new Map(Object.entries(reboots)), concurrency: 1, now });
+  buildFrame({ nodes, leases, reboots: new Map(Object.entries(reboots)), concurrency: 1 });
 
 describe('buildFrame', () => {
   it('reads the condition statuses, the phase annotation, the valid grants and the reboot counts', () => {
@@ -79,10 +88,17 @@ describe('buildFrame', () => {
     expect(f.held).toEqual([{ slot: 'baton-slot-0', holder: 'n-2' }]);
   });
 
-  it('does not count an expired or empty slot as held', () => {
-    const f = frame([node('a')], [slot(0, 'a', 31), slot(1, '')]);
+  it('does not count an empty slot, or a holder without a grant id, as held', () => {
+    const f = frame([node('a')], [slot(0, 'a', 1, null), slot(1, '')]);
     expect(f.held).toEqual([]);
     expect(f.rows[0]?.slot).toBe('-');
+  });
+
+  it('counts a grant by its identity, however long ago its Lease was renewed', () => {
+    // The protocol judges a grant by slot and grant id, never by another machine's clock.
+    const f = frame([node('a')], [slot(0, 'a', 3600)]);
+    expect(f.held).toEqual([{ slot: 'baton-slot-0', holder: 'a' }]);
+    expect(f.rows[0]?.slot).toBe('baton-slot-0');
   });
 });
 
@@ -176,7 +192,6 @@ describe('slotsLine and redraw', () => {
       leases: [slot(1, 'y'), slot(0, 'x')],
       reboots: new Map(),
       concurrency: 2,
-      now,
     });
     expect(slotsLine(f)).toBe('slots held 2/2: baton-slot-0=x baton-slot-1=y');
   });

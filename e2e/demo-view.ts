@@ -1,7 +1,7 @@
 /**
  * What `./run demo` shows while the rollout runs: one row per node, built from what the API
  * server says (the node's conditions and annotations, the slot Leases) plus the simulator's count
- * of reboots. Pure: the demo passes in what it listed and the time, and prints what comes back —
+ * of reboots. Pure: the demo passes in what it listed, and prints what comes back —
  * a table redrawn in place on a terminal, change lines otherwise (a log, a test reading stdout).
  */
 import {
@@ -35,7 +35,7 @@ export interface NodeRow {
   readonly rebootRequired: string;
   /** The agent's phase annotation, '-' when absent. */
   readonly phase: string;
-  /** The slot Lease(s) validly granting this node now, '-' when none. */
+  /** The slot Lease(s) carrying a grant (holder and grant id) for this node now, '-' when none. */
   readonly slot: string;
   /** The reason of the controller's RebootGate condition, '-' when absent. */
   readonly gate: string;
@@ -44,7 +44,7 @@ export interface NodeRow {
 
 export interface Frame {
   readonly rows: readonly NodeRow[];
-  /** Slot Leases carrying a valid grant now, with their holder. */
+  /** Slot Leases carrying a grant now (a holder and a grant id: grant.ts), with their holder. */
   readonly held: readonly { readonly slot: string; readonly holder: string }[];
   readonly concurrency: number;
 }
@@ -57,11 +57,11 @@ export function buildFrame(input: {
   readonly leases: readonly LeaseLike[];
   readonly reboots: ReadonlyMap<string, number>;
   readonly concurrency: number;
-  readonly now: Date;
 }): Frame {
   const held = input.leases
     .flatMap((l) => {
-      const g = grantOf(l, input.now);
+      // A grant is judged by its identity, never by the Lease's times (grant.ts).
+      const g = grantOf(l);
       return g === undefined ? [] : [{ slot: g.slot, holder: g.holder, index: g.slotIndex }];
     })
     .sort((a, b) => a.index - b.index)

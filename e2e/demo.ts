@@ -198,7 +198,6 @@ async function watch(source: {
         leases,
         reboots: source.reboots(),
         concurrency: CONCURRENCY,
-        now: new Date(),
       });
       // The commands appear once the first rollout is done and stay.
       const firstDone: boolean = !done && rolloutDone(frame);

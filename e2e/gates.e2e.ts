@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GateReason, grantFor } from '@baton/protocol';
+import { GateReason, grantNaming } from '@baton/protocol';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -51,7 +51,7 @@ describe('controller gates', () => {
     return started.metricsUrl;
   };
   const holderOf = async (node: string) =>
-    grantFor(node, (await leasesApi.listNamespacedLease({ namespace: ns })).items, new Date());
+    grantNaming(node, (await leasesApi.listNamespacedLease({ namespace: ns })).items);
   const blocked = (metricsUrl: string, node: string, reason: string) =>
     metricSample(metricsUrl, 'baton_node_blocked', { node, reason });
 

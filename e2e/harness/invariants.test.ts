@@ -1,31 +1,56 @@
-import { AgentPhase, Annotation, REBOOTING_TAINT } from '@baton/protocol';
+import { AgentPhase, Annotation, REBOOTING_TAINT, SlotAnnotation } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
 import { checkEndState, downtimeOverlap, InvariantChecker, type NodeLike } from './invariants.ts';
 
 const T0 = Date.parse('2026-11-26T05:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 
-/** A slot Lease at resourceVersion `rv`; `holder` undefined = empty. */
-function slot(i: number, rv: number, holder?: string, renewedAt = 0, duration = 60) {
+/**
+ * A slot Lease at resourceVersion `rv`; `holder` undefined = empty. A holder's grant id is
+ * `g-<holder>` unless given; `ack` is the acknowledged boot id, if any.
+ */
+function slot(
+  i: number,
+  rv: number,
+  holder?: string,
+  o: { renewedAt?: number; duration?: number; grantId?: string | null; ack?: string } = {},
+) {
+  const duration = o.duration ?? 60;
+  const annotations: Record<string, string> = {};
+  const grantId = o.grantId === undefined ? `g-${holder}` : o.grantId;
+  if (holder !== undefined && grantId !== null) annotations[SlotAnnotation.GrantId] = grantId;
+  if (o.ack !== undefined) annotations[SlotAnnotation.RebootFromBootId] = o.ack;
   return {
-    metadata: { name: `baton-slot-${i}`, resourceVersion: String(rv) },
+    metadata: { name: `baton-slot-${i}`, resourceVersion: String(rv), annotations },
     spec:
       holder === undefined
         ? { leaseDurationSeconds: duration }
         : {
             holderIdentity: holder,
-            acquireTime: at(renewedAt),
-            renewTime: at(renewedAt),
+            acquireTime: at(o.renewedAt ?? 0),
+            renewTime: at(o.renewedAt ?? 0),
             leaseDurationSeconds: duration,
           },
   };
 }
 
-function node(name: string, rv: number, phase?: string, since = 0, extra: Partial<NodeLike> = {}) {
+/**
+ * A node at resourceVersion `rv`. In phase Rebooting it records `boot-<name>` as the boot it
+ * reboots from. `grant` is the identity the agent recorded (default `baton-slot-0/g-<name>`).
+ */
+function node(
+  name: string,
+  rv: number,
+  phase?: string,
+  since = 0,
+  extra: Partial<NodeLike> = {},
+  grant: string | null = `baton-slot-0/g-${name}`,
+) {
   const annotations: Record<string, string> = {};
   if (phase !== undefined) {
     annotations[Annotation.Phase] = phase;
     annotations[Annotation.PhaseSince] = at(since);
+    if (grant !== null) annotations[Annotation.Grant] = grant;
   }
   if (phase === AgentPhase.Rebooting) annotations[Annotation.RebootFromBootId] = `boot-${name}`;
   return { metadata: { name, resourceVersion: String(rv), annotations }, ...extra };
@@ -77,37 +102,73 @@ describe('InvariantChecker: concurrency', () => {
   });
 });
 
-describe('InvariantChecker: reboots need a valid grant at that moment', () => {
-  it('accepts a reboot under a valid grant naming the node', () => {
+describe('InvariantChecker: reboots need the recorded grant at that moment', () => {
+  it('accepts a reboot under the grant the agent recorded, naming the node', () => {
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1')], '10');
     c.node('MODIFIED', node('n1', 11, AgentPhase.Draining, 1), seen);
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
     c.leaseProgress('12');
     expect(c.violations).toEqual([]);
-    expect(c.requests.map((r) => [r.node, r.granted, r.grantedBy])).toEqual([['n1', true, 'baton-slot-0']]);
+    expect(c.requests.map((r) => [r.node, r.granted, r.grantedBy, r.grant])).toEqual([
+      ['n1', true, 'baton-slot-0/g-n1', 'baton-slot-0/g-n1'],
+    ]);
+  });
+
+  it('judges by identity, not time: a grant renewed long before the reboot still counts', () => {
+    // The Lease says it expired 60 s after 0 s; the agent rebooted at 600 s. Times written with
+    // another machine's clock decide nothing (grant.ts).
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1', { renewedAt: 0, duration: 60 })], '10');
+    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 600), seen);
+    c.leaseProgress('13');
+    expect(c.violations).toEqual([]);
   });
 
   it('flags a reboot when the slot names another node', () => {
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n2', 0)], '10');
+    c.leaseList([slot(0, 10, 'n2')], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
     c.leaseProgress('12');
     expect(kinds(c)).toEqual(['reboot-without-grant']);
-    expect(c.violations[0]?.detail).toContain('baton-slot-0=n2');
+    expect(c.violations[0]?.detail).toContain('baton-slot-0=n2 (grant g-n2)');
   });
 
-  it('flags a reboot after the grant expired (renewed at 0 s, 60 s, rebooting at 61 s)', () => {
+  it('flags a reboot under a newer grant of the same slot than the one the agent recorded', () => {
+    // Released and granted to the node again: a new grant id. The agent still works under the old one.
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0, 60)], '10');
-    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 61), seen);
-    c.leaseProgress('13');
+    c.leaseList([slot(0, 10, 'n1', { grantId: 'second' })], '10');
+    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5, {}, 'baton-slot-0/first'), seen);
+    c.leaseProgress('12');
     expect(kinds(c)).toEqual(['reboot-without-grant']);
+    expect(c.violations[0]?.detail).toContain('baton-slot-0/first');
+  });
+
+  it('flags a reboot under a grant of another slot naming the node', () => {
+    const c = new InvariantChecker(2);
+    c.leaseList([slot(0, 10), slot(1, 10, 'n1')], '10');
+    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5, {}, 'baton-slot-0/g-n1'), seen);
+    c.leaseProgress('12');
+    expect(kinds(c)).toEqual(['reboot-without-grant']);
+  });
+
+  it('flags a reboot when the Lease names the node without a grant id, or the agent recorded none', () => {
+    const noId = new InvariantChecker(1);
+    noId.leaseList([slot(0, 10, 'n1', { grantId: null })], '10');
+    noId.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    noId.leaseProgress('12');
+    expect(kinds(noId)).toEqual(['reboot-without-grant']);
+
+    const noRecord = new InvariantChecker(1);
+    noRecord.leaseList([slot(0, 10, 'n1')], '10');
+    noRecord.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5, {}, null), seen);
+    noRecord.leaseProgress('12');
+    expect(kinds(noRecord)).toEqual(['reboot-without-grant']);
   });
 
   it('flags a reboot under a grant released just before (a stale view), judged at its own version', () => {
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1')], '10');
     c.lease('MODIFIED', slot(0, 11)); // released at rv 11
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
     expect(c.violations).toEqual([]); // not judged before the Lease stream reaches rv 12
@@ -122,7 +183,7 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
     // which the Lease watch delivers afterwards.
     c.node('MODIFIED', node('n1', 21, AgentPhase.Rebooting, 5), seen);
     expect(c.requests[0]?.granted).toBeUndefined();
-    c.lease('MODIFIED', slot(0, 20, 'n1', 1));
+    c.lease('MODIFIED', slot(0, 20, 'n1', { renewedAt: 1 }));
     c.leaseProgress('25');
     expect(c.violations).toEqual([]);
     expect(c.requests[0]?.granted).toBe(true);
@@ -132,13 +193,13 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
     const c = new InvariantChecker(1);
     c.leaseList([slot(0, 10)], '10');
     c.node('MODIFIED', node('n1', 21, AgentPhase.Rebooting, 5), seen);
-    c.lease('MODIFIED', slot(0, 22, 'n1', 6));
+    c.lease('MODIFIED', slot(0, 22, 'n1', { renewedAt: 6 }));
     expect(kinds(c)).toEqual(['reboot-without-grant']);
   });
 
   it('counts a second request only when the agent writes Rebooting again', () => {
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1')], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
     c.node('MODIFIED', node('n1', 13, AgentPhase.Rebooting, 5), seen); // another field changed
     c.node('MODIFIED', node('n1', 14, AgentPhase.Rebooting, 9), seen); // a restarted agent asked again
@@ -146,10 +207,11 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
     expect(c.violations).toEqual([]);
   });
 
-  it('matches the fleet’s reboots with requests; a reboot nobody asked for is flagged', () => {
+  it('matches the fleet’s reboots with acknowledged requests; a reboot nobody asked for is flagged', () => {
     const c = new InvariantChecker(2);
-    c.leaseList([slot(0, 10, 'n1', 0), slot(1, 10, 'n2', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1'), slot(1, 10, 'n2')], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    c.lease('MODIFIED', slot(0, 13, 'n1', { ack: 'boot-n1' }));
     c.reconcileReboots([
       { node: 'n1', at: new Date(T0 + 5500), upAt: new Date(T0 + 6500) },
       { node: 'n1', at: new Date(T0 + 9000), upAt: new Date(T0 + 10000) }, // a second reboot with no second request
@@ -161,10 +223,53 @@ describe('InvariantChecker: reboots need a valid grant at that moment', () => {
 
   it('a reboot before its request is not matched by it', () => {
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1')], '10');
     c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    c.lease('MODIFIED', slot(0, 13, 'n1', { ack: 'boot-n1' }));
     c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 4000), upAt: new Date(T0 + 5000) }]);
     expect(kinds(c)).toEqual(['unrequested-reboot']);
+  });
+
+  it('flags a reboot whose request was never acknowledged on its grant’s Lease', () => {
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1')], '10');
+    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 6000), upAt: new Date(T0 + 7000) }]);
+    expect(kinds(c)).toEqual(['unacknowledged-reboot']);
+    expect(c.violations[0]?.detail).toContain('boot-n1');
+  });
+
+  it('an acknowledgement counts only for the same grant, the same boot, written after the request', () => {
+    const cases = [
+      // the ack of another boot
+      slot(0, 13, 'n1', { ack: 'boot-other' }),
+      // the right boot, but on a newer grant of the slot
+      slot(0, 13, 'n1', { ack: 'boot-n1', grantId: 'newer' }),
+    ];
+    for (const ack of cases) {
+      const c = new InvariantChecker(1);
+      c.leaseList([slot(0, 10, 'n1')], '10');
+      c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+      c.lease('MODIFIED', ack);
+      c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 6000), upAt: new Date(T0 + 7000) }]);
+      expect(kinds(c)).toEqual(['unacknowledged-reboot']);
+    }
+    // An ack already on the Lease before this request (an earlier request's) does not count.
+    const early = new InvariantChecker(1);
+    early.leaseList([slot(0, 10, 'n1', { ack: 'boot-n1' })], '10');
+    early.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    early.reconcileReboots([{ node: 'n1', at: new Date(T0 + 6000), upAt: new Date(T0 + 7000) }]);
+    expect(kinds(early)).toEqual(['unacknowledged-reboot']);
+  });
+
+  it('an acknowledgement released afterwards still counts (the slot is emptied after the reboot)', () => {
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1')], '10');
+    c.node('MODIFIED', node('n1', 12, AgentPhase.Rebooting, 5), seen);
+    c.lease('MODIFIED', slot(0, 13, 'n1', { ack: 'boot-n1' }));
+    c.lease('MODIFIED', slot(0, 20));
+    c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 6000), upAt: new Date(T0 + 7000) }]);
+    expect(c.violations).toEqual([]);
   });
 });
 
@@ -204,12 +309,14 @@ describe('nodes actually down at once (the fleet’s log)', () => {
     // Every Lease version is valid: n1 held slot 0, it was released, then n2 got it. Only the
     // ground truth shows n1 was still down when n2 went down.
     const c = new InvariantChecker(1);
-    c.leaseList([slot(0, 10, 'n1', 0)], '10');
+    c.leaseList([slot(0, 10, 'n1')], '10');
     c.node('MODIFIED', node('n1', 11, AgentPhase.Rebooting, 2), seen);
-    c.lease('MODIFIED', slot(0, 12)); // released (the agent aborted)
-    c.lease('MODIFIED', slot(0, 13, 'n2', 5));
-    c.node('MODIFIED', node('n2', 14, AgentPhase.Rebooting, 6), seen);
-    c.leaseProgress('14');
+    c.lease('MODIFIED', slot(0, 12, 'n1', { ack: 'boot-n1' }));
+    c.lease('MODIFIED', slot(0, 13)); // released (the agent aborted)
+    c.lease('MODIFIED', slot(0, 14, 'n2', { renewedAt: 5 }));
+    c.node('MODIFIED', node('n2', 15, AgentPhase.Rebooting, 6), seen);
+    c.lease('MODIFIED', slot(0, 16, 'n2', { renewedAt: 5, ack: 'boot-n2' }));
+    c.leaseProgress('16');
     const log = [down('n1', 2, 30), down('n2', 6, 20)];
     c.reconcileReboots(log, new Date(T0 + 60_000));
     expect(kinds(c)).toEqual(['too-many-down']);

@@ -14,9 +14,15 @@
  * - `over-concurrency`: more slots name a holder than the allowed concurrency, at some version;
  * - `double-grant`: two slots name the same node at once;
  * - `reboot-without-grant`: a node's agent entered `Rebooting` (a new `reboot-from-boot-id`
- *   record) when no valid, unexpired slot Lease named it (grant.ts decides validity);
+ *   record) when no slot Lease named its node with the grant the agent recorded on it
+ *   (`baton.dev/grant`, `<slot>/<grant id>`). Judged by identity, as the protocol judges grants
+ *   (grant.ts): a Lease's times, written with another machine's clock, decide nothing;
  * - `unrequested-reboot`: the fleet (ground truth) rebooted a node whose agent was never seen
  *   asking for that reboot;
+ * - `unacknowledged-reboot`: the fleet rebooted a node whose request (the latest before that
+ *   reboot) was never acknowledged: no version of its grant's Lease after the request carried
+ *   that grant and the request's boot id as `baton.dev/reboot-from-boot-id`. The agent gives the
+ *   reboot command only after reading that acknowledgement;
  * - `too-many-down`: more nodes were actually down at once (ground truth: from the fleet's reboot
  *   command until the node was up again) than the concurrency allows. The Lease checks cannot see
  *   this: an agent that gave up its grant while its machine went down anyway left every Lease
@@ -27,14 +33,17 @@
 import {
   AgentPhase,
   Annotation,
-  grantFor,
+  grantNaming,
+  grantOf,
   type LeaseLike,
   MANUAL_HOLDER_PREFIX,
   REBOOT_GATE_CONDITION,
   REBOOT_REQUIRED_CONDITION,
   REBOOTING_TAINT,
   RebootRequiredReason,
+  SlotAnnotation,
   slotIndexOf,
+  splitGrantIdentity,
 } from '@baton/protocol';
 
 export type ViolationKind =
@@ -42,6 +51,7 @@ export type ViolationKind =
   | 'double-grant'
   | 'reboot-without-grant'
   | 'unrequested-reboot'
+  | 'unacknowledged-reboot'
   | 'too-many-down'
   | 'left-cordoned'
   | 'left-tainted'
@@ -85,7 +95,12 @@ export interface RebootRequest {
   /** The agent's phase-since (its clock, when it decided), or when the recorder saw it. */
   readonly at: Date;
   readonly fromBootId: string;
-  /** Undefined until judged; then whether a valid grant named the node at that moment. */
+  /** The grant identity the agent recorded on its node (`baton.dev/grant`), if any. */
+  readonly grant: string | undefined;
+  /**
+   * Undefined until judged; then whether a slot Lease named the node with the recorded grant
+   * (same slot, same grant id) at that moment.
+   */
   granted?: boolean;
   grantedBy?: string;
 }
@@ -294,6 +309,7 @@ export class InvariantChecker {
       resourceVersion: node.metadata?.resourceVersion ?? '',
       at: Number.isNaN(parsed) ? observedAt : new Date(parsed),
       fromBootId,
+      grant: ann[Annotation.Grant],
     };
     this.requests.push(req);
     this.#pending.push(req);
@@ -315,18 +331,22 @@ export class InvariantChecker {
       }
       this.#pending.splice(i, 1);
       const leases = this.leasesAt(rv);
-      const grant = grantFor(req.node, leases, req.at);
-      req.granted = grant !== undefined;
-      req.grantedBy = grant?.slot;
-      if (!grant) {
+      // By identity only: the grant naming the node then must be the one the agent recorded.
+      const grant = grantNaming(req.node, leases);
+      req.granted = grant !== undefined && req.grant !== undefined && grant.identity === req.grant;
+      req.grantedBy = req.granted ? grant?.identity : undefined;
+      if (!req.granted) {
         const seen = leases
-          .map((l) => `${nameOf(l)}=${l.spec?.holderIdentity ?? ''}@${String(l.spec?.renewTime ?? '')}`)
+          .map((l) => {
+            const id = l.metadata?.annotations?.[SlotAnnotation.GrantId];
+            return `${nameOf(l)}=${l.spec?.holderIdentity ?? ''}${id === undefined ? '' : ` (grant ${id})`}`;
+          })
           .join(', ');
         this.violations.push({
           kind: 'reboot-without-grant',
           node: req.node,
           resourceVersion: req.resourceVersion,
-          detail: `${req.node} entered Rebooting at ${req.at.toISOString()} (rv ${req.resourceVersion}) with no valid grant naming it; slots then: ${seen || 'none'}`,
+          detail: `${req.node} entered Rebooting at ${req.at.toISOString()} (rv ${req.resourceVersion}) under recorded grant ${req.grant ?? '(none)'}, which no slot Lease naming it carried then; slots then: ${seen || 'none'}`,
         });
       }
     }
@@ -373,7 +393,36 @@ export class InvariantChecker {
       }
       this.#nextRequest.set(r.node, match + 1);
       this.#rebootsMatched.set(r.node, (this.#rebootsMatched.get(r.node) ?? 0) + 1);
+      const req = reqs[match] as RebootRequest;
+      if (!this.#acknowledged(req)) {
+        this.violations.push({
+          kind: 'unacknowledged-reboot',
+          node: r.node,
+          resourceVersion: req.resourceVersion,
+          detail: `the fleet rebooted ${r.node} at ${r.at.toISOString()} but no version of its grant's slot Lease after its request (rv ${req.resourceVersion}, grant ${req.grant ?? '(none)'}) acknowledged the reboot from boot ${req.fromBootId}`,
+        });
+      }
     }
+  }
+
+  /**
+   * Some version of the request's grant Lease, written after the request, carried that very grant
+   * and the request's boot id as the acknowledgement.
+   */
+  #acknowledged(req: RebootRequest): boolean {
+    const slot = req.grant === undefined ? undefined : splitGrantIdentity(req.grant)?.slot;
+    if (slot === undefined) return false;
+    const rv = rvNum(req.resourceVersion);
+    return (this.#leaseHistory.get(slot) ?? []).some(([v, l]) => {
+      if (v <= rv || l === undefined) return false;
+      const g = grantOf(l);
+      return (
+        g !== undefined &&
+        g.identity === req.grant &&
+        g.holder === req.node &&
+        g.rebootFromBootId === req.fromBootId
+      );
+    });
   }
 
   /** `too-many-down`, once per moment the count rose above the concurrency. */

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { grantFor, REBOOT_GATE_CONDITION } from '@baton/protocol';
+import { grantNaming, REBOOT_GATE_CONDITION } from '@baton/protocol';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -52,7 +52,7 @@ export interface Testbed {
   readonly recorder: SlotRecorder;
   /** Starts a controller with `args` over {@link FAST_CONTROLLER_ARGS}, and waits until it is ready. */
   startController(args?: readonly string[]): Promise<StartedController>;
-  /** The slot naming `node` with a valid grant now, if any. */
+  /** The slot carrying a grant (holder and grant id) for `node` now, if any. */
   slotOf(node: string): Promise<string | undefined>;
   /** The controller's RebootGate condition on `node`. */
   rebootGate(node: string): Promise<V1NodeCondition | undefined>;
@@ -149,7 +149,7 @@ export async function controllerTestbed(
         return c;
       },
       async slotOf(node) {
-        return grantFor(node, (await leases.listNamespacedLease({ namespace: ns })).items, new Date())?.slot;
+        return grantNaming(node, (await leases.listNamespacedLease({ namespace: ns })).items)?.slot;
       },
       async rebootGate(node) {
         return (await core.readNode({ name: node })).status?.conditions?.find(
