@@ -192,8 +192,6 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
       pods: {
         observed: true,
         notReady: ready ? [] : ['shop/web-0'],
-        // As the kubelet stamps it: the machine's own clock.
-        readySince: m === undefined ? undefined : new Date(m.clock.wall().getTime() - (world.now - m.podsReadyAt)),
       },
       workloads: () => ({ ok: true, detail: 'available', checkedAt: now }),
     };

@@ -33,6 +33,7 @@ import {
   grantNaming,
   isRebootAcknowledged,
   type LabelPair,
+  mayStartUnder,
   type LeaseLike,
   REBOOTING_TAINT,
   recordedGrant,
@@ -205,7 +206,7 @@ export class Agent {
     if (this.#needEnded(ann)) return false;
     if (!this.#d.leases.synced()) return false;
     const grant = this.#grant();
-    return grant === undefined || grant.identity === recordedGrant(ann);
+    return grant === undefined || !mayStartUnder(grant, ann);
   }
 
   /** The sentinel says no reboot is needed while an attempt count is left from the last need. */
@@ -251,7 +252,7 @@ export class Agent {
 
     // 4. A grant it has not used yet, for a node that needs a reboot.
     if (grant === undefined) return 'idle';
-    if (grant.identity === recorded) return 'idle'; // one grant, one attempt
+    if (!mayStartUnder(grant, ann)) return 'idle'; // one grant, one attempt
     const reading = await this.#d.checkSentinel();
     const condition = desiredCondition(reading, ann, this.#s.maxRebootAttempts);
     if (condition.status !== 'True' || condition.reason === 'AttemptLimitReached') {

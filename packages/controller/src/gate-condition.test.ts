@@ -183,6 +183,7 @@ describe('Reconciler writes RebootGate only on change', () => {
         return true;
       },
       renew: async () => true,
+      acknowledge: async () => true,
       release: async () => true,
     };
     let alert: { reason: GateReason; detail: string } | undefined = {
@@ -199,6 +200,8 @@ describe('Reconciler writes RebootGate only on change', () => {
       metrics: controllerMetrics(registry),
       log: createLogger({ name: 't', format: 'json', level: 'silent', destination: new PassThrough() }),
       now: () => NOW,
+      monotonicMs: () => 0,
+      abortBackoffMs: 60_000,
       renewAfterMs: 60_000,
       mayAct: () => true,
       gates: [{ blocks: () => alert }],

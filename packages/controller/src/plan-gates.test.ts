@@ -65,7 +65,7 @@ describe('plan: gates from outside the planner', () => {
       settings: { ...baseSettings, concurrency: 2 },
       blockers: () => [alertBlock],
     });
-    expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'busy' }]);
+    expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'busy', grantId: 'g-busy' }]);
     expect(p.releases).toEqual([]);
     expect(p.grants).toEqual([]);
   });

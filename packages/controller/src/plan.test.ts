@@ -1,7 +1,7 @@
-import { AgentPhase, Annotation } from '@baton/protocol';
+import { AgentPhase, Annotation, SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { GRANTED_NODE_ANNOTATION, type PlanSettings, plan, type SlotLease } from './plan.ts';
+import { GRANTED_NODE_ANNOTATION, type PlanObservations, type PlanSettings, plan, type SlotLease } from './plan.ts';
 import { baseSettings, NOW } from './test-support.ts';
 
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
@@ -18,6 +18,12 @@ interface NodeSpec {
   cordoned?: boolean;
   wasUnschedulable?: string;
   labels?: Record<string, string>;
+  /** The slot whose grant the agent recorded with its phase (default 0); or a full identity. */
+  slot?: number;
+  grant?: string;
+  fromBoot?: string;
+  bootId?: string;
+  givenUp?: string;
 }
 
 function node(name: string, o: NodeSpec = {}): V1Node {
@@ -25,10 +31,14 @@ function node(name: string, o: NodeSpec = {}): V1Node {
   if (o.phase) annotations[Annotation.Phase] = o.phase;
   if (o.phaseSince !== undefined) annotations[Annotation.PhaseSince] = ago(o.phaseSince);
   if (o.wasUnschedulable) annotations[Annotation.WasUnschedulable] = o.wasUnschedulable;
+  if (o.phase || o.grant) annotations[Annotation.Grant] = o.grant ?? `baton-slot-${o.slot ?? 0}/g-${name}`;
+  if (o.fromBoot) annotations[Annotation.RebootFromBootId] = o.fromBoot;
+  if (o.givenUp) annotations[Annotation.GivenUp] = o.givenUp;
   return {
     metadata: { name, labels: o.labels ?? {}, annotations },
     spec: { unschedulable: o.cordoned },
     status: {
+      nodeInfo: { bootID: o.bootId ?? 'b1' } as never,
       conditions: [
         { type: 'Ready', status: o.ready === false ? 'False' : 'True' },
         {
@@ -42,11 +52,20 @@ function node(name: string, o: NodeSpec = {}): V1Node {
   };
 }
 
-function slot(i: number, holder?: string, acquiredSecondsAgo = 30, byUs = true): SlotLease {
+function slot(
+  i: number,
+  holder?: string,
+  acquiredSecondsAgo = 30,
+  byUs = true,
+  extra: Record<string, string> = {},
+): SlotLease {
   return {
     metadata: {
       name: `baton-slot-${i}`,
-      annotations: holder && byUs ? { [GRANTED_NODE_ANNOTATION]: holder } : {},
+      annotations:
+        holder && byUs
+          ? { [GRANTED_NODE_ANNOTATION]: holder, [SlotAnnotation.GrantId]: `g-${holder}`, ...extra }
+          : {},
     },
     spec: holder
       ? {
@@ -59,8 +78,21 @@ function slot(i: number, holder?: string, acquiredSecondsAgo = 30, byUs = true):
   };
 }
 
-const run = (nodes: V1Node[], leases: SlotLease[], over: Partial<PlanSettings> = {}, now = NOW) =>
-  plan({ now, nodes, leases, settings: { ...settings, ...over } });
+/** Observations as a controller would have them: every grant seen `ageMs` ago, healthy for `healthyMs`. */
+const seen = (o: { ageMs?: number; healthyMs?: number; backoff?: Record<string, number> } = {}): PlanObservations => ({
+  grantAgeMs: () => o.ageMs ?? 0,
+  healthyForMs: () => o.healthyMs,
+  healthySince: () => (o.healthyMs === undefined ? undefined : new Date(NOW.getTime() - o.healthyMs)),
+  backoffRemainingMs: (n) => o.backoff?.[n],
+});
+
+const run = (
+  nodes: V1Node[],
+  leases: SlotLease[],
+  over: Partial<PlanSettings> = {},
+  now = NOW,
+  observed: PlanObservations = seen(),
+) => plan({ now, nodes, leases, settings: { ...settings, ...over }, observed });
 
 describe('plan: granting', () => {
   it('grants the free slot to the node waiting longest; the others wait for a slot', () => {
@@ -134,11 +166,11 @@ describe('plan: granting', () => {
 });
 
 describe('plan: lowering and raising concurrency', () => {
-  const busy = (n: string) => node(n, { needs: true, phase: AgentPhase.Draining, phaseSince: 10 });
+  const busy = (n: string, slot: number) => node(n, { needs: true, phase: AgentPhase.Draining, phaseSince: 10, slot });
 
   it('lowered from 3 to 1 with 3 holders: no grant until holders fall below 1', () => {
     const p = run(
-      [busy('a'), busy('b'), busy('c'), node('d', { needs: true })],
+      [busy('a', 0), busy('b', 1), busy('c', 2), node('d', { needs: true })],
       [slot(0, 'a'), slot(1, 'b'), slot(2, 'c')],
       {
         concurrency: 1,
@@ -150,7 +182,7 @@ describe('plan: lowering and raising concurrency', () => {
   });
 
   it('lowered to 1 while slot 2 frees: the freed slot above the limit is not reused', () => {
-    const done = node('c', { phase: AgentPhase.Rebooted, phaseSince: 5 });
+    const done = node('c', { phase: AgentPhase.Rebooted, phaseSince: 5, slot: 2 });
     const p = run([done, node('d', { needs: true })], [slot(0), slot(2, 'c')], { concurrency: 1 });
     expect(p.releases.map((r) => r.slot)).toEqual(['baton-slot-2']);
     expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'd' }]);
@@ -158,54 +190,130 @@ describe('plan: lowering and raising concurrency', () => {
 });
 
 describe('plan: holders', () => {
-  it('renews a node that is working, releases one that settled', () => {
+  it('renews a node that is working, releases one that settled: each by its grant id', () => {
     const p = run(
       [
         node('a', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 5 }),
-        node('b', { phase: AgentPhase.Rebooted, phaseSince: 5 }),
+        node('b', { phase: AgentPhase.Rebooted, phaseSince: 5, slot: 1 }),
       ],
       [slot(0, 'a'), slot(1, 'b')],
       { concurrency: 2 },
     );
-    expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'a' }]);
+    expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'a', grantId: 'g-a' }]);
     expect(p.releases).toEqual([
-      { slot: 'baton-slot-1', holder: 'b', kind: 'Settled', reason: 'rebooted and settled' },
+      { slot: 'baton-slot-1', holder: 'b', grantId: 'g-b', kind: 'Settled', reason: 'rebooted and settled' },
     ]);
   });
 
-  it('does not count a Rebooted phase from before this grant', () => {
-    const p = run(
-      [node('a', { needs: true, phase: AgentPhase.Rebooted, phaseSince: 3600 })],
-      [slot(0, 'a', 30)],
-    );
-    expect(p.releases).toEqual([]);
-    expect(p.renewals).toHaveLength(1);
+  it('judges progress by the grant recorded with the phase, never by its time', () => {
+    // A Rebooted phase recorded under an earlier grant of the same slot is not this grant's work.
+    const older = run([node('a', { needs: true, phase: AgentPhase.Rebooted, grant: 'baton-slot-0/earlier' })], [
+      slot(0, 'a', 30),
+    ]);
+    expect(older.releases).toEqual([]);
+    expect(older.renewals).toHaveLength(1);
+    expect(older.holding.get('a')?.stage).toBe('NoProgress');
+    // Issue 14, point 3: an agent 3 s behind the controller, whose condition went False mid-drain,
+    // was released as NotNeeded (its phase-since looked older than the grant) and the next node
+    // granted in the same pass. Its work is recorded under this grant: it keeps its slot.
+    for (const phaseSince of [-3, 3, 86_400, -86_400]) {
+      const p = run(
+        [node('a', { needs: false, phase: AgentPhase.Draining, phaseSince }), node('b', { needs: true })],
+        [slot(0, 'a', 0)],
+      );
+      expect(p.releases, `phase-since ${phaseSince} s ago`).toEqual([]);
+      expect(p.grants).toEqual([]);
+    }
   });
 
-  it('waits for Ready, the uncordon and the settle time before releasing', () => {
+  it('an aborted grant settles like a reboot before its slot moves, whatever its times say', () => {
+    // Issue 14, point 3: a phase-since dated in the future on Aborted released every new grant at once.
+    const aborted = (o: NodeSpec = {}) => node('a', { needs: true, phase: AgentPhase.Aborted, phaseSince: -3600, ...o });
+    expect(run([aborted({ ready: false })], [slot(0, 'a')]).releases).toEqual([]);
+    const p = run([aborted()], [slot(0, 'a')], {}, NOW, seen({ healthyMs: 0 }));
+    expect(p.releases).toMatchObject([{ kind: 'Aborted', grantId: 'g-a' }]);
+    // The node is not granted again in the same pass: it backs off.
+    expect(p.grants).toEqual([]);
+    expect(p.waiting.get('a')?.reason).toBe('BackingOff');
+  });
+
+  it('waits for Ready, the uncordon and the settle time (its own observation) before releasing', () => {
     const rebooted = (o: NodeSpec) => node('a', { phase: AgentPhase.Rebooted, phaseSince: 5, ...o });
     expect(run([rebooted({ ready: false })], [slot(0, 'a')]).releases).toEqual([]);
     expect(run([rebooted({ cordoned: true, wasUnschedulable: 'false' })], [slot(0, 'a')]).releases).toEqual(
       [],
     );
-    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).releases).toEqual([]);
-    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }).wakeInMs).toBe(55_000);
-    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }).releases).toHaveLength(1);
+    const first = run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 });
+    expect(first.releases).toEqual([]);
+    expect(first.wakeInMs).toBe(60_000);
+    expect(first.holding.get('a')).toMatchObject({ stage: 'Settling', healthy: true, identity: 'baton-slot-0/g-a' });
+    const later = run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }, NOW, seen({ healthyMs: 55_000 }));
+    expect(later.releases).toEqual([]);
+    expect(later.wakeInMs).toBe(5_000);
+    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }, NOW, seen({ healthyMs: 4_000 })).releases).toHaveLength(1);
   });
 
-  it('frees the slot of a deleted node, but never a slot held by hand', () => {
+  it('frees the slot of a deleted node before its reboot was acknowledged, never a slot held by hand', () => {
     const p = run(
       [node('x', { needs: true })],
       [slot(0, 'gone'), slot(1, 'manual:alice', 30, false), slot(2, 'not-a-node', 30, false)],
-      {
-        concurrency: 3,
-      },
+      { concurrency: 3 },
     );
     expect(p.releases).toEqual([
-      { slot: 'baton-slot-0', holder: 'gone', kind: 'NodeDeleted', reason: 'node gone no longer exists' },
+      {
+        slot: 'baton-slot-0',
+        holder: 'gone',
+        grantId: 'g-gone',
+        kind: 'NodeDeleted',
+        reason: 'node gone no longer exists',
+      },
     ]);
     expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'x' }]);
     expect(p.taken).toBe(3);
+  });
+
+  it('keeps the slot of a node deleted after its reboot was acknowledged, until it is back on another boot', () => {
+    // Issue 14, point 2: a Node deleted and re-created during its reboot freed its slot.
+    const acked = slot(0, 'a', 30, true, { [SlotAnnotation.RebootFromBootId]: 'b1' });
+    const gone = run([node('x', { needs: true })], [acked]);
+    expect(gone.releases).toEqual([]);
+    expect(gone.grants).toEqual([]);
+    expect(gone.holding.get('a')?.stage).toBe('NodeGone');
+    // Registered again by its kubelet: no record of the grant, still on the boot it reboots from.
+    const back = (bootId: string) => run([node('a', { bootId }), node('x', { needs: true })], [acked], {}, NOW, seen({ healthyMs: 0 }));
+    expect(back('b1').releases).toEqual([]);
+    expect(back('b1').grants).toEqual([]);
+    expect(back('b2').releases).toMatchObject([{ slot: 'baton-slot-0', holder: 'a', kind: 'Settled' }]);
+  });
+
+  it('counts a node mid-reboot by its own record when its Lease was deleted or emptied by hand', () => {
+    // Issue 14, point 2: deleting or emptying a held slot Lease while its node was Rebooting let
+    // the same plan grant that slot to another node: two nodes down at concurrency 1.
+    const rebooting = node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1' });
+    for (const leases of [[], [slot(0)]]) {
+      const p = run([rebooting, node('b', { needs: true })], leases);
+      expect(p.grants).toEqual([]);
+      expect(p.taken).toBe(1);
+      expect(p.holding.get('a')?.stage).toBe('Orphaned');
+      expect(p.waiting.get('b')?.reason).toBe('WaitingForSlot');
+    }
+    // Its slot index stays reserved even with room elsewhere.
+    const two = run([rebooting, node('b', { needs: true })], [], { concurrency: 2 });
+    expect(two.grants).toMatchObject([{ slot: 'baton-slot-1', node: 'b' }]);
+    // A person gave up on that very grant: no longer counted.
+    const givenUp = node('a', { phase: AgentPhase.Rebooting, fromBoot: 'b1', givenUp: 'baton-slot-0/g-a' });
+    expect(run([givenUp, node('b', { needs: true })], []).grants).toMatchObject([{ node: 'b' }]);
+  });
+
+  it('acknowledges a recorded reboot once, on the grant it belongs to', () => {
+    const rebooting = node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1' });
+    expect(run([rebooting], [slot(0, 'a')]).acknowledgements).toEqual([
+      { slot: 'baton-slot-0', node: 'a', grantId: 'g-a', bootId: 'b1' },
+    ]);
+    const acked = slot(0, 'a', 30, true, { [SlotAnnotation.RebootFromBootId]: 'b1' });
+    expect(run([rebooting], [acked]).acknowledgements).toEqual([]);
+    const otherGrant = node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1', grant: 'baton-slot-0/old' });
+    expect(run([otherGrant], [slot(0, 'a')]).acknowledgements).toEqual([]);
   });
 
   it('releases a grant whose node stopped needing a reboot before it started', () => {
@@ -213,17 +321,40 @@ describe('plan: holders', () => {
     expect(p.releases.map((r) => r.reason)).toEqual(['a no longer needs a reboot']);
   });
 
-  it('halts the rollout when a granted node does not settle in time, and says which', () => {
+  it('lets a grant lapse when its node starts no work within the grant duration, and backs off', () => {
+    const young = run([node('a', { needs: true })], [slot(0, 'a')], {}, NOW, seen({ ageMs: 10_000 }));
+    expect(young.releases).toEqual([]);
+    expect(young.wakeInMs).toBe(settings.grantDurationMs - 10_000);
+    const p = run([node('a', { needs: true })], [slot(0, 'a')], {}, NOW, seen({ ageMs: settings.grantDurationMs }));
+    expect(p.releases).toMatchObject([{ kind: 'Lapsed', grantId: 'g-a' }]);
+    expect(p.grants).toEqual([]);
+    expect(p.waiting.get('a')?.reason).toBe('BackingOff');
+  });
+
+  it('holds a node that is backing off, and says for how long', () => {
+    const p = run([node('a', { needs: true })], [], {}, NOW, seen({ backoff: { a: 42_000 } }));
+    expect(p.grants).toEqual([]);
+    expect(p.waiting.get('a')).toMatchObject({ reason: 'BackingOff', detail: expect.stringMatching(/in 42 s/) });
+    expect(p.wakeInMs).toBe(42_000);
+  });
+
+  it('halts the rollout when a granted node does not settle in time (its own observation), and says which', () => {
     const p = run(
-      [
-        node('stuck', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 2000 }),
-        node('next', { needs: true }),
-      ],
+      [node('stuck', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 2000 }), node('next', { needs: true })],
       [slot(0, 'stuck', 3600)],
       { concurrency: 2, rebootTimeoutMs: 1800_000 },
+      NOW,
+      seen({ ageMs: 1800_001 }),
     );
     expect(p.halted?.node).toBe('stuck');
     expect(p.grants).toEqual([]);
     expect(p.waiting.get('next')?.reason).toBe('RolloutHalted');
+    // A grant acquired an hour ago by another replica's clock, first seen by this one now: not overdue.
+    const fresh = run(
+      [node('stuck', { needs: true, phase: AgentPhase.Rebooting })],
+      [slot(0, 'stuck', 3600)],
+      { rebootTimeoutMs: 1800_000 },
+    );
+    expect(fresh.halted).toBeUndefined();
   });
 });

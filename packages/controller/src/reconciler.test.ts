@@ -1,4 +1,4 @@
-import { AgentPhase, Annotation } from '@baton/protocol';
+import { AgentPhase, Annotation, SlotAnnotation } from '@baton/protocol';
 import { createLogger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
@@ -11,15 +11,22 @@ const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
 const settings: PlanSettings = baseSettings;
 
-function node(name: string, o: { needs?: boolean; phase?: string; phaseSince?: number } = {}): V1Node {
+function node(
+  name: string,
+  o: { needs?: boolean; phase?: string; grant?: string; fromBoot?: string; aborted?: number } = {},
+): V1Node {
+  const annotations: Record<string, string> = {};
+  if (o.phase) {
+    annotations[Annotation.Phase] = o.phase;
+    annotations[Annotation.PhaseSince] = ago(5);
+    annotations[Annotation.Grant] = o.grant ?? `baton-slot-0/g-${name}`;
+  }
+  if (o.fromBoot) annotations[Annotation.RebootFromBootId] = o.fromBoot;
+  if (o.aborted) annotations[Annotation.AbortedGrants] = String(o.aborted);
   return {
-    metadata: {
-      name,
-      annotations: o.phase
-        ? { [Annotation.Phase]: o.phase, [Annotation.PhaseSince]: ago(o.phaseSince ?? 5) }
-        : {},
-    },
+    metadata: { name, annotations },
     status: {
+      nodeInfo: { bootID: 'b1' } as never,
       conditions: [
         { type: 'Ready', status: 'True' },
         {
@@ -32,8 +39,11 @@ function node(name: string, o: { needs?: boolean; phase?: string; phaseSince?: n
   };
 }
 
-const held = (holder: string, acquiredSecondsAgo: number): V1Lease => ({
-  metadata: { name: 'baton-slot-0', annotations: { 'baton.dev/granted-node': holder } },
+const held = (holder: string, acquiredSecondsAgo: number, extra: Record<string, string> = {}): V1Lease => ({
+  metadata: {
+    name: 'baton-slot-0',
+    annotations: { 'baton.dev/granted-node': holder, [SlotAnnotation.GrantId]: `g-${holder}`, ...extra },
+  },
   spec: {
     holderIdentity: holder,
     // Watch events carry MicroTime as strings; the client's type says Date.
@@ -48,45 +58,64 @@ function setup(state: {
   leases: V1Lease[];
   leader?: boolean;
   recordWorkloads?: (node: string) => Promise<string>;
+  settings?: Partial<PlanSettings>;
 }) {
   const sent: Notification[] = [];
   const watched: string[][] = [];
+  const writes: string[] = [];
   const grants: { slot: string; node: string; workloads: string | undefined }[] = [];
-  const r = new Reconciler(settings, {
-    nodes: () => state.nodes,
-    leases: () => state.leases,
-    synced: () => true,
-    recordWorkloads: state.recordWorkloads,
-    slots: {
-      grant: async (slot, node, _wasUnschedulable, workloads) => {
-        grants.push({ slot, node, workloads });
-        return true;
+  const clock = { mono: 1_000_000 };
+  const r = new Reconciler(
+    { ...settings, ...state.settings },
+    {
+      nodes: () => state.nodes,
+      leases: () => state.leases,
+      synced: () => true,
+      recordWorkloads: state.recordWorkloads,
+      slots: {
+        grant: async (slot, node, _wasUnschedulable, workloads) => {
+          writes.push(`grant ${slot} ${node}`);
+          grants.push({ slot, node, workloads });
+          return true;
+        },
+        renew: async (slot, e) => {
+          writes.push(`renew ${slot} ${e.node}/${e.grantId}`);
+          return true;
+        },
+        acknowledge: async (slot, e, bootId) => {
+          writes.push(`acknowledge ${slot} ${e.node}/${e.grantId} ${bootId}`);
+          return true;
+        },
+        release: async (slot, holder, grantId) => {
+          writes.push(`release ${slot} ${holder}/${grantId}`);
+          return true;
+        },
       },
-      renew: async () => true,
-      release: async () => true,
-    },
-    events: { record: async () => undefined },
-    metrics: {
-      granted: () => undefined,
-      released: () => undefined,
-      observe: () => undefined,
-      fleet: () => undefined,
-    },
-    log: createLogger({ name: 'test', format: 'json', level: 'silent' }),
-    now: () => NOW,
-    renewAfterMs: 60_000,
-    mayAct: () => state.leader ?? true,
-    notify: (n) => sent.push(n),
-    settle: {
-      facts: (holders) => {
-        watched.push([...holders]);
-        return new Map(holders.map((h) => [h, { pods: { observed: true, notReady: [] } }]));
+      events: { record: async () => undefined },
+      metrics: {
+        granted: () => undefined,
+        released: () => undefined,
+        observe: () => undefined,
+        fleet: () => undefined,
       },
-      watched: () => watched.at(-1) ?? [],
-      stop: async () => undefined,
+      log: createLogger({ name: 'test', format: 'json', level: 'silent' }),
+      now: () => NOW,
+      monotonicMs: () => clock.mono,
+      abortBackoffMs: 60_000,
+      renewAfterMs: 60_000,
+      mayAct: () => state.leader ?? true,
+      notify: (n) => sent.push(n),
+      settle: {
+        facts: (holders) => {
+          watched.push([...holders]);
+          return new Map(holders.map((h) => [h, { pods: { observed: true, notReady: [] } }]));
+        },
+        watched: () => watched.at(-1) ?? [],
+        stop: async () => undefined,
+      },
     },
-  });
-  return { r, sent, watched, grants };
+  );
+  return { r, sent, watched, grants, writes, clock };
 }
 
 describe('Reconciler: the workloads record of a grant', () => {
@@ -121,6 +150,116 @@ describe('Reconciler: the workloads record of a grant', () => {
   });
 });
 
+describe('Reconciler: leadership is asked before every write', () => {
+  it('a replica that loses its lease during a slow workload listing writes nothing more in that pass', async () => {
+    // Issue 14, point 4: mayAct() was asked once per pass; a pass outlasting the gap between the
+    // renew deadline and a takeover kept writing as a deposed leader.
+    const state = {
+      nodes: [node('a', { needs: true }), node('b', { phase: AgentPhase.Rebooted })],
+      leases: [held('b', 600)],
+      leader: true,
+      settings: { concurrency: 2, settleMs: 0 },
+      recordWorkloads: async () => {
+        state.leader = false; // the lease was lost while the pods were listed
+        return '{"workloads":[],"pdbs":[]}';
+      },
+    };
+    const s = setup(state);
+    await s.r.reconcile();
+    // The release came before the listing; no grant, acknowledgement or renewal after it.
+    expect(s.writes).toEqual(['release baton-slot-0 b/g-b']);
+  });
+
+  it('releases and renews only the very grant the plan saw (its grant id)', async () => {
+    const s = setup({
+      nodes: [node('a', { needs: true, phase: AgentPhase.Draining })],
+      leases: [{ ...held('a', 600), spec: { ...held('a', 600).spec, renewTime: ago(200) as never } }],
+    });
+    await s.r.reconcile();
+    expect(s.writes).toEqual(['renew baton-slot-0 a/g-a']);
+  });
+});
+
+describe('Reconciler: the reboot acknowledgement', () => {
+  it('acknowledges, on the slot Lease, the reboot the agent recorded under this grant', async () => {
+    const s = setup({
+      nodes: [node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1' })],
+      leases: [held('a', 30)],
+    });
+    await s.r.reconcile();
+    expect(s.writes).toContain('acknowledge baton-slot-0 a/g-a b1');
+  });
+
+  it('acknowledges nothing for a phase recorded under another grant', async () => {
+    const s = setup({
+      nodes: [node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1', grant: 'baton-slot-0/older' })],
+      leases: [held('a', 30)],
+    });
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('acknowledge'))).toEqual([]);
+  });
+});
+
+describe('Reconciler: time is its own, on a monotonic clock', () => {
+  it('the settle time runs from when this controller first saw the node healthy', async () => {
+    const state = {
+      nodes: [node('a', { phase: AgentPhase.Rebooted })],
+      leases: [held('a', 600)],
+      settings: { settleMs: 60_000 },
+    };
+    const s = setup(state);
+    await s.r.reconcile();
+    s.clock.mono += 59_000;
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('release'))).toEqual([]);
+    s.clock.mono += 1_000;
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('release'))).toEqual(['release baton-slot-0 a/g-a']);
+  });
+
+  it('a grant its node never starts on lapses after --grant-duration, then the node backs off', async () => {
+    const state = { nodes: [node('a', { needs: true })], leases: [held('a', 0)] };
+    const s = setup(state);
+    await s.r.reconcile();
+    s.clock.mono += settings.grantDurationMs;
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('release'))).toEqual(['release baton-slot-0 a/g-a']);
+    expect(s.sent.find((n) => n.event === 'RebootFinished')).toMatchObject({ outcome: 'Lapsed' });
+  });
+
+  it('backs off after an aborted grant, doubling per aborted grant in a row', async () => {
+    // Issue 14, point 7: a node whose drain is always refused was granted again at once.
+    const state = {
+      nodes: [node('a', { needs: true, phase: AgentPhase.Aborted, aborted: 1 })],
+      leases: [held('a', 600)],
+    };
+    const s = setup(state);
+    await s.r.reconcile(); // released (settled: nothing else to wait for)
+    state.leases = [];
+    state.nodes = [node('a', { needs: true, aborted: 1 })];
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    s.clock.mono += 59_000;
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    s.clock.mono += 1_000;
+    await s.r.reconcile();
+    expect(s.grants.map((g) => g.node)).toEqual(['a']);
+    // Aborted again (the agent counts 2 in a row): twice as long.
+    state.nodes = [node('a', { needs: true, phase: AgentPhase.Aborted, aborted: 2, grant: 'baton-slot-0/g-a' })];
+    state.leases = [held('a', 1)];
+    await s.r.reconcile();
+    state.leases = [];
+    state.nodes = [node('a', { needs: true, aborted: 2 })];
+    s.clock.mono += 119_000;
+    await s.r.reconcile();
+    expect(s.grants).toHaveLength(1);
+    s.clock.mono += 1_000;
+    await s.r.reconcile();
+    expect(s.grants).toHaveLength(2);
+  });
+});
+
 describe('Reconciler notifications', () => {
   it('announces a grant once it is written', async () => {
     const s = setup({ nodes: [node('a', { needs: true })], leases: [] });
@@ -145,15 +284,17 @@ describe('Reconciler notifications', () => {
 
   it('announces a halt once, with the node and why, and its end', async () => {
     const state = {
-      nodes: [node('stuck', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 3000 })],
+      nodes: [node('stuck', { needs: true, phase: AgentPhase.Rebooting })],
       leases: [held('stuck', 3600)],
     };
     const s = setup(state);
     await s.r.reconcile();
+    s.clock.mono += settings.rebootTimeoutMs + 1_000;
+    await s.r.reconcile();
     await s.r.reconcile();
     expect(s.sent).toHaveLength(1);
     expect(s.sent[0]).toMatchObject({ event: 'RolloutHalted', node: 'stuck' });
-    expect(s.sent[0]?.reason).toMatch(/granted 3600 s ago and has not settled \(phase Rebooting\)/);
+    expect(s.sent[0]?.reason).toMatch(/granted 1801 s ago and has not settled \(phase Rebooting\)/);
     state.leases = [];
     state.nodes = [node('stuck')];
     await s.r.reconcile();

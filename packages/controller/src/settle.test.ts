@@ -1,11 +1,12 @@
 import { AgentPhase, Annotation } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { type HealthView, type PodsView, podsView, type SettleFacts, settleState } from './settle.ts';
+import { type HealthView, type PodsView, podsView, type SettleFacts, type SettleGrant, settleCheck } from './settle.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000);
-const GRANTED = ago(600);
+/** When the controller first saw the node healthy (its own clock). */
+const HEALTHY_SINCE = ago(120);
 
 interface N {
   phase?: string;
@@ -53,53 +54,64 @@ const health =
   () => ({ ok: true, detail: 'fine', checkedAt: ago(1), since: ago(300), ...o });
 const facts = (p: PodsView = pods(), h?: () => HealthView): SettleFacts => ({ pods: p, health: h });
 
-describe('settleState', () => {
+/** The agent's work under this grant ended with `outcome`; everything else as given. */
+const check = (n: V1Node, o: Partial<SettleGrant> = {}, f?: SettleFacts) =>
+  settleCheck(n, { outcome: 'Rebooted', wasUnschedulable: false, healthySince: HEALTHY_SINCE, ...o }, f);
+
+describe('settleCheck: is the node healthy now (how long is the plan\'s business)', () => {
   const cases: {
     name: string;
     node: V1Node;
+    grant?: Partial<SettleGrant>;
     facts?: SettleFacts;
-    wasUnschedulable?: boolean;
-    settleMs?: number;
     stage: string;
     kind?: string;
     why?: RegExp;
   }[] = [
-    { name: 'no phase recorded', node: node(), stage: 'NoProgress' },
-    {
-      name: 'a Rebooted phase from before this grant',
-      node: rebooted({ phaseSince: 3600 }),
-      stage: 'NoProgress',
-    },
-    {
-      name: 'draining',
-      node: node({ phase: AgentPhase.Draining, phaseSince: 30 }),
-      stage: 'Working',
-      why: /Draining/,
-    },
-    {
-      name: 'the agent aborted: released at once',
-      node: node({ phase: AgentPhase.Aborted, phaseSince: 30 }),
-      stage: 'Done',
-      kind: 'Aborted',
-    },
     { name: 'rebooted but NotReady', node: rebooted({ ready: false }), stage: 'NodeNotReady' },
+    // Each grant is one attempt: a node that still needs a reboot gets a new grant later.
     {
-      name: 'rebooted, RebootRequired still True',
+      name: 'rebooted, RebootRequired still True: healthy all the same',
       node: rebooted({ required: 'True', requiredReason: 'SentinelPresent' }),
-      stage: 'RebootStillRequired',
-      why: /True \(SentinelPresent\)/,
-    },
-    {
-      name: 'rebooted, RebootRequired missing',
-      node: rebooted({ required: 'missing' }),
-      stage: 'RebootStillRequired',
+      stage: 'Settling',
+      kind: 'Settled',
     },
     { name: 'rebooted, still cordoned', node: rebooted({ cordoned: true }), stage: 'Cordoned' },
     {
       name: 'cordoned, but it was cordoned when granted (an administrator’s cordon stays)',
       node: rebooted({ cordoned: true }),
-      wasUnschedulable: true,
-      stage: 'Done',
+      grant: { wasUnschedulable: true },
+      stage: 'Settling',
+      kind: 'Settled',
+    },
+    {
+      name: 'the agent aborted: it settles like a reboot before its slot moves',
+      node: node({ phase: AgentPhase.Aborted, phaseSince: 30 }),
+      grant: { outcome: 'Aborted' },
+      facts: facts(pods({ notReady: ['web/a'] })),
+      stage: 'PodsNotReady',
+      kind: 'Aborted',
+    },
+    {
+      name: 'aborted and healthy',
+      node: node({ phase: AgentPhase.Aborted, phaseSince: 30 }),
+      grant: { outcome: 'Aborted' },
+      facts: facts(),
+      stage: 'Settling',
+      kind: 'Aborted',
+    },
+    {
+      name: 'the record was lost with the Node object, still on the boot it rebooted from',
+      node: { ...rebooted(), status: { ...rebooted().status, nodeInfo: { bootID: 'b1' } as never } },
+      grant: { outcome: 'RecordLost', rebootFromBootId: 'b1' },
+      stage: 'NodeNotReady',
+      why: /re-created while it rebooted from boot b1/,
+    },
+    {
+      name: 'the record was lost, and the node is back on another boot',
+      node: { ...rebooted(), status: { ...rebooted().status, nodeInfo: { bootID: 'b2' } as never } },
+      grant: { outcome: 'RecordLost', rebootFromBootId: 'b1' },
+      stage: 'Settling',
       kind: 'Settled',
     },
     {
@@ -126,16 +138,13 @@ describe('settleState', () => {
     {
       name: 'health query false, with its reason',
       node: rebooted(),
-      facts: facts(
-        pods(),
-        health({ ok: false, detail: 'Prometheus at http://p:9090 unreachable: ECONNREFUSED' }),
-      ),
+      facts: facts(pods(), health({ ok: false, detail: 'Prometheus at http://p:9090 unreachable: ECONNREFUSED' })),
       stage: 'HealthQueryFailing',
       why: /unreachable: ECONNREFUSED/,
     },
     {
-      name: 'health query true, but evaluated before the node came back',
-      node: rebooted({ phaseSince: 120 }),
+      name: 'health query true, but evaluated before the controller saw the node healthy',
+      node: rebooted(),
       facts: facts(pods(), health({ checkedAt: ago(200) })),
       stage: 'HealthQueryFailing',
       why: /after the node came back/,
@@ -146,185 +155,79 @@ describe('settleState', () => {
       facts: facts(pods(), health({ checkedAt: undefined })),
       stage: 'HealthQueryFailing',
     },
-    {
-      name: 'everything healthy',
-      node: rebooted(),
-      facts: facts(pods(), health()),
-      stage: 'Done',
-      kind: 'Settled',
-    },
-    { name: 'no facts: pods and health not checked', node: rebooted(), stage: 'Done', kind: 'Settled' },
-    {
-      name: 'settle time runs from the phase',
-      node: rebooted({ phaseSince: 30 }),
-      settleMs: 60_000,
-      stage: 'Settling',
-      why: /healthy for 30 s of 60 s/,
-    },
-    {
-      name: 'settle time runs from the last Ready transition of the node',
-      node: rebooted({ phaseSince: 300, readySince: 10 }),
-      settleMs: 60_000,
-      stage: 'Settling',
-    },
-    {
-      name: 'settle time runs from the last pod that became Ready',
-      node: rebooted({ phaseSince: 300 }),
-      facts: facts(pods({ readySince: ago(20) })),
-      settleMs: 60_000,
-      stage: 'Settling',
-    },
-    {
-      name: 'settle time runs from the start of the health query’s run of true answers',
-      node: rebooted({ phaseSince: 300 }),
-      facts: facts(pods(), health({ since: ago(5) })),
-      settleMs: 60_000,
-      stage: 'Settling',
-    },
-    {
-      name: 'settle time passed',
-      node: rebooted({ phaseSince: 300, readySince: 200 }),
-      facts: facts(pods({ readySince: ago(100) }), health({ since: ago(90) })),
-      settleMs: 60_000,
-      stage: 'Done',
-      kind: 'Settled',
-    },
+    { name: 'everything healthy', node: rebooted(), facts: facts(pods(), health()), stage: 'Settling', kind: 'Settled' },
+    { name: 'no facts: pods and health not checked', node: rebooted(), stage: 'Settling', kind: 'Settled' },
     {
       name: 'held at the attempt limit: RebootRequired stays True, still must be healthy',
-      node: node({
-        phase: AgentPhase.Held,
-        phaseSince: 120,
-        required: 'True',
-        requiredReason: 'AttemptLimitReached',
-      }),
+      node: node({ phase: AgentPhase.Held, phaseSince: 120, required: 'True', requiredReason: 'AttemptLimitReached' }),
+      grant: { outcome: 'Held' },
       facts: facts(),
-      stage: 'Done',
+      stage: 'Settling',
       kind: 'Held',
     },
     {
       name: 'held but its pods are not Ready',
       node: node({ phase: AgentPhase.Held, phaseSince: 120, required: 'True' }),
+      grant: { outcome: 'Held' },
       facts: facts(pods({ notReady: ['a/b'] })),
       stage: 'PodsNotReady',
     },
   ];
 
   it.each(cases)('$name → $stage', (c) => {
-    const s = settleState(
-      c.node,
-      { at: GRANTED, wasUnschedulable: c.wasUnschedulable ?? false },
-      NOW,
-      c.settleMs ?? 0,
-      c.facts,
-    );
+    const s = check(c.node, c.grant, c.facts);
     expect(s.stage).toBe(c.stage);
-    expect(s.done).toBe(c.stage === 'Done');
+    expect(s.healthy).toBe(c.stage === 'Settling');
     if (c.kind) expect(s.kind).toBe(c.kind);
     if (c.why) expect(s.why).toMatch(c.why);
   });
 
-  it('says when the settle time ends', () => {
-    const s = settleState(
-      rebooted({ phaseSince: 30 }),
-      { at: GRANTED, wasUnschedulable: false },
-      NOW,
-      60_000,
-      undefined,
-    );
-    expect(s.remainingMs).toBe(30_000);
+  it('reads no timestamp another machine wrote: a node whose times are all in the future or the past is judged alike', () => {
+    const future = rebooted({ phaseSince: -3600, readySince: -3600, requiredSince: -3600 });
+    const past = rebooted({ phaseSince: 86_400, readySince: 86_400, requiredSince: 86_400 });
+    expect(check(future, {}, facts()).stage).toBe('Settling');
+    expect(check(past, {}, facts()).stage).toBe('Settling');
   });
 
-  it('never asks the health query while something else is not settled', () => {
+  it('never asks the health query while something else is not healthy', () => {
     let asked = 0;
     const h = () => {
       asked++;
       return { ok: true, detail: '', checkedAt: NOW };
     };
-    settleState(
-      rebooted({ ready: false }),
-      { at: GRANTED, wasUnschedulable: false },
-      NOW,
-      0,
-      facts(pods(), h),
-    );
-    settleState(
-      rebooted(),
-      { at: GRANTED, wasUnschedulable: false },
-      NOW,
-      0,
-      facts(pods({ notReady: ['a/b'] }), h),
-    );
+    check(rebooted({ ready: false }), {}, facts(pods(), h));
+    check(rebooted(), {}, facts(pods({ notReady: ['a/b'] }), h));
     expect(asked).toBe(0);
-    settleState(rebooted(), { at: GRANTED, wasUnschedulable: false }, NOW, 0, facts(pods(), h));
+    check(rebooted(), {}, facts(pods(), h));
     expect(asked).toBe(1);
   });
 });
 
 describe('podsView', () => {
-  const pod = (
-    name: string,
-    o: { ready?: boolean; since?: number; phase?: string; deleting?: boolean } = {},
-  ): V1Pod => ({
+  const pod = (name: string, o: { ready?: boolean; phase?: string; deleting?: boolean } = {}): V1Pod => ({
     metadata: { name, namespace: 'ns', ...(o.deleting ? { deletionTimestamp: NOW } : {}) },
     status: {
       phase: o.phase ?? 'Running',
-      conditions: [
-        {
-          type: 'Ready',
-          status: o.ready === false ? 'False' : 'True',
-          lastTransitionTime: ago(o.since ?? 100).toISOString() as unknown as Date,
-        },
-      ],
+      conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
     },
   });
 
   it.each([
-    { name: 'no pods', pods: [], notReady: [], since: undefined },
-    {
-      name: 'all Ready: the latest transition counts',
-      pods: [pod('a', { since: 50 }), pod('b', { since: 10 })],
-      notReady: [],
-      since: 10,
-    },
-    {
-      name: 'a pod not Ready is named',
-      pods: [pod('b', { ready: false }), pod('a')],
-      notReady: ['ns/b'],
-      since: 100,
-    },
-    {
-      name: 'a finished Job pod does not count',
-      pods: [pod('job', { ready: false, phase: 'Succeeded' })],
-      notReady: [],
-      since: undefined,
-    },
-    {
-      name: 'a failed pod does not count',
-      pods: [pod('x', { ready: false, phase: 'Failed' })],
-      notReady: [],
-      since: undefined,
-    },
-    {
-      name: 'a pod being deleted does not count',
-      pods: [pod('old', { ready: false, deleting: true })],
-      notReady: [],
-      since: undefined,
-    },
-    {
-      name: 'a pod without conditions is not Ready',
-      pods: [{ metadata: { name: 'p', namespace: 'ns' } }],
-      notReady: ['ns/p'],
-      since: undefined,
-    },
+    { name: 'no pods', pods: [], notReady: [] },
+    { name: 'all Ready', pods: [pod('a'), pod('b')], notReady: [] },
+    { name: 'a pod not Ready is named', pods: [pod('b', { ready: false }), pod('a')], notReady: ['ns/b'] },
+    { name: 'a finished Job pod does not count', pods: [pod('job', { ready: false, phase: 'Succeeded' })], notReady: [] },
+    { name: 'a failed pod does not count', pods: [pod('x', { ready: false, phase: 'Failed' })], notReady: [] },
+    { name: 'a pod being deleted does not count', pods: [pod('old', { ready: false, deleting: true })], notReady: [] },
+    { name: 'a pod without conditions is not Ready', pods: [{ metadata: { name: 'p', namespace: 'ns' } }], notReady: ['ns/p'] },
   ])('$name', (c) => {
     const v = podsView(c.pods);
     expect(v.observed).toBe(true);
     expect(v.notReady).toEqual(c.notReady);
-    expect(v.readySince?.getTime()).toBe(c.since === undefined ? undefined : ago(c.since).getTime());
   });
 });
 
-describe('settleState: the workloads and PDBs the drain touched', () => {
+describe('settleCheck: the workloads and PDBs the drain touched', () => {
   const record = {
     workloads: [{ kind: 'Deployment', namespace: 'app', name: 'web' }] as const,
     pdbs: [{ namespace: 'app', name: 'web' }],
@@ -332,51 +235,33 @@ describe('settleState: the workloads and PDBs the drain touched', () => {
   const withWorkloads = (w: Partial<HealthView> = {}, h?: () => HealthView): SettleFacts => ({
     pods: pods(),
     health: h,
-    workloads: () => ({
-      ok: true,
-      detail: 'every workload and PDB healthy',
-      checkedAt: ago(1),
-      since: ago(300),
-      ...w,
-    }),
+    workloads: () => ({ ok: true, detail: 'every workload and PDB healthy', checkedAt: ago(1), ...w }),
   });
-  const state = (
-    f: SettleFacts,
-    workloads: Parameters<typeof settleState>[1]['workloads'] = record,
-    settleMs = 0,
-  ) => settleState(rebooted(), { at: GRANTED, wasUnschedulable: false, workloads }, NOW, settleMs, f);
+  const state = (f: SettleFacts, workloads: SettleGrant['workloads'] = record) =>
+    check(rebooted(), { workloads }, f);
 
   it('a workload still unavailable keeps the slot, with the reason', () => {
     const s = state(withWorkloads({ ok: false, detail: 'Deployment/app/web: 1 of 2 replica(s) available' }));
     expect(s.stage).toBe('WorkloadsUnavailable');
-    expect(s.done).toBe(false);
+    expect(s.healthy).toBe(false);
     expect(s.why).toBe('Deployment/app/web: 1 of 2 replica(s) available');
   });
 
-  it('no record, or an unreadable one, is unknown: never settled', () => {
-    const missing = settleState(
-      rebooted(),
-      { at: GRANTED, wasUnschedulable: false },
-      NOW,
-      0,
-      withWorkloads(),
-    );
+  it('no record, or an unreadable one, is unknown: never healthy', () => {
+    const missing = check(rebooted(), {}, withWorkloads());
     expect(missing.stage).toBe('WorkloadsUnavailable');
     expect(missing.why).toMatch(/no usable record .*\(missing\)/);
     expect(state(withWorkloads(), { problem: 'not JSON' }).stage).toBe('WorkloadsUnavailable');
   });
 
-  it('a healthy answer from before the node came back does not count', () => {
+  it('a healthy answer from before the controller saw the node healthy does not count', () => {
     const s = state(withWorkloads({ checkedAt: ago(200) }));
     expect(s.stage).toBe('WorkloadsUnavailable');
     expect(s.why).toMatch(/waiting for a check/);
   });
 
-  it('healthy: settled; the settle time runs from the start of the healthy run', () => {
-    expect(state(withWorkloads()).stage).toBe('Done');
-    const s = state(withWorkloads({ since: ago(10) }), record, 60_000);
-    expect(s.stage).toBe('Settling');
-    expect(s.remainingMs).toBe(50_000);
+  it('healthy', () => {
+    expect(state(withWorkloads()).stage).toBe('Settling');
   });
 
   it('is asked only once the pods are Ready, and before the health query', () => {
@@ -385,11 +270,10 @@ describe('settleState: the workloads and PDBs the drain touched', () => {
       askedHealth++;
       return { ok: true, detail: '', checkedAt: NOW };
     };
-    const s = state(withWorkloads({ ok: false, detail: 'down' }, h));
-    expect(s.stage).toBe('WorkloadsUnavailable');
+    expect(state(withWorkloads({ ok: false, detail: 'down' }, h)).stage).toBe('WorkloadsUnavailable');
     expect(askedHealth).toBe(0);
     let askedWorkloads = 0;
-    settleState(rebooted(), { at: GRANTED, wasUnschedulable: false, workloads: record }, NOW, 0, {
+    check(rebooted(), { workloads: record }, {
       pods: pods({ notReady: ['a/b'] }),
       workloads: () => {
         askedWorkloads++;

@@ -68,8 +68,6 @@ export interface PodsView {
   readonly error?: string | undefined;
   /** `namespace/name` of every pod that counts and is not Ready. */
   readonly notReady: readonly string[];
-  /** The latest time a counted pod became Ready (settle time runs from the last of them). */
-  readonly readySince?: Date | undefined;
 }
 
 /** The last evaluation of the health query. */

@@ -120,6 +120,16 @@ export function inFlightGrant(annotations: Readonly<Record<string, string>>): st
   return working ? identity : undefined;
 }
 
+/**
+ * The agent may start work under `grant`: it has not worked under it before (by its node's
+ * record), and no reboot was acknowledged under it. An acknowledged grant is used up even if the
+ * node's record of it is gone (the Node object deleted and registered again by its kubelet):
+ * starting again would reboot the node twice for one grant.
+ */
+export function mayStartUnder(grant: Grant, annotations: Readonly<Record<string, string>>): boolean {
+  return recordedGrant(annotations) !== grant.identity && grant.rebootFromBootId === undefined;
+}
+
 /** The controller has acknowledged, on the grant's Lease, the reboot from `bootId`. */
 export function isRebootAcknowledged(grant: Grant, bootId: string): boolean {
   return bootId !== '' && grant.rebootFromBootId === bootId;
