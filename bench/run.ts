@@ -107,7 +107,10 @@ function versions(kuredVersion: string | undefined, kuredSkipped: boolean): Reco
   const v = (k: string) => new RegExp(`^${k}=.*-(v[^/]+)$`, 'm').exec(paths)?.[1] ?? '?';
   let commit = '?';
   try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a git checkout
   }
@@ -185,7 +188,7 @@ const scaleWithKured = process.env.BENCH_SCALE_WITH_KURED === '1' && only.has('s
 results.scaleWithKured = scaleWithKured;
 let scaleRun: Promise<void> | undefined;
 
-if (only.has('rollout') || only.has('drain') || only.has('kured')) {
+if (only.has('rollout') || only.has('drain') || kured) {
   const cluster = await startCluster({ name: `bench-${process.pid}` });
   try {
     const kc = loadKubeConfig(cluster.kubeconfigPath);
