@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeBrokenKubeconfigs } from '@baton/runtime/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from './errors.ts';
 import { loadUserKubeConfig } from './kubeconfig.ts';
@@ -99,15 +100,69 @@ describe('loadUserKubeConfig (files only, no cluster)', () => {
       ),
     ).toMatch(/^no cluster: none of the KUBECONFIG files exist/);
     expect(noCluster(() => loadUserKubeConfig({ kubeconfig: a, context: 'prod' }, {}, dir))).toBe(
-      '--context prod: no such context in the kubeconfig (contexts: one)',
+      `--context prod: no such context in kubeconfig ${a} (contexts: one)`,
     );
     const dangling = await file('d', 'x', [['x', 'missing']], [['c1', 'https://one.example:6443']]);
-    expect(
-      noCluster(() => loadUserKubeConfig({ kubeconfig: dangling, context: undefined }, {}, dir)),
-    ).toMatch(/^no cluster: context x names a cluster the kubeconfig does not define/);
-    const empty = await file('e', '', [], []);
-    expect(noCluster(() => loadUserKubeConfig({ kubeconfig: empty, context: undefined }, {}, dir))).toMatch(
-      /^no cluster: the kubeconfig has no current context/,
+    expect(noCluster(() => loadUserKubeConfig({ kubeconfig: dangling, context: undefined }, {}, dir))).toBe(
+      `no cluster: kubeconfig ${dangling}: context x names a cluster the kubeconfig does not define`,
     );
+    const empty = await file('e', '', [], []);
+    expect(noCluster(() => loadUserKubeConfig({ kubeconfig: empty, context: undefined }, {}, dir))).toBe(
+      `no cluster: kubeconfig ${empty} has no current context; give --context or run kubectl config use-context`,
+    );
+    const undefinedContext = await file('u', 'gone', [['x', 'c1']], [['c1', 'https://one.example:6443']]);
+    expect(
+      noCluster(() => loadUserKubeConfig({ kubeconfig: undefinedContext, context: undefined }, {}, dir)),
+    ).toBe(
+      `no cluster: kubeconfig ${undefinedContext}: the current context gone is not defined; give --context or run kubectl config use-context`,
+    );
+  });
+
+  it('refuses a broken file in one line naming it, never with its content (exit code 3)', async () => {
+    const broken = await mkdtemp(join(tmpdir(), 'baton-cli-kc-broken-'));
+    try {
+      for (const { what, path, problem } of await writeBrokenKubeconfigs(broken)) {
+        const message = noCluster(() =>
+          loadUserKubeConfig({ kubeconfig: path, context: undefined }, {}, dir),
+        );
+        const prefix = what === 'a missing file' ? `--kubeconfig ${path}: ` : `kubeconfig ${path}: `;
+        expect(message.startsWith(prefix), message).toBe(true);
+        expect(message.slice(prefix.length), what).toMatch(problem);
+        expect(message, what).not.toContain('\n');
+        expect(message, what).not.toContain('hunter2');
+        // The same through KUBECONFIG, where it is one of several files (a missing one is skipped,
+        // as kubectl does; a server URL matters only for the current context, here the first file's).
+        if (what !== 'a missing file' && !problem.source.includes('server')) {
+          expect(
+            noCluster(() =>
+              loadUserKubeConfig(
+                { kubeconfig: undefined, context: undefined },
+                { KUBECONFIG: `${a}:${path}` },
+                dir,
+              ),
+            ),
+            what,
+          ).toMatch(new RegExp(`^kubeconfig ${path}: `));
+        }
+      }
+    } finally {
+      await rm(broken, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses credentials in the server URL, so no message can show them', async () => {
+    const withPassword = await file(
+      'p',
+      'one',
+      [['one', 'c1']],
+      [['c1', 'https://admin:hunter2@one.example:6443']],
+    );
+    const message = noCluster(() =>
+      loadUserKubeConfig({ kubeconfig: withPassword, context: undefined }, {}, dir),
+    );
+    expect(message).toMatch(
+      /clusters\[c1\]\.cluster\.server: "https:\/\/\(redacted\)@one\.example:6443" has credentials in it/,
+    );
+    expect(message).not.toContain('hunter2');
   });
 });

@@ -1,8 +1,15 @@
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KubeConnectionError, loadKubeConnection, parseKubeconfig } from './kube-connection.ts';
+import {
+  checkServerUrl,
+  describeFileError,
+  KubeConnectionError,
+  loadKubeConnection,
+  parseKubeconfig,
+} from './kube-connection.ts';
+import { writeBrokenKubeconfigs } from './test-support.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -154,11 +161,75 @@ describe('loadKubeConnection', () => {
     ).rejects.toThrow('no Kubernetes configuration found');
   });
 
-  it('says which file is unreadable or not YAML', async () => {
-    await expect(loadKubeConnection(join(dir, 'nope'))).rejects.toThrow(/kubeconfig .*nope: cannot read it/);
-    const bad = join(dir, 'bad');
-    await writeFile(bad, 'a: [unclosed');
-    await expect(loadKubeConnection(bad)).rejects.toThrow(/kubeconfig .*bad: not valid YAML/);
+  it('says which file is unreadable or not YAML, in one line without its content', async () => {
+    for (const { what, path, problem } of await writeBrokenKubeconfigs(dir, { context: true })) {
+      const error = await loadKubeConnection(path).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error, what).toBeInstanceOf(KubeConnectionError);
+      const message = (error as Error).message;
+      expect(message.startsWith(`kubeconfig ${path}: `), message).toBe(true);
+      expect(message.slice(`kubeconfig ${path}: `.length), what).toMatch(problem);
+      expect(message, what).not.toContain('\n');
+      expect(message, what).not.toContain('hunter2');
+    }
+  });
+
+  it('says which service account file it cannot read', async () => {
+    await writeFile(join(dir, 'token'), 'sa-token\n');
+    await expect(
+      loadKubeConnection(undefined, { env: { KUBERNETES_SERVICE_HOST: '10.0.0.9' }, serviceAccountDir: dir }),
+    ).rejects.toThrow(`service account CA ${join(dir, 'ca.crt')}: no such file`);
+  });
+});
+
+describe('describeFileError', () => {
+  it.each([
+    ['ENOENT', 'no such file'],
+    ['EISDIR', 'is a directory, not a file'],
+    ['EACCES', 'permission denied (the file cannot be read by this user)'],
+    ['EPERM', 'permission denied (the file cannot be read by this user)'],
+    ['ENOTDIR', 'a part of the path is not a directory'],
+    ['EIO', 'cannot be read (EIO)'],
+  ])('%s: %s', (code, words) => {
+    expect(describeFileError(Object.assign(new Error(`${code}: x`), { code }))).toBe(words);
+  });
+
+  it('names an unreadable file (as a user other than root)', async () => {
+    const path = join(dir, 'secret');
+    await writeFile(path, 'current-context: x\n');
+    await chmod(path, 0o000);
+    const root = process.getuid?.() === 0;
+    await expect(loadKubeConnection(path)).rejects.toThrow(
+      root ? /current-context|contexts/ : `kubeconfig ${path}: permission denied`,
+    );
+  });
+});
+
+describe('checkServerUrl', () => {
+  it.each([
+    ['https://10.0.0.1:6443', 'https://10.0.0.1:6443/'],
+    ['http://localhost:8080/prefix', 'http://localhost:8080/prefix'],
+  ])('accepts %s', (text, href) => {
+    expect(checkServerUrl(text, 'server', 'kubeconfig /k').href).toBe(href);
+  });
+
+  it.each([
+    [undefined, 'kubeconfig /k: server: expected an https:// URL'],
+    ['not a url', 'kubeconfig /k: server: "not a url" is not a URL'],
+    ['admin:hunter2@x:1:2', 'kubeconfig /k: server: "(redacted)@x:1:2" does not start with https://'],
+    ['ftp://x', 'kubeconfig /k: server: expected an https:// URL, not ftp:'],
+    [
+      'https://admin:hunter2@10.0.0.1',
+      'kubeconfig /k: server: "https://(redacted)@10.0.0.1" has credentials in it; they are not sent from there: give them in the user entry (a token or a client certificate)',
+    ],
+    [
+      'https://10.0.0.1/?token=hunter2',
+      'kubeconfig /k: server: "https://10.0.0.1/?…" has a query string; expected none',
+    ],
+  ])('refuses %j', (text, message) => {
+    expect(() => checkServerUrl(text, 'server', 'kubeconfig /k')).toThrow(new KubeConnectionError(message));
   });
 });
 

@@ -7,10 +7,15 @@
  * first existing file) or ~/.kube/config. Never a silent fallback to http://localhost:8080.
  * Authentication plugins (exec, auth-provider) and basic auth are refused with the field named:
  * an agent runs in-cluster, and a half-understood kubeconfig must not talk to the wrong server.
+ *
+ * Every problem is a {@link KubeConnectionError}: one line naming the file and what is wrong,
+ * never the file's content or a credential. The helpers for that (reading the file, checking its
+ * YAML, checking a server URL) are shared with the controller's and kubectl baton's loaders.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
+import { quote, redactCredentials } from '@baton/protocol';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -28,8 +33,112 @@ export interface KubeConnection {
   readonly description: string;
 }
 
+/**
+ * The Kubernetes configuration cannot be used: no kubeconfig, a file that is missing, unreadable
+ * or not a kubeconfig, no current context. The message is one line, naming the file.
+ */
 export class KubeConnectionError extends Error {
   override readonly name = 'KubeConnectionError';
+}
+
+/** Why a file could not be read, in a few words: `no such file`, `is a directory, not a file`. */
+export function describeFileError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied (the file cannot be read by this user)';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    default:
+      return `cannot be read (${typeof code === 'string' ? code : firstLine(err)})`;
+  }
+}
+
+/** The first line of an error's message (a YAML parser's message goes on with an excerpt of the file). */
+export function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return (message.split('\n')[0] ?? '').replace(/:\s*$/, '').trim() || 'unknown error';
+}
+
+/** The text of a kubeconfig file; a {@link KubeConnectionError} naming the file if it cannot be read. */
+export function readKubeconfigText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KubeConnectionError(`kubeconfig ${path}: ${describeFileError(err)}`);
+  }
+}
+
+/**
+ * A kubeconfig's text parsed by `parse` (a YAML parser), checked to be a mapping. Refuses an
+ * empty file, text that is not YAML (with the parser's first line only: the rest quotes the file,
+ * and the file holds credentials) and a document that is not a mapping, naming the file.
+ */
+export function kubeconfigDocument(
+  path: string,
+  text: string,
+  parse: (text: string) => unknown,
+): Record<string, unknown> {
+  const where = `kubeconfig ${path}`;
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw new KubeConnectionError(`${where}: not valid YAML: ${redactCredentials(firstLine(err))}`);
+  }
+  if (doc === null || doc === undefined) {
+    throw new KubeConnectionError(
+      `${where}: the file is empty; expected a kubeconfig with clusters, users and contexts`,
+    );
+  }
+  if (!isDict(doc)) {
+    throw new KubeConnectionError(
+      `${where}: not a kubeconfig: expected a YAML mapping with clusters, users and contexts, found ${Array.isArray(doc) ? 'a list' : `a ${typeof doc}`}`,
+    );
+  }
+  return doc;
+}
+
+/**
+ * A cluster's `server`, checked: an http(s) URL without credentials or a query string in it
+ * (credentials belong in the user entry; the URL shows up in messages). `field` names it in
+ * errors, which show the URL only with its credentials redacted.
+ */
+export function checkServerUrl(value: unknown, field: string, where: string): URL {
+  const fail = (expected: string): never => {
+    throw new KubeConnectionError(`${where}: ${field}: ${expected}`);
+  };
+  if (typeof value !== 'string' || value === '') return fail('expected an https:// URL');
+  const shown = quote(redactCredentials(value));
+  let server: URL;
+  try {
+    server = new URL(value);
+  } catch {
+    return fail(`${shown} is not a URL`);
+  }
+  if (server.protocol !== 'https:' && server.protocol !== 'http:') {
+    // `user:password@host` parses with the user as its scheme: never name that one.
+    fail(
+      /^[^/]*@/.test(value)
+        ? `${shown} does not start with https://`
+        : `expected an https:// URL, not ${server.protocol}`,
+    );
+  }
+  if (server.username !== '' || server.password !== '') {
+    fail(
+      `${shown} has credentials in it; they are not sent from there: give them in the user entry (a token or a client certificate)`,
+    );
+  }
+  if (server.search !== '')
+    fail(`${quote(`${server.origin}${server.pathname}?…`)} has a query string; expected none`);
+  return server;
 }
 
 /** How often a token file is read again (projected tokens are refreshed well before expiry). */
@@ -78,9 +187,16 @@ function inCluster(env: Readonly<Record<string, string | undefined>>, saDir: str
   const host = env.KUBERNETES_SERVICE_HOST ?? '';
   const port = env.KUBERNETES_SERVICE_PORT || '443';
   const server = new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`);
+  const caFile = join(saDir, 'ca.crt');
+  let ca: Buffer;
+  try {
+    ca = readFileSync(caFile);
+  } catch (err) {
+    throw new KubeConnectionError(`service account CA ${caFile}: ${describeFileError(err)}`);
+  }
   return {
     server,
-    ca: readFileSync(join(saDir, 'ca.crt')),
+    ca,
     cert: undefined,
     key: undefined,
     insecureSkipTlsVerify: false,
@@ -95,21 +211,10 @@ type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 async function fromKubeconfigFile(path: string): Promise<KubeConnection> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new KubeConnectionError(`kubeconfig ${path}: cannot read it: ${(err as Error).message}`);
-  }
+  const text = readKubeconfigText(path);
   // Loaded only here: in-cluster agents never pay for a YAML parser.
   const { parse } = await import('yaml');
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    throw new KubeConnectionError(`kubeconfig ${path}: not valid YAML: ${(err as Error).message}`);
-  }
-  return parseKubeconfig(doc, path);
+  return parseKubeconfig(kubeconfigDocument(path, text, parse), path);
 }
 
 /** Resolves the current context of a parsed kubeconfig; every refusal names the field. */
@@ -146,7 +251,7 @@ export function parseKubeconfig(doc: unknown, path: string): KubeConnection {
     try {
       return readFileSync(p);
     } catch (err) {
-      return fail(field, `cannot read ${p}: ${(err as Error).message}`);
+      return fail(field, `cannot read ${p}: ${describeFileError(err)}`);
     }
   };
   const data = (v: unknown, field: string): Buffer | undefined => {
@@ -157,17 +262,7 @@ export function parseKubeconfig(doc: unknown, path: string): KubeConnection {
   const c = `clusters[${clusterName}].cluster`;
   const u = `users[${String(userName)}].user`;
 
-  const serverText = cluster.server;
-  if (typeof serverText !== 'string') return fail(`${c}.server`, 'expected an https:// URL');
-  let server: URL;
-  try {
-    server = new URL(serverText);
-  } catch {
-    return fail(`${c}.server`, `"${serverText}" is not a URL`);
-  }
-  if (server.protocol !== 'https:' && server.protocol !== 'http:') {
-    fail(`${c}.server`, `expected an https:// URL, not ${server.protocol}`);
-  }
+  const server = checkServerUrl(cluster.server, `${c}.server`, where);
   if (cluster['proxy-url'] !== undefined) fail(`${c}.proxy-url`, 'proxies are not supported by baton');
   for (const unsupported of ['exec', 'auth-provider', 'username', 'password', 'as', 'as-groups']) {
     if (user[unsupported] !== undefined) {

@@ -2,13 +2,23 @@
  * The shared life cycle of baton's two processes: parse the configuration once (a bad value
  * stops the process with exit code 2 before anything touches the cluster), log with pino, serve
  * /healthz, /readyz and /metrics, run the component, and stop cleanly on SIGTERM or SIGINT.
+ *
+ * Exit codes (README "Configuration"): 0 stopped on a signal or --help; 1 an unexpected failure;
+ * 2 a bad flag or environment value; 3 no usable Kubernetes configuration (a kubeconfig that is
+ * missing, unreadable, not a kubeconfig or without a current context, or none at all). The last
+ * two print one line per problem and no stack trace; nothing printed ever carries a credential.
  */
+import { redactCredentials } from '@baton/protocol';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildHttpServer, type HttpServer, type Readiness } from './http-server.ts';
+import { KubeConnectionError } from './kube-connection.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** Exit code for a configuration the process refuses to run with. */
 export const EXIT_BAD_CONFIG = 2;
+
+/** Exit code for a Kubernetes configuration the process cannot use (as kubectl baton's "no cluster"). */
+export const EXIT_NO_CLUSTER = 3;
 
 export interface CommonConfig {
   readonly logFormat: 'json' | 'text';
@@ -75,7 +85,9 @@ export async function startProcess<C extends CommonConfig>(
   try {
     config = spec.parseConfig({ argv, env });
   } catch (err) {
-    io.stderr.write(`${spec.name}: invalid configuration, not starting:\n${(err as Error).message}\n`);
+    io.stderr.write(
+      `${spec.name}: invalid configuration, not starting:\n${redactCredentials((err as Error).message)}\n`,
+    );
     io.stderr.write(`Run ${spec.name} --help for every flag and its expected form.\n`);
     return { kind: 'exit', code: EXIT_BAD_CONFIG };
   }
@@ -91,15 +103,21 @@ export async function startProcess<C extends CommonConfig>(
   let readiness: Readiness = { ready: false, reason: 'starting' };
   const http = buildHttpServer({ registry, readiness: () => readiness });
   const address = await http.listen({ host: config.metricsHost, port: config.metricsPort });
-  log.info({ address }, 'serving /healthz, /readyz and /metrics');
 
   let running: Running;
   try {
     running = await spec.start({ config, log, registry, setReadiness: (r) => (readiness = r) });
   } catch (err) {
     await http.close();
+    if (err instanceof KubeConnectionError) {
+      // The one line names the file and what is wrong; a stack would only hide it.
+      io.stderr.write(`${spec.name}: not starting: ${redactCredentials(oneLine(err.message))}\n`);
+      return { kind: 'exit', code: EXIT_NO_CLUSTER };
+    }
     throw err;
   }
+  // Logged once the component runs: a process that cannot start prints only why.
+  log.info({ address }, 'serving /healthz, /readyz and /metrics');
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -122,7 +140,8 @@ export async function runMain<C extends CommonConfig>(spec: ProcessSpec<C>): Pro
       stderr: process.stderr,
     });
   } catch (err) {
-    process.stderr.write(`${spec.name}: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`${spec.name}: failed to start: ${redactCredentials(text)}\n`);
     process.exitCode = 1;
     return;
   }
@@ -142,4 +161,8 @@ export async function runMain<C extends CommonConfig>(spec: ProcessSpec<C>): Pro
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
 }

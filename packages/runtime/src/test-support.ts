@@ -81,3 +81,72 @@ export async function unreachableKubeconfig(dir: string): Promise<string> {
   );
   return path;
 }
+
+/** A kubeconfig the loaders must refuse, and the line they must refuse it with. */
+export interface BrokenKubeconfig {
+  readonly what: string;
+  readonly path: string;
+  /** Matches the whole message after `kubeconfig <path>: `. */
+  readonly problem: RegExp;
+}
+
+/**
+ * Writes the kubeconfig files every loader (agent, controller, kubectl baton) must refuse with
+ * one line naming the file, and never with their content: a token sits in each one that has
+ * content, `hunter2`, which no message may show. `context` adds the ones whose YAML is a
+ * mapping but whose current context cannot be used (kubectl baton words those its own way).
+ */
+export async function writeBrokenKubeconfigs(
+  dir: string,
+  options: { readonly context?: boolean } = {},
+): Promise<readonly BrokenKubeconfig[]> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const cluster = (server: string) => `clusters: [{name: c, cluster: {server: "${server}"}}]`;
+  const user = 'users: [{name: u, user: {token: hunter2}}]';
+  const files: [string, string | undefined, RegExp][] = [
+    ['a missing file', undefined, /^no such file$/],
+    ['a directory', '', /^is a directory, not a file$/],
+    ['an empty file', '', /^the file is empty; expected a kubeconfig with clusters, users and contexts$/],
+    ['only comments', '# nothing here\n', /^the file is empty/],
+    [
+      'garbage YAML',
+      `${user}\nclusters: [unclosed\n  token: hunter2 {\n`,
+      /^not valid YAML: .* at line \d+, column \d+$/,
+    ],
+    ['a string', 'just some text\n', /^not a kubeconfig: expected a YAML mapping .*, found a string$/],
+    ['a list', '- a\n- b\n', /^not a kubeconfig: expected a YAML mapping .*, found a list$/],
+  ];
+  if (options.context) {
+    files.push(
+      [
+        'no current context',
+        `${cluster('https://127.0.0.1:1')}\n${user}\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n`,
+        /^current-context: is not set; set it with kubectl config use-context$/,
+      ],
+      [
+        'a current context it does not define',
+        `current-context: y\n${cluster('https://127.0.0.1:1')}\n${user}\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n`,
+        /^contexts: has no entry named "y"$/,
+      ],
+      [
+        'a context naming a cluster it does not define',
+        `current-context: x\n${cluster('https://127.0.0.1:1')}\n${user}\ncontexts: [{name: x, context: {cluster: d, user: u}}]\n`,
+        /^clusters: has no entry named "d"$/,
+      ],
+    );
+  }
+  files.push([
+    'a password in the server URL',
+    `current-context: x\n${cluster('https://admin:hunter2@127.0.0.1:1')}\n${user}\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n`,
+    /^clusters\[c\]\.cluster\.server: "https:\/\/\(redacted\)@127\.0\.0\.1:1\/?" has credentials in it/,
+  ]);
+  const cases: BrokenKubeconfig[] = [];
+  for (const [i, [what, content, problem]] of files.entries()) {
+    const path = join(dir, `broken-${i}`);
+    if (what === 'a directory') await mkdir(path);
+    else if (content !== undefined) await writeFile(path, content);
+    cases.push({ what, path, problem });
+  }
+  return cases;
+}

@@ -1,0 +1,90 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { KubeConnectionError } from './kube-connection.ts';
+import { checkCurrentContext, loadKubeConfig, loadKubeConfigFile } from './kubeconfig.ts';
+import { writeBrokenKubeconfigs } from './test-support.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'baton-kubeconfig-'));
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function refusal(load: () => unknown): string {
+  try {
+    load();
+  } catch (err) {
+    expect(err).toBeInstanceOf(KubeConnectionError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a KubeConnectionError');
+}
+
+const GOOD = [
+  'apiVersion: v1',
+  'kind: Config',
+  'current-context: x',
+  'clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443", certificate-authority: ca.pem}}]',
+  'users: [{name: u, user: {token: t}}]',
+  'contexts: [{name: x, context: {cluster: c, user: u}}]',
+].join('\n');
+
+describe('loadKubeConfig (the controller, through client-node)', () => {
+  it('loads --kubeconfig, resolving relative paths against its directory', async () => {
+    const path = join(dir, 'config');
+    await writeFile(path, GOOD);
+    const kc = loadKubeConfig(path);
+    expect(kc.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(kc.getCurrentCluster()?.caFile).toBe(join(dir, 'ca.pem'));
+  });
+
+  it('refuses a broken file in one line naming it, never with its content', async () => {
+    for (const { what, path, problem } of await writeBrokenKubeconfigs(dir, { context: true })) {
+      const message = refusal(() => loadKubeConfig(path));
+      expect(message.startsWith(`kubeconfig ${path}: `), message).toBe(true);
+      expect(message.slice(`kubeconfig ${path}: `.length), what).toMatch(problem);
+      expect(message, what).not.toContain('\n');
+      expect(message, what).not.toContain('hunter2');
+    }
+  });
+
+  it("passes on client-node's own checks in one line", async () => {
+    const path = join(dir, 'config');
+    await writeFile(path, 'clusters: [{name: c, cluster: {}}]\n');
+    expect(refusal(() => loadKubeConfigFile(path))).toBe(
+      `kubeconfig ${path}: clusters[0].cluster.server is missing`,
+    );
+  });
+
+  it('names every file of KUBECONFIG it could not use, and says when there is none', async () => {
+    const good = join(dir, 'good');
+    await writeFile(good, GOOD);
+    const bad = join(dir, 'bad');
+    await writeFile(bad, '');
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', '');
+    vi.stubEnv('KUBECONFIG', `${good}:${bad}`);
+    expect(refusal(() => loadKubeConfig(undefined))).toBe(
+      `kubeconfig ${bad}: the file is empty; expected a kubeconfig with clusters, users and contexts`,
+    );
+    vi.stubEnv('KUBECONFIG', good);
+    expect(loadKubeConfig(undefined).getCurrentContext()).toBe('x');
+    vi.stubEnv('KUBECONFIG', join(dir, 'none'));
+    expect(refusal(() => loadKubeConfig(undefined))).toMatch(/^no Kubernetes configuration found/);
+  });
+
+  it('checks the current context of a configuration loaded otherwise', async () => {
+    const path = join(dir, 'config');
+    await writeFile(path, GOOD);
+    const kc = loadKubeConfigFile(path);
+    expect(checkCurrentContext(kc, 'here').href).toBe('https://10.0.0.1:6443/');
+    kc.setCurrentContext('');
+    expect(refusal(() => checkCurrentContext(kc, 'here'))).toBe(
+      'here: current-context: is not set; set it with kubectl config use-context',
+    );
+  });
+});
