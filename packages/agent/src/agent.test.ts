@@ -2,12 +2,13 @@
  * The agent's decisions, against an in-memory node: what it does on a grant, after a reboot,
  * and — above all — after a restart in the middle of its work.
  */
-import { AgentPhase, Annotation, type LeaseLike } from '@baton/protocol';
+import { AgentPhase, Annotation, type LeaseLike, SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentDeps, type AgentSettings } from './agent.ts';
 import type { DrainResult } from './drain/index.ts';
 import type { NodeApi, NodeMetadataPatch } from './kube.ts';
+import { RebootNotStartedError } from './rebooter.ts';
 import type { SentinelReading } from './sentinel.ts';
 
 const NOW = new Date('2026-11-25T03:00:00.000Z');
@@ -29,17 +30,22 @@ const present: SentinelReading = { status: 'True', reason: 'SentinelPresent', me
 const absent: SentinelReading = { status: 'False', reason: 'NoSentinel', message: 'absent' };
 const drained: DrainResult = { outcome: 'drained', evicted: 3, rounds: 2, elapsedMs: 100 };
 
-function slot(holder: string, acquired = '2026-11-25T02:59:00.000000Z', duration = 300): LeaseLike {
+/** A grant of slot 0 with this grant id; `ack` = the boot id the controller acknowledged. */
+function slot(holder: string, id = 'g1', ack?: string, renewed = '2026-11-25T02:59:00.000000Z'): LeaseLike {
   return {
-    metadata: { name: 'baton-slot-0' },
-    spec: {
-      holderIdentity: holder,
-      acquireTime: acquired,
-      renewTime: acquired,
-      leaseDurationSeconds: duration,
+    metadata: {
+      name: 'baton-slot-0',
+      annotations: {
+        [SlotAnnotation.GrantId]: id,
+        ...(ack === undefined ? {} : { [SlotAnnotation.RebootFromBootId]: ack }),
+      },
     },
+    spec: { holderIdentity: holder, acquireTime: renewed, renewTime: renewed, leaseDurationSeconds: 300 },
   };
 }
+
+/** The identity the agent records for {@link slot}'s grant. */
+const G1 = 'baton-slot-0/g1';
 
 /** An in-memory Node with the write semantics the agent relies on. */
 class FakeNode implements NodeApi {
@@ -107,6 +113,14 @@ function makeNode(
 
 interface World {
   now: Date;
+  /** The monotonic clock, ms. */
+  mono: number;
+  /** Play the controller: acknowledge a recorded reboot on the Lease as soon as it is read. */
+  autoAck: boolean;
+  /** What a fresh read from the API server returns, when it differs from the watch. */
+  apiLeases: LeaseLike[] | undefined;
+  /** How the reboot command fails, if it does: it ran and failed, or it could not start. */
+  rebootFailure: 'none' | 'ran' | 'not-started';
   node: FakeNode;
   leases: LeaseLike[];
   synced: boolean;
@@ -114,7 +128,6 @@ interface World {
   drainResult: DrainResult;
   drains: number;
   reboots: number;
-  rebootFails: boolean;
   events: string[];
   agent: Agent;
 }
@@ -126,6 +139,9 @@ function world(
 ): World {
   const w = {
     now: NOW,
+    mono: 1_000_000,
+    autoAck: true,
+    rebootFailure: 'none',
     node,
     leases: [] as LeaseLike[],
     synced: true,
@@ -133,15 +149,31 @@ function world(
     drainResult: drained,
     drains: 0,
     reboots: 0,
-    rebootFails: false,
     events: [] as string[],
   } as World;
+  /** As the controller does: the Lease of the grant the node works under says which boot it reboots from. */
+  const acknowledged = (l: LeaseLike): LeaseLike => {
+    const from = w.node.ann(Annotation.RebootFromBootId);
+    const recorded = w.node.ann(Annotation.Grant);
+    const id = l.metadata?.annotations?.[SlotAnnotation.GrantId];
+    if (!w.autoAck || from === undefined || recorded !== `${l.metadata?.name}/${id}` || l.spec?.holderIdentity !== NODE)
+      return l;
+    return {
+      ...l,
+      metadata: { ...l.metadata, annotations: { ...l.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: from } },
+    };
+  };
   const deps: AgentDeps = {
     node,
     ...(watchedNode ? { watchedNode } : {}),
     events: { record: async (_type, reason) => void w.events.push(reason) },
-    leases: { list: () => w.leases, synced: () => w.synced },
+    leases: { list: () => w.leases.map(acknowledged), synced: () => w.synced },
+    readSlot: async (name) => {
+      const l = (w.apiLeases ?? w.leases).find((x) => x.metadata?.name === name);
+      return l === undefined ? undefined : acknowledged(l);
+    },
     checkSentinel: async () => w.reading,
+    lastReading: () => w.reading,
     drain: async (stillGranted) => {
       w.drains++;
       if (!(await stillGranted()))
@@ -151,15 +183,22 @@ function world(
     rebooter: {
       description: 'fake',
       reboot: async () => {
-        if (w.rebootFails) throw new Error('Failed to connect to bus');
+        if (w.rebootFailure === 'not-started') throw new RebootNotStartedError('systemctl: not found');
         w.reboots++;
+        if (w.rebootFailure === 'ran') throw new Error('Failed to connect to bus');
       },
     },
-    clock: { now: () => w.now, sleep: async () => {} },
+    clock: { now: () => w.now, monotonicMs: () => w.mono, sleep: async () => {} },
     log: { info: () => {}, warn: () => {}, error: () => {} },
   };
   w.agent = new Agent({ ...settings, ...over }, deps);
   return w;
+}
+
+/** Reconciles as the watch would make it: again once the controller's acknowledgement arrives. */
+async function reconcileThroughAck(w: World): Promise<string> {
+  const first = await w.agent.reconcile();
+  return first === 'waiting-for-acknowledgement' && w.autoAck ? w.agent.reconcile() : first;
 }
 
 describe('the agent, given a grant', () => {
@@ -169,28 +208,55 @@ describe('the agent, given a grant', () => {
     w.leases = [slot(NODE)];
   });
 
-  it('records the cordon state, cordons, taints, drains and reboots, in that order', async () => {
-    expect(await w.agent.reconcile()).toBe('rebooting');
+  it('records the grant and the cordon state, cordons, taints, drains, waits for the acknowledgement, reboots', async () => {
+    w.autoAck = false;
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
     expect(w.node.ann(Annotation.WasUnschedulable)).toBe('false');
     expect(w.node.ann(Annotation.RebootFromBootId)).toBe('boot-1');
     expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
     expect(w.node.node.spec?.unschedulable).toBe(true);
     expect(w.node.node.spec?.taints?.map((t) => t.key)).toEqual(['other', 'baton.dev/rebooting']);
     expect(w.node.node.metadata?.labels?.['example.com/rebooting']).toBe('true');
+    // Drained, recorded, and no command without the controller's acknowledgement on the Lease.
+    expect([w.drains, w.reboots]).toEqual([1, 0]);
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    w.autoAck = true;
+    expect(await w.agent.reconcile()).toBe('rebooting');
     expect([w.drains, w.reboots]).toEqual([1, 1]);
     expect(w.events).toEqual(['Draining', 'Rebooting']);
-    // The cordon state was written before the node was touched.
+    // The grant and the cordon state were written before the node was touched.
     expect(
-      w.node.writes.indexOf(
-        'annotations:baton.dev/phase,baton.dev/phase-since,baton.dev/was-unschedulable,baton.dev/slot',
-      ),
+      w.node.writes.indexOf('annotations:baton.dev/phase,baton.dev/phase-since,baton.dev/grant,baton.dev/was-unschedulable'),
     ).toBeLessThan(w.node.writes.indexOf('update'));
   });
 
-  it('does nothing for a grant naming another node, an expired grant, or an unsynced view', async () => {
+  it('an acknowledgement for another boot, or on a Lease now carrying another grant, is none', async () => {
+    w.autoAck = false;
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    w.leases = [slot(NODE, 'g1', 'boot-0')];
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    // Released and granted again (another acquisition) meanwhile: not the grant it drained under.
+    w.leases = [slot(NODE, 'g2', 'boot-1')];
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.reboots).toBe(0);
+  });
+
+  it('checks the acknowledged grant with a fresh read of the Lease, not the watch, right before the command', async () => {
+    w.autoAck = false;
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    // The lagging watch shows the acknowledgement; the API server no longer has the Lease.
+    w.leases = [slot(NODE, 'g1', 'boot-1')];
+    w.apiLeases = [];
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.reboots).toBe(0);
+  });
+
+  it('does nothing for a grant naming another node, a Lease without a grant id, or an unsynced view', async () => {
+    const noId: LeaseLike = { metadata: { name: 'baton-slot-0' }, spec: { holderIdentity: NODE } };
     for (const setup of [
       () => (w.leases = [slot('node-b')]),
-      () => (w.leases = [slot(NODE, '2026-11-25T02:00:00.000000Z', 60)]),
+      () => (w.leases = [noId]),
       () => {
         w.leases = [slot(NODE)];
         w.synced = false;
@@ -201,6 +267,14 @@ describe('the agent, given a grant', () => {
     }
     expect(w.node.writes).toEqual([]);
     expect(w.drains + w.reboots).toBe(0);
+  });
+
+  it('acts on a grant whatever its times say: it never compares another machine\'s clock with its own', async () => {
+    // Issue 14, point 3: an agent clock ahead of the controller's saw every new grant expired, or
+    // older than its last Aborted phase. Times are for people; the identity decides.
+    w.leases = [slot(NODE, 'g1', undefined, '2020-01-01T00:00:00.000000Z')];
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    expect(w.reboots).toBe(1);
   });
 
   it('does not act when the node no longer needs a reboot, or is held at the attempt limit', async () => {
@@ -215,7 +289,7 @@ describe('the agent, given a grant', () => {
   it('acts on a reboot a person requested, without a sentinel', async () => {
     w.reading = absent;
     w.node.node.metadata!.annotations![Annotation.RebootRequested] = 'alice';
-    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
   });
 
   it('aborts and undoes its cordon when the drain is revoked, keeping other taints', async () => {
@@ -225,6 +299,9 @@ describe('the agent, given a grant', () => {
     expect(w.node.node.spec?.taints?.map((t) => t.key)).toEqual(['other']);
     expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Aborted);
     expect(w.node.ann(Annotation.WasUnschedulable)).toBeUndefined();
+    expect(w.node.ann(Annotation.AbortedGrants)).toBe('1');
+    // The grant stays recorded: it is used up.
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
     expect(w.reboots).toBe(0);
     expect(w.events.at(-1)).toBe('RebootAborted');
   });
@@ -256,27 +333,56 @@ describe('the agent, given a grant', () => {
       remaining: [],
       lastBlockers: ['ns/p: PDB'],
     };
-    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
     expect(w.reboots).toBe(1);
   });
 
-  it('aborts when the reboot command fails, instead of believing it rebooted', async () => {
-    w.rebootFails = true;
-    expect(await w.agent.reconcile()).toBe('aborted');
+  it('a reboot command that could not start (not found): nothing is going down, it undoes at once', async () => {
+    w.rebootFailure = 'not-started';
+    expect(await reconcileThroughAck(w)).toBe('aborted');
     expect(w.node.ann(Annotation.RebootFromBootId)).toBeUndefined();
     expect(w.node.node.spec?.unschedulable).toBe(false);
   });
 
-  it('does not start again under the grant it aborted, only under a newer one', async () => {
+  it('a reboot command that ran and failed: keeps the cordon for --shutdown-grace, the machine may be going down', async () => {
+    // Issue 14, point 6: a failed or timed-out command was undone at once — uncordon, Aborted,
+    // slot to the next node — although the shutdown may already have begun.
+    w.rebootFailure = 'ran';
+    expect(await reconcileThroughAck(w)).toBe('waiting-for-reboot');
+    expect(w.node.node.spec?.unschedulable).toBe(true);
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
+    w.mono += settings.shutdownGraceMs - 1;
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    w.mono += 1;
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.node.node.spec?.unschedulable).toBe(false);
+    expect(w.reboots).toBe(1); // asked once, never again
+  });
+
+  it('a reboot command that succeeds but nothing happens: undone after --shutdown-grace, never asked again', async () => {
+    // Issue 14, point 5: the node stayed cordoned without bound.
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    w.mono += settings.shutdownGraceMs;
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.node.node.spec?.unschedulable).toBe(false);
+    expect(w.node.ann(Annotation.AbortedGrants)).toBe('1');
+    // Still granted (the controller has not released yet): the grant is used up.
+    expect(await w.agent.reconcile()).toBe('idle');
+    expect(w.reboots).toBe(1);
+  });
+
+  it('does not start again under the grant it aborted, only under a newer one (by identity, not time)', async () => {
     w.drainResult = { outcome: 'refused', evicted: 0, rounds: 1, elapsedMs: 0, refused: [] };
     expect(await w.agent.reconcile()).toBe('aborted');
     w.drainResult = drained;
     expect(await w.agent.reconcile()).toBe('idle');
-    w.leases = [slot(NODE, '2026-11-25T03:00:00.000000Z')];
-    // phase-since is NOW; a grant acquired at exactly NOW is not newer.
+    // The same grant renewed (newer renewTime), or its phase-since pushed into the future by hand.
+    w.leases = [slot(NODE, 'g1', undefined, '2026-11-25T04:00:00.000000Z')];
+    w.node.node.metadata!.annotations![Annotation.PhaseSince] = '2099-01-01T00:00:00.000Z';
     expect(await w.agent.reconcile()).toBe('idle');
-    w.leases = [slot(NODE, '2026-11-25T03:00:00.500000Z')];
-    expect(await w.agent.reconcile()).toBe('rebooting');
+    w.leases = [slot(NODE, 'g2', undefined, '2020-01-01T00:00:00.000000Z')];
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    expect(w.node.ann(Annotation.Grant)).toBe('baton-slot-0/g2');
   });
 });
 
@@ -285,12 +391,18 @@ describe('the agent after a restart', () => {
     [Annotation.Phase]: AgentPhase.Rebooting,
     [Annotation.RebootFromBootId]: 'boot-1',
     [Annotation.WasUnschedulable]: 'false',
-    [Annotation.Slot]: 'baton-slot-0',
+    [Annotation.Grant]: G1,
     ...extra,
   });
 
   it('new bootID and Ready: uncordons, applies post-reboot labels, clears its marks, reports done', async () => {
-    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-2' }));
+    const w = world(
+      makeNode({
+        annotations: rebooting({ [Annotation.AbortedGrants]: '2' }),
+        unschedulable: true,
+        bootId: 'boot-2',
+      }),
+    );
     w.reading = absent;
     expect(await w.agent.reconcile()).toBe('completed');
     expect(w.node.node.spec?.unschedulable).toBe(false);
@@ -299,11 +411,12 @@ describe('the agent after a restart', () => {
     for (const k of [
       Annotation.RebootFromBootId,
       Annotation.WasUnschedulable,
-      Annotation.Slot,
+      Annotation.AbortedGrants,
       Annotation.RebootAttempts,
     ]) {
       expect(w.node.ann(k)).toBeUndefined();
     }
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
     expect(w.events).toEqual(['Rebooted']);
     expect(w.reboots).toBe(0);
   });
@@ -330,43 +443,82 @@ describe('the agent after a restart', () => {
     expect(w.node.ann(Annotation.RebootAttempts)).toBe('3');
     expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Held);
     expect(w.events).toEqual(['RebootHeld']);
-    // Held, even with a grant: no fourth reboot.
-    w.leases = [slot(NODE)];
+    // Held, even with a new grant: no fourth reboot.
+    w.leases = [slot(NODE, 'g9')];
     expect(await w.agent.reconcile()).toBe('idle');
     expect(w.reboots).toBe(0);
   });
 
-  it('same bootID and no grant, past the shutdown grace: the reboot never happened; undoes and does not pretend', async () => {
-    const requested = new Date(NOW.getTime() - 600_000).toISOString();
-    const w = world(
-      makeNode({
-        annotations: rebooting({ [Annotation.PhaseSince]: requested }),
-        unschedulable: true,
-        bootId: 'boot-1',
-      }),
-    );
-    expect(await w.agent.reconcile()).toBe('aborted');
-    expect(w.node.node.spec?.unschedulable).toBe(false);
-    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Aborted);
-    expect(w.events).not.toContain('Rebooted');
+  it('a sentinel that cannot be read right after the boot counts an attempt: no loop under one grant', async () => {
+    // Issue 14, point 1: an Unknown first reading reset the count to 0 and recorded Rebooted; the
+    // controller kept renewing (the condition was not False) and the agent acted again on the same
+    // grant once the sentinel read True: six reboots in a row, no attempt ever recorded.
+    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-2' }), {
+      maxRebootAttempts: 2,
+    });
+    w.leases = [slot(NODE)]; // the same grant, still there
+    w.reading = { status: 'Unknown', reason: 'SentinelError', message: 'the command timed out' };
+    expect(await w.agent.reconcile()).toBe('completed');
+    expect(w.node.ann(Annotation.RebootAttempts)).toBe('1');
+    w.reading = present;
+    for (let i = 0; i < 3; i++) expect(await w.agent.reconcile()).toBe('idle');
+    expect(w.drains + w.reboots).toBe(0);
+    // A new grant is a new attempt; after it the limit holds the node.
+    w.leases = [slot(NODE, 'g2')];
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    w.node.node.status!.nodeInfo!.bootID = 'boot-3';
+    expect(await w.agent.reconcile()).toBe('completed');
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Held);
+    w.leases = [slot(NODE, 'g3')];
+    expect(await w.agent.reconcile()).toBe('idle');
+    expect(w.reboots).toBe(1);
   });
 
-  it('same bootID and no grant, within the shutdown grace: the machine may still be going down; keeps the cordon and waits', async () => {
-    // Two faults at once: the agent died just after its reboot command, and an API outage let
-    // the grant lapse. Undoing now would free the slot while this node goes down.
-    const requested = new Date(NOW.getTime() - 30_000).toISOString();
-    const w = world(
-      makeNode({
-        annotations: rebooting({ [Annotation.PhaseSince]: requested }),
-        unschedulable: true,
-        bootId: 'boot-1',
-      }),
-    );
+  it('clears the attempt count once the sentinel says no reboot is needed', async () => {
+    const w = world(makeNode({ annotations: { [Annotation.RebootAttempts]: '2', [Annotation.Phase]: 'Rebooted' } }));
+    w.reading = absent;
+    expect(await w.agent.reconcile()).toBe('idle');
+    expect(w.node.ann(Annotation.RebootAttempts)).toBeUndefined();
+  });
+
+  it('same bootID, restarted: waits the whole --shutdown-grace from its own start, whatever the record says, then undoes', async () => {
+    for (const phaseSince of ['2026-11-25T02:00:00.000Z', '2099-01-01T00:00:00.000Z', 'not a time']) {
+      const w = world(
+        makeNode({
+          annotations: rebooting({ [Annotation.PhaseSince]: phaseSince }),
+          unschedulable: true,
+          bootId: 'boot-1',
+        }),
+      );
+      w.leases = [slot(NODE, 'g1', 'boot-1')]; // acknowledged: the command may have been given
+      expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+      w.mono += settings.shutdownGraceMs - 1;
+      expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+      expect(w.node.writes).toEqual([]);
+      w.mono += 1;
+      expect(await w.agent.reconcile()).toBe('aborted');
+      expect(w.node.node.spec?.unschedulable).toBe(false);
+      expect(w.reboots).toBe(0); // never asks again
+      expect(w.events).not.toContain('Rebooted');
+    }
+  });
+
+  it('same bootID, restarted, its grant never acknowledged: no command can have been given; waits for the acknowledgement', async () => {
+    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-1' }));
+    w.leases = [slot(NODE)];
+    w.autoAck = false;
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    w.autoAck = true;
+    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(w.reboots).toBe(1);
+  });
+
+  it('same bootID, restarted, no grant: within the grace the machine may still be going down; then it undoes', async () => {
+    // Two faults at once: the agent died just after its reboot command, and the grant is gone.
+    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-1' }));
     expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
     expect(w.node.node.spec?.unschedulable).toBe(true);
-    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
     expect(w.node.writes).toEqual([]);
-    expect(w.reboots).toBe(0); // no grant: it does not ask again either
     // The machine came back: completes as usual.
     w.node.node.status!.nodeInfo!.bootID = 'boot-2';
     w.reading = absent;
@@ -374,35 +526,11 @@ describe('the agent after a restart', () => {
     expect(w.node.node.spec?.unschedulable).toBe(false);
   });
 
-  it('same bootID and no grant: the grace ends at the recorded request; a record without a time counts from the process start', async () => {
-    const w = world(
-      makeNode({
-        annotations: rebooting({ [Annotation.PhaseSince]: 'not a time' }),
-        unschedulable: true,
-        bootId: 'boot-1',
-      }),
-    );
-    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
-    w.now = new Date(NOW.getTime() + 599_000);
-    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
-    w.now = new Date(NOW.getTime() + 600_000);
-    expect(await w.agent.reconcile()).toBe('aborted');
-    expect(w.node.node.spec?.unschedulable).toBe(false);
-  });
-
-  it('same bootID and still granted: asks for the reboot again, once per process', async () => {
-    const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-1' }));
-    w.leases = [slot(NODE)];
-    expect(await w.agent.reconcile()).toBe('rebooting');
-    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
-    expect(w.reboots).toBe(1);
-  });
-
-  it('its reboot asked for, the grant lapsing (no renewal through an API outage) undoes nothing: it waits for the boot', async () => {
+  it('its reboot asked for, the grant emptied or lapsing undoes nothing: it waits for the boot', async () => {
     const w = world(makeNode());
     w.leases = [slot(NODE)];
-    expect(await w.agent.reconcile()).toBe('rebooting');
-    w.leases = []; // the grant expired, or was emptied, while the machine shuts down
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    w.leases = []; // the slot was emptied while the machine shuts down
     expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
     w.synced = false; // the API server is down
     expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
@@ -413,22 +541,38 @@ describe('the agent after a restart', () => {
     expect(w.reboots).toBe(1);
   });
 
-  it('killed mid-drain, still granted: resumes the drain, keeping the first cordon record', async () => {
+  it('killed mid-drain, still granted (the same grant): resumes the drain, keeping the first cordon record', async () => {
     const w = world(
       makeNode({
         annotations: {
           [Annotation.Phase]: AgentPhase.Draining,
           [Annotation.WasUnschedulable]: 'true',
-          [Annotation.Slot]: 'baton-slot-0',
+          [Annotation.Grant]: G1,
         },
         unschedulable: true,
       }),
     );
     w.leases = [slot(NODE)];
-    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
     expect(w.drains).toBe(1);
     // The node was cordoned by us at that point, but the record says an admin had cordoned it first.
     expect(w.node.ann(Annotation.WasUnschedulable)).toBe('true');
+  });
+
+  it('killed mid-drain, the slot now carrying another grant of the same node: aborts, never resumes under it', async () => {
+    const w = world(
+      makeNode({
+        annotations: {
+          [Annotation.Phase]: AgentPhase.Draining,
+          [Annotation.WasUnschedulable]: 'false',
+          [Annotation.Grant]: G1,
+        },
+        unschedulable: true,
+      }),
+    );
+    w.leases = [slot(NODE, 'g2')];
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.drains).toBe(0);
   });
 
   it('killed mid-drain, grant gone: aborts and uncordons what it cordoned', async () => {
@@ -447,7 +591,7 @@ describe('the agent after a restart', () => {
     const w = world(makeNode());
     w.leases = [slot(NODE)];
     const [a, b] = await Promise.all([w.agent.reconcile(), w.agent.reconcile()]);
-    expect([a, b]).toEqual(['waiting-for-reboot', 'waiting-for-reboot']);
+    expect([a, b]).toEqual(['rebooting', 'rebooting']);
     expect(w.reboots).toBe(1);
     expect(w.drains).toBe(1);
   });
@@ -455,12 +599,13 @@ describe('the agent after a restart', () => {
 
 describe('the agent with a watched view of its node', () => {
   it('decides the idle case from the watch, without reading the node', async () => {
-    const node = makeNode();
+    const node = makeNode({ annotations: { [Annotation.Phase]: AgentPhase.Rebooted, [Annotation.Grant]: G1 } });
     const w = world(node, {}, () => structuredClone(node.node));
     for (const setup of [
       () => (w.leases = []),
       () => (w.leases = [slot('node-b')]),
-      () => (w.leases = [slot(NODE, '2026-11-25T02:00:00.000000Z', 60)]),
+      // Its own grant, already used (the controller has not released it yet).
+      () => (w.leases = [slot(NODE)]),
     ]) {
       setup();
       expect(await w.agent.reconcile()).toBe('idle');
@@ -476,7 +621,7 @@ describe('the agent with a watched view of its node', () => {
     node.node.spec = { ...node.node.spec, unschedulable: true };
     const w = world(node, {}, () => stale);
     w.leases = [slot(NODE)];
-    expect(await w.agent.reconcile()).toBe('rebooting');
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
     expect(node.reads).toBeGreaterThan(0);
     // The record of the cordon state came from the fresh read, not the stale view.
     expect(node.ann(Annotation.WasUnschedulable)).toBe('true');

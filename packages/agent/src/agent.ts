@@ -205,8 +205,10 @@ export class Agent {
     if (phase !== undefined && ACTING_PHASES.includes(phase)) return false;
     if (this.#needEnded(ann)) return false;
     if (!this.#d.leases.synced()) return false;
+    // A grant naming this node that its own record does not show as used: read the node fresh
+    // (the view may lag behind this agent's own writes).
     const grant = this.#grant();
-    return grant === undefined || !mayStartUnder(grant, ann);
+    return grant === undefined || grant.identity === recordedGrant(ann);
   }
 
   /** The sentinel says no reboot is needed while an attempt count is left from the last need. */
@@ -220,7 +222,8 @@ export class Agent {
 
   async #reconcileOnce(): Promise<Step> {
     const watched = this.#d.watchedNode?.();
-    if (watched !== undefined && this.#commandGivenAt === undefined && this.#idleGiven(watched)) return 'idle';
+    const working = this.#commandGivenAt !== undefined || this.#recordedRebooting;
+    if (watched !== undefined && !working && this.#idleGiven(watched)) return 'idle';
     const node = await this.#d.node.read();
     const ann = node.metadata?.annotations ?? {};
     const phase = ann[Annotation.Phase];

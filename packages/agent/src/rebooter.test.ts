@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commandRebooter, signalRebooter } from './rebooter.ts';
+import { commandRebooter, RebootNotStartedError, signalRebooter } from './rebooter.ts';
 import type { CommandResult } from './sentinel.ts';
 
 const ok: CommandResult = { code: 0, signal: null, spawnError: undefined, timedOut: false, stderr: '' };
@@ -23,6 +23,28 @@ describe('rebooters', () => {
       run: async () => ({ ...ok, code: 1, stderr: 'Failed to connect to bus\n' }),
     });
     await expect(r.reboot()).rejects.toThrow(/failed \(exit code 1\): Failed to connect to bus/);
+  });
+
+  it('tells a command that never ran (spawn error, 126, 127) from one that ran and failed', async () => {
+    // The agent undoes at once only when nothing can be going down; a failure after the command
+    // ran (exit 1, a signal, a timeout) may come from a shutdown already under way.
+    const with_ = (r: Partial<CommandResult>) =>
+      commandRebooter(['/bin/systemctl', 'reboot'], { hostMountNamespace: true, run: async () => ({ ...ok, ...r }) });
+    for (const r of [{ spawnError: 'ENOENT', code: null }, { code: 127 }, { code: 126 }]) {
+      await expect(with_(r).reboot()).rejects.toBeInstanceOf(RebootNotStartedError);
+    }
+    for (const r of [{ code: 1 }, { code: null, signal: 'SIGKILL' as NodeJS.Signals, timedOut: true }]) {
+      const err = await with_(r).reboot().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(RebootNotStartedError);
+    }
+  });
+
+  it('a signal that cannot be sent never went out', async () => {
+    const r = signalRebooter(39, () => {
+      throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+    });
+    await expect(r.reboot()).rejects.toBeInstanceOf(RebootNotStartedError);
   });
 
   it('sends the configured signal to PID 1', async () => {
