@@ -2,14 +2,15 @@
  * A simulated fleet: for each fake node, a real baton-agent process (with a ServiceAccount token
  * bound to an agent pod on that node), its own sentinel file, and a simulated reboot.
  *
- * The agent's reboot command only touches a marker file. The fleet notices it and reboots the
- * node the way a machine would: the node goes NotReady, the agent dies (SIGKILL), the sentinel
+ * The agent's reboot command only touches a marker file; the agent runs it only once the slot
+ * Lease acknowledges the reboot (the controller does that, or a test playing it:
+ * leases.ts). The fleet notices the marker and reboots the node the way a machine would: the node goes NotReady, the agent dies (SIGKILL), the sentinel
  * is cleared (unless the node is told to keep it), the node gets a new bootID, becomes Ready,
  * and the agent starts again.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -92,6 +93,12 @@ export class SimulatedNode {
    * agent keeps running meanwhile, as it would while systemd stops the services before it.
    */
   shutdownMs = 0;
+  /**
+   * When set, the agent's reboot command exits with this code and the machine does not go down
+   * (a `systemctl reboot` that fails; 126/127: a command that could not be started). Each run is
+   * counted ({@link rebootCommandRuns}). Read when the agent starts.
+   */
+  failRebootCommand: number | undefined;
   extraArgs: readonly string[] = [];
   /** A simulated reboot or a crash is under way: no other may start. */
   #busy = false;
@@ -174,7 +181,26 @@ export class SimulatedNode {
     await this.#fleet.recordPids();
   }
 
+  get #failures(): string {
+    return join(this.dir, 'reboot-command-failures');
+  }
+
+  /** How often the failing reboot command ({@link failRebootCommand}) ran. */
+  async rebootCommandRuns(): Promise<number> {
+    const text = await readFile(this.#failures, 'utf8').catch(() => '');
+    return text.split('\n').filter((l) => l !== '').length;
+  }
+
   async #rebootCommand(): Promise<string> {
+    if (this.failRebootCommand !== undefined) {
+      const script = join(this.dir, 'reboot-fails.sh');
+      // The #! line says what it is (scripts/programs.test.ts reads the programs it starts).
+      await writeFile(
+        script,
+        `#!/bin/sh\necho ran >> '${this.#failures}'\necho 'simulated failure' >&2\nexit ${this.failRebootCommand}\n`,
+      );
+      return `/bin/sh ${script}`;
+    }
     const ms = this.#fleet.options.rebootCommandMs ?? 0;
     if (ms <= 0) return `/usr/bin/touch ${this.marker}`;
     const script = join(this.dir, 'reboot.sh');

@@ -1,46 +1,187 @@
-/** Writing slot Leases by hand, as a controller (or a person) would, for agent tests. */
+/**
+ * Writing slot Leases by hand, as a controller (or a person) would, for tests where no controller
+ * runs: a grant (holder + grant id), the acknowledgement of a reboot, and the release.
+ *
+ * A grant is judged by its identity, `<slot>/<grant id>` (packages/protocol/src/grant.ts): each
+ * {@link grantSlot} is a new acquisition with a new grant id, as the controller's grant is, and
+ * inherits nothing of an earlier grant of the slot. The agent gives the reboot command only once
+ * the slot Lease acknowledges the reboot ({@link SlotAnnotation.RebootFromBootId}); without a
+ * controller, the test acknowledges it ({@link acknowledgeReboot}, or {@link acknowledgeReboots}
+ * to do it whenever the agent asks, as the controller would).
+ */
 
-import { isNotFound } from '@baton/runtime';
-import { CoordinationV1Api, type KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import { randomUUID } from 'node:crypto';
+import { Annotation, emptiedSlot, grantNaming, grantOf, SlotAnnotation, slotIndexOf } from '@baton/protocol';
+import { isNotFound, updateWithRetry } from '@baton/runtime';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1Lease,
+  V1MicroTime,
+} from '@kubernetes/client-node';
 
+/**
+ * Writes `holder` with fresh times into Lease `name` (created if missing), as leader election
+ * does: no grant id, no other change. For Leases that are not grants (the leader Lease).
+ */
+export async function holdLease(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  holder: string,
+  durationSeconds = 120,
+): Promise<V1Lease> {
+  return writeLease(kc, namespace, name, holder, durationSeconds, (l) => l);
+}
+
+export interface HandGrant {
+  /** The grant id; default a new UUID (a new acquisition, as every grant of the controller). */
+  readonly grantId?: string;
+}
+
+/**
+ * Grants `slot` to `node` as the controller does: holder, fresh times, a new grant id, and no
+ * annotation of an earlier grant (no inherited acknowledgement). Returns the Lease written; its
+ * grant's identity is `grantOf(lease).identity`.
+ */
 export async function grantSlot(
   kc: KubeConfig,
   namespace: string,
   slot: string,
   node: string,
   durationSeconds = 120,
-) {
+  o: HandGrant = {},
+): Promise<V1Lease> {
+  if (slotIndexOf(slot) === undefined) throw new Error(`${slot} is not a slot Lease name`);
+  const grantId = o.grantId ?? randomUUID();
+  return writeLease(kc, namespace, slot, node, durationSeconds, (l) => {
+    const empty = emptiedSlot(l);
+    return {
+      ...empty,
+      metadata: {
+        ...empty.metadata,
+        annotations: { ...empty.metadata?.annotations, [SlotAnnotation.GrantId]: grantId },
+      },
+    };
+  });
+}
+
+async function writeLease(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  holder: string,
+  durationSeconds: number,
+  shape: (lease: V1Lease) => V1Lease,
+): Promise<V1Lease> {
   const api = kc.makeApiClient(CoordinationV1Api);
   const now = new V1MicroTime();
   const spec = {
-    holderIdentity: node,
+    holderIdentity: holder,
     acquireTime: now,
     renewTime: now,
     leaseDurationSeconds: durationSeconds,
   };
   try {
-    const existing = await api.readNamespacedLease({ name: slot, namespace });
-    return api.replaceNamespacedLease({
-      name: slot,
+    const existing = await api.readNamespacedLease({ name, namespace });
+    const shaped = shape(existing);
+    return await api.replaceNamespacedLease({
+      name,
       namespace,
-      body: { ...existing, spec: { ...existing.spec, ...spec } },
+      body: { ...shaped, spec: { ...shaped.spec, ...spec } },
     });
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    return api.createNamespacedLease({ namespace, body: { metadata: { name: slot, namespace }, spec } });
+    const shaped = shape({ metadata: { name, namespace } });
+    return api.createNamespacedLease({ namespace, body: { ...shaped, spec } });
   }
 }
 
-/** Empties the holder (the protocol's "release"). */
+/**
+ * The controller's acknowledgement: records on the slot Lease that its grant's node may reboot
+ * from `bootId`. A compare-and-swap, as the controller's: written only while the Lease still
+ * carries the grant `identity`; false (nothing written) otherwise.
+ */
+export async function acknowledgeReboot(
+  kc: KubeConfig,
+  namespace: string,
+  identity: string,
+  bootId: string,
+): Promise<boolean> {
+  const api = kc.makeApiClient(CoordinationV1Api);
+  const slot = identity.slice(0, identity.indexOf('/'));
+  const res = await updateWithRetry(
+    () => api.readNamespacedLease({ name: slot, namespace }),
+    (lease) => {
+      const g = grantOf(lease);
+      if (g?.identity !== identity || g.rebootFromBootId === bootId) return undefined;
+      lease.metadata = {
+        ...lease.metadata,
+        annotations: { ...lease.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: bootId },
+      };
+      return lease;
+    },
+    (body) => api.replaceNamespacedLease({ name: slot, namespace, body }),
+  );
+  return res.changed;
+}
+
+export interface Acknowledger {
+  /** Every acknowledgement written, in order: `<grant identity> <boot id>`. */
+  readonly acknowledged: readonly string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Plays the controller's part in the reboot handshake for `nodes` until stopped: whenever a
+ * node's agent has recorded a reboot (`baton.dev/reboot-from-boot-id`) under the grant it
+ * recorded (`baton.dev/grant`), and a slot Lease still carries that very grant naming the node,
+ * the Lease gets the acknowledgement. Exactly the controller's rule (plan.ts): a node whose
+ * record names another grant than the Lease's is never acknowledged.
+ */
+export function acknowledgeReboots(
+  kc: KubeConfig,
+  namespace: string,
+  nodes: readonly string[],
+  periodMs = 100,
+): Acknowledger {
+  const core = kc.makeApiClient(CoreV1Api);
+  const leases = kc.makeApiClient(CoordinationV1Api);
+  const acknowledged: string[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const list = (await leases.listNamespacedLease({ namespace })).items;
+        for (const name of nodes) {
+          const grant = grantNaming(name, list);
+          if (grant === undefined) continue;
+          const ann = (await core.readNode({ name })).metadata?.annotations ?? {};
+          const bootId = ann[Annotation.RebootFromBootId];
+          if (bootId === undefined || ann[Annotation.Grant] !== grant.identity) continue;
+          if (grant.rebootFromBootId === bootId) continue;
+          if (await acknowledgeReboot(kc, namespace, grant.identity, bootId))
+            acknowledged.push(`${grant.identity} ${bootId}`);
+        }
+      } catch {
+        // A node deleted or a write conflict: the next pass looks again.
+      }
+      await new Promise((r) => setTimeout(r, periodMs));
+    }
+  })();
+  return {
+    acknowledged,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** Empties the slot (the protocol's "release"): no holder, no times, no grant record. */
 export async function releaseSlot(kc: KubeConfig, namespace: string, slot: string) {
   const api = kc.makeApiClient(CoordinationV1Api);
   const existing = await api.readNamespacedLease({ name: slot, namespace });
-  return api.replaceNamespacedLease({
-    name: slot,
-    namespace,
-    body: {
-      ...existing,
-      spec: { ...existing.spec, holderIdentity: undefined, acquireTime: undefined, renewTime: undefined },
-    },
-  });
+  return api.replaceNamespacedLease({ name: slot, namespace, body: emptiedSlot(existing) });
 }
