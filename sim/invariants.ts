@@ -54,6 +54,8 @@ export class Invariants {
   readonly #startedUnder = new Map<string, Set<string>>();
   readonly #admin = new Set<string>();
   readonly #exempt = new Set<string>();
+  /** Nodes whose agent-owned phase a person overwrote with garbage: baton holds them (fail closed). */
+  readonly #tampered = new Set<string>();
   /** Nodes baton cordoned or rebooted that have not settled yet, by ground truth. */
   readonly #disturbed = new Set<string>();
   readonly #healthySince = new Map<string, number>();
@@ -85,6 +87,15 @@ export class Invariants {
   adminCordon(node: string, cordoned: boolean): void {
     if (cordoned) this.#admin.add(node);
     else this.#admin.delete(node);
+  }
+
+  /**
+   * A person wrote a phase that is not one: the controller cannot tell what the node is doing,
+   * so it keeps the slot and halts the rollout until a person releases it. That slot need not be
+   * free at rest; everything else must be.
+   */
+  tampered(node: string): void {
+    this.#tampered.add(node);
   }
 
   overridden(node: string): void {
@@ -223,12 +234,12 @@ export class Invariants {
       if ((node.spec?.taints ?? []).some((t) => t.key === REBOOTING_TAINT.key))
         this.#fail('not-at-rest', `${m.name} keeps the ${REBOOTING_TAINT.key} taint`);
       const phase = m.phase();
-      if (phase !== undefined && IN_FLIGHT.includes(phase))
+      if (phase !== undefined && IN_FLIGHT.includes(phase) && !this.#tampered.has(m.name))
         this.#fail('not-at-rest', `${m.name} is still in phase ${phase}`);
     }
     for (const l of this.#slotLeases()) {
       const holder = holderOf(l);
-      if (this.#machines.has(holder))
+      if (this.#machines.has(holder) && !this.#tampered.has(holder))
         this.#fail('not-at-rest', `${l.metadata?.name} still names ${holder} (phase ${this.#machines.get(holder)?.phase() ?? 'none'})`);
     }
     if (this.#pending) throw this.#pending;

@@ -512,6 +512,7 @@ class People {
         this.#kubectl(`kubectl annotate node ${m.name} ${JSON.stringify(annotations)}`, () =>
           this.#server.patchMetadata('node', m.name, { annotations }, 'person'),
         );
+        if (variant === 0) this.#inv.tampered(m.name);
         return;
       }
       case 'request':

@@ -240,6 +240,19 @@ export class Agent {
     if (!this.#d.leases.synced()) return 'waiting-for-sync';
     const grant = this.#grant();
 
+    // 1b. The node's record of an acknowledged reboot is gone (the Node object was deleted and
+    // registered again by its kubelet), but the Lease still says it: judge from the Lease.
+    if (grant?.rebootFromBootId !== undefined && grant.identity !== recorded) {
+      const from = grant.rebootFromBootId;
+      if (bootId !== '' && bootId !== from) return this.#completeAfterReboot(node, grant.identity);
+      if (this.#recordedRebooting) {
+        // This process knows no command was given; the re-created Node is uncordoned and may run
+        // pods again: never reboot it without a drain. Give the grant back.
+        return this.#abort(node, 'the Node object was re-created before the reboot command', grant.identity);
+      }
+      return this.#beforeTheBoot(node, from, grant.identity, grant.identity);
+    }
+
     // 2. Interrupted mid-way (agent restarted while cordoning or draining): go on only under the
     // very grant it started with.
     if (phase !== undefined && ACTING_PHASES.includes(phase)) {
@@ -273,16 +286,26 @@ export class Agent {
    * acknowledgement and give the command, or wait for the machine to go down, or conclude that
    * it will not and undo.
    */
-  async #beforeTheBoot(node: V1Node, fromBootId: string, recorded: string | undefined): Promise<Step> {
+  async #beforeTheBoot(
+    node: V1Node,
+    fromBootId: string,
+    recorded: string | undefined,
+    /** The record was lost with the Node object: write this identity with the outcome. */
+    restore?: string,
+  ): Promise<Step> {
     const grace = this.#s.shutdownGraceMs;
     const now = this.#d.clock.monotonicMs();
+    // The reboot did not happen only if, after the grace, a live kubelet says so: Ready on the
+    // very boot it reboots from. A NotReady node may be booting behind a slow kubelet.
+    const stillOnOldBoot = () => isReady(node);
     if (this.#commandGivenAt !== undefined) {
       // This process gave the command: the machine is going down (a shutdown can take minutes).
       // A grant that lapses or is emptied meanwhile changes nothing.
-      if (now - this.#commandGivenAt < grace) return 'waiting-for-reboot';
+      if (now - this.#commandGivenAt < grace || !stillOnOldBoot()) return 'waiting-for-reboot';
       return this.#abort(
         node,
-        `the machine was still on boot ${fromBootId} ${Math.round(grace / 1000)} s after the reboot command (--shutdown-grace): the reboot did not happen`,
+        `the node was Ready on boot ${fromBootId} ${Math.round(grace / 1000)} s after the reboot command (--shutdown-grace): the reboot did not happen`,
+        restore,
       );
     }
     if (this.#recordedRebooting) {
@@ -304,10 +327,11 @@ export class Agent {
       this.#recordedRebooting = true;
       return 'waiting-for-acknowledgement';
     }
-    if (now - this.#startedAt < grace) return 'waiting-for-reboot';
+    if (now - this.#startedAt < grace || !stillOnOldBoot()) return 'waiting-for-reboot';
     return this.#abort(
       node,
-      `restarted with a reboot on record, and still on boot ${fromBootId} after --shutdown-grace: the reboot did not happen`,
+      `restarted with a reboot on record, and Ready on boot ${fromBootId} after --shutdown-grace: the reboot did not happen`,
+      restore,
     );
   }
 
@@ -460,11 +484,12 @@ export class Agent {
     return 'rebooting';
   }
 
-  async #completeAfterReboot(node: V1Node): Promise<Step> {
+  async #completeAfterReboot(node: V1Node, restore?: string): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
     this.#commandGivenAt = undefined;
     this.#recordedRebooting = false;
-    if (ann[Annotation.Phase] !== AgentPhase.Verifying) await this.#setPhase(AgentPhase.Verifying);
+    if (ann[Annotation.Phase] !== AgentPhase.Verifying || restore !== undefined)
+      await this.#setPhase(AgentPhase.Verifying, restore === undefined ? {} : { [Annotation.Grant]: restore });
     if (!isReady(node)) return 'waiting-for-ready';
 
     const reading = await this.#d.checkSentinel();
@@ -485,6 +510,7 @@ export class Agent {
     // One patch for the record: a crash before it repeats the idempotent steps above, never
     // counts an attempt twice. The grant record stays: this grant is used up.
     await this.#setPhase(held ? AgentPhase.Held : AgentPhase.Rebooted, {
+      ...(restore === undefined ? {} : { [Annotation.Grant]: restore }),
       [Annotation.RebootFromBootId]: null,
       [Annotation.WasUnschedulable]: null,
       [Annotation.AbortedGrants]: null,
@@ -527,12 +553,13 @@ export class Agent {
    * controller releases it once the node has settled, and backs off before granting this node
    * again), and the count of grants in a row that ended without a reboot goes up.
    */
-  async #abort(node: V1Node, why: string): Promise<Step> {
+  async #abort(node: V1Node, why: string, restore?: string): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
     this.#recordedRebooting = false;
     this.#commandGivenAt = undefined;
     await this.#undoNodeChanges(ann[Annotation.WasUnschedulable] === 'false');
     await this.#setPhase(AgentPhase.Aborted, {
+      ...(restore === undefined ? {} : { [Annotation.Grant]: restore }),
       [Annotation.RebootFromBootId]: null,
       [Annotation.WasUnschedulable]: null,
       [Annotation.AbortedGrants]: String(countOf(ann, Annotation.AbortedGrants) + 1),
