@@ -95,9 +95,11 @@ export class ControllerReplica {
     const gen = link.generation;
     const alive = () => link.alive && link.generation === gen;
     const timer = (ms: number, fn: () => void) => {
-      const h = world.schedule(ms, () => {
-        if (alive()) fn();
-      });
+      const h = world.schedule(ms, () =>
+        link.onProcess(() => {
+          if (alive()) fn();
+        }),
+      );
       this.#timers.push(h);
       return h;
     };

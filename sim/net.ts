@@ -23,6 +23,11 @@ export class ProcessLink {
   partitioned = false;
   /** Multiplies every latency (a slow process, a slow network). */
   slowFactor = 1;
+  /**
+   * The process is frozen until then (a stop-the-world pause, a VM stall): none of its code runs;
+   * what it would have run — a timer, an answer, a watch event — runs once it wakes, in order.
+   */
+  frozenUntil = 0;
 
   constructor(world: World, server: SimApiServer, name: string) {
     this.world = world;
@@ -40,15 +45,23 @@ export class ProcessLink {
     return Math.round(base * this.slowFactor);
   }
 
+  /** Runs `fn` on this process: now, or when it wakes if it is frozen. */
+  onProcess(fn: () => void): void {
+    if (this.world.now < this.frozenUntil) this.world.schedule(this.frozenUntil - this.world.now, () => this.onProcess(fn));
+    else fn();
+  }
+
   /** Sends `op` to the API server; its result (or error) comes back later. */
   call<T>(op: () => T): Promise<T> {
     const gen = this.generation;
     const world = this.world;
     return new Promise<T>((resolve, reject) => {
       const answer = (fn: () => void, delay: number) =>
-        world.schedule(delay, () => {
-          if (this.generation === gen && this.alive) fn();
-        });
+        world.schedule(delay, () =>
+          this.onProcess(() => {
+            if (this.generation === gen && this.alive) fn();
+          }),
+        );
       if (!this.reachable()) {
         answer(() => reject(new SimNetworkError(`${this.name}: connection refused`)), world.rng.int(5, 2000));
         return;
@@ -216,13 +229,13 @@ export class SimInformer<T extends Obj> {
     const at = Math.max(this.#lastDelivery, world.now + this.#link.latency() + this.lagMs);
     this.#lastDelivery = at;
     const object = e.object as T;
-    world.schedule(at - world.now, () => {
+    world.schedule(at - world.now, () => this.#link.onProcess(() => {
       if (this.#dead() || session !== this.#session) return;
       const name = object.metadata?.name ?? '';
       if (e.type === 'delete') this.#cache.delete(name);
       else this.#cache.set(name, object);
       for (const h of this.#handlers) h(e.type, object);
-    });
+    }));
   }
 }
 

@@ -8,6 +8,7 @@
  *   --scenario JSON    run exactly this scenario (printed with a failure) and print its story
  *   --kinds a,b        only these actions (e.g. delete-slot,kill-agent)
  *   --workers W        processes to spread the schedules over (default 1)
+ *   --want INVARIANT   look for this violation only (the others count as passing)
  *   --json FILE        also write the summary as JSON
  *
  * Exit code 0 when nothing was found, 1 on a violation (after printing the shrunk story).
@@ -27,6 +28,7 @@ interface Options {
   kinds: ActionKind[];
   workers: number;
   json: string | undefined;
+  want: string | undefined;
 }
 
 function parse(argv: readonly string[]): Options {
@@ -39,6 +41,7 @@ function parse(argv: readonly string[]): Options {
     kinds: [...ACTION_KINDS],
     workers: 1,
     json: undefined,
+    want: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -76,6 +79,9 @@ function parse(argv: readonly string[]): Options {
       case '--json':
         o.json = value();
         break;
+      case '--want':
+        o.want = value();
+        break;
       case '--kinds': {
         const kinds = value().split(',');
         for (const k of kinds)
@@ -111,7 +117,7 @@ async function explore(o: Options, seed: number, numRuns: number): Promise<Summa
   let failing: { scenario: Scenario; message: string } | undefined;
   const details = await fc.check(
     fc.asyncProperty(scenarioArbitrary(o.kinds), async (s) => {
-      const r = await checkScenario(s).catch((err: unknown) => {
+      const r = await checkScenario(s, o.want).catch((err: unknown) => {
         if (err instanceof ScenarioFailure) failing = { scenario: s, message: err.message };
         throw err;
       });

@@ -44,6 +44,7 @@ export type ActionKind =
   | 'partition-agent'
   | 'partition-controller'
   | 'slow-controller'
+  | 'pause-controller'
   | 'slow-listing'
   | 'api-down'
   | 'api-restart'
@@ -87,6 +88,7 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'partition-agent',
   'partition-controller',
   'slow-controller',
+  'pause-controller',
   'slow-listing',
   'api-down',
   'api-restart',
@@ -366,6 +368,12 @@ class People {
           r.link.slowFactor = 1;
         });
         return;
+      case 'pause-controller':
+        // A stop-the-world pause: long enough, at the wrong moment, for the other replica to take
+        // over while this one still believes it leads.
+        r.link.frozenUntil = w.now + dur;
+        w.log(r.id, `frozen for ${dur} ms`);
+        return;
       case 'slow-listing':
         r.listingDelayMs = dur;
         w.log(r.id, `workload listings take ${dur} ms`);
@@ -490,8 +498,9 @@ class People {
       }
       case 'delete-node':
         // Its pods and cordon go with the object: the settle rule cannot hold for it (an override),
-        // the count of machines down must.
+        // the count of machines down must. So does its attempt count: a new count starts.
         this.#inv.overridden(m.name);
+        this.#inv.attemptsReset(m.name);
         this.#kubectl(`kubectl delete node ${m.name}`, () => this.#server.delete('node', m.name, 'person'));
         // The kubelet registers the node again when it next syncs (if the machine is up).
         w.schedule(dur, () => {

@@ -98,7 +98,7 @@ export const controllerOptions = defineOptions([
     ...boundedDuration('30s', '24h'),
     default: '5m',
     description:
-      'Lease duration of a reboot grant. The controller renews it while the node makes progress; an agent that loses it stops and undoes its changes.',
+      'A grant whose node starts no work within this long lapses: the controller releases it and the node backs off (--abort-backoff). Also the slot Lease\'s leaseDurationSeconds, renewed while the node works, for people reading it: agents judge a grant by its identity, never by these times.',
   },
   {
     name: 'reboot-timeout',
