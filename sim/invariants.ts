@@ -6,7 +6,8 @@
  * (a) `too-many-down`: machines down — from the reboot command until Ready again on a new
  *     boot — never more than the concurrency.
  * (b) `reboot-without-grant`: a reboot command is given only while a slot Lease names the node,
- *     and the same acquisition of it under which the agent started (cordoned) this attempt.
+ *     and the same acquisition of it under which the agent started (cordoned) this attempt —
+ *     unless a person emptied or deleted that Lease (an override racing the agent's last check).
  * (c) `reboot-loop`: at most --max-reboot-attempts reboots per need (a need starts when the
  *     sentinel appears, a person asks, or a person resets the count).
  * (d) `not-at-rest`: once faults and edits stop, within the quiet period every machine is up,
@@ -177,7 +178,10 @@ export class Invariants {
 
   #onRebootCommand(m: Machine, goesDown: boolean): void {
     const naming = this.#acquisitionsNaming(m.name);
-    if (naming.size === 0) {
+    // A person who emptied or deleted the slot raced the agent's last check: their override.
+    if (this.#exempt.has(m.name)) {
+      // still counted below
+    } else if (naming.size === 0) {
       this.#fail('reboot-without-grant', `${m.name} was told to reboot while no slot Lease names it`);
     } else {
       const started = this.#startedUnder.get(m.name) ?? new Set<string>();

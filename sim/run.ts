@@ -9,6 +9,7 @@
  *   --kinds a,b        only these actions (e.g. delete-slot,kill-agent)
  *   --workers W        processes to spread the schedules over (default 1)
  *   --want INVARIANT   look for this violation only (the others count as passing)
+ *   --cases            run the schedules found before the safety fixes (sim/cases.ts) and say how each ends
  *   --json FILE        also write the summary as JSON
  *
  * Exit code 0 when nothing was found, 1 on a violation (after printing the shrunk story).
@@ -16,6 +17,7 @@
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { FOUND_BEFORE_THE_FIXES } from './cases.ts';
 import { checkScenario, describeFailure, type Scenario, ScenarioFailure, scenarioArbitrary } from './property.ts';
 import { ACTION_KINDS, type ActionKind, runScenario } from './scenario.ts';
 
@@ -29,6 +31,7 @@ interface Options {
   workers: number;
   json: string | undefined;
   want: string | undefined;
+  cases: boolean;
 }
 
 function parse(argv: readonly string[]): Options {
@@ -42,6 +45,7 @@ function parse(argv: readonly string[]): Options {
     workers: 1,
     json: undefined,
     want: undefined,
+    cases: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -78,6 +82,9 @@ function parse(argv: readonly string[]): Options {
         break;
       case '--json':
         o.json = value();
+        break;
+      case '--cases':
+        o.cases = true;
         break;
       case '--want':
         o.want = value();
@@ -168,6 +175,18 @@ function report(s: Summary): void {
 
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
+  if (o.cases) {
+    let broken = 0;
+    for (const c of FOUND_BEFORE_THE_FIXES) {
+      const r = await runScenario(c.scenario.config, c.scenario.actions);
+      if (r.violation) broken++;
+      process.stdout.write(
+        `point ${c.point}: ${c.title}\n  before the fixes: ${c.before}\n  now: ${r.violation?.message ?? `no violation (${r.reboots} reboots, ${r.steps} steps)`}\n`,
+      );
+    }
+    process.exitCode = broken > 0 ? 1 : 0;
+    return;
+  }
   if (o.scenario !== undefined) {
     const s = JSON.parse(o.scenario) as Scenario;
     const r = await runScenario(s.config, s.actions);

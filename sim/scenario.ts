@@ -23,6 +23,11 @@ export interface ScenarioConfig {
   readonly settleMs: number;
   /** Nodes whose sentinel is set at the start. */
   readonly needing: number;
+  /**
+   * For the simulation's own tests only: what the invariants hold the fleet to, when it differs
+   * from what baton is configured with (a check that cannot fail proves nothing).
+   */
+  readonly checkedAs?: { readonly concurrency?: number; readonly maxRebootAttempts?: number } | undefined;
 }
 
 /** Everything that can happen to the fleet. `target` picks a node, slot or replica by index. */
@@ -220,8 +225,8 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
     );
   }
   const invariants = new Invariants(world, server, machines, {
-    concurrency: config.concurrency,
-    maxRebootAttempts: config.maxRebootAttempts,
+    concurrency: config.checkedAs?.concurrency ?? config.concurrency,
+    maxRebootAttempts: config.checkedAs?.maxRebootAttempts ?? config.maxRebootAttempts,
     settleMs: config.settleMs,
   });
   for (const m of machines) m.startAgent();

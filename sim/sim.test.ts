@@ -1,0 +1,93 @@
+/**
+ * The simulation in CI: the schedules it found before the fixes pass; its checks can fail (a
+ * fleet held to a stricter rule than it is configured with is caught); and a fixed budget of
+ * fresh schedules (SIM_BUDGET_S, default 90 s; a random seed, printed) finds no violation.
+ * `pnpm run sim -- --seeds N` explores more.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FOUND_BEFORE_THE_FIXES } from './cases.ts';
+import { checkScenario, describeFailure, ScenarioFailure, scenarioArbitrary } from './property.ts';
+import { runScenario } from './scenario.ts';
+
+const BUDGET_S = Number(process.env.SIM_BUDGET_S ?? 90);
+
+describe('the simulation: what it found before the fixes', () => {
+  it.each(FOUND_BEFORE_THE_FIXES.map((c) => [`point ${c.point}: ${c.title}`, c] as const))(
+    '%s',
+    async (_name, c) => {
+      const r = await runScenario(c.scenario.config, c.scenario.actions);
+      expect(r.violation, r.violation ? describeFailure(c.scenario, r) : '').toBeUndefined();
+      // Not vacuous: the fleet did reboot.
+      expect(r.reboots).toBeGreaterThan(0);
+    },
+    60_000,
+  );
+});
+
+describe('the simulation: its checks fire', () => {
+  it('catches more machines down than the rule it checks allows', async () => {
+    // Configured for 2 at once, held to 1: a plain rollout of 4 nodes must break it.
+    const r = await runScenario(
+      {
+        seed: 7,
+        nodes: 4,
+        concurrency: 2,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 4,
+        checkedAs: { concurrency: 1 },
+      },
+      [],
+    );
+    expect(r.violation?.invariant).toMatch(/too-many-down|granted-before-settled/);
+  }, 60_000);
+
+  it('catches more reboots per need than the rule it checks allows', async () => {
+    const r = await runScenario(
+      {
+        seed: 7,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 3,
+        settleMs: 0,
+        needing: 1,
+        checkedAs: { maxRebootAttempts: 1 },
+      },
+      [{ at: 0, kind: 'sticky-sentinel', target: 0, arg: 0 }],
+    );
+    expect(r.violation?.invariant).toBe('reboot-loop');
+  }, 60_000);
+});
+
+describe('the simulation: a budget of fresh schedules', () => {
+  it(`finds no violation in ${BUDGET_S} s of schedules`, async () => {
+    const seed = Number(process.env.SIM_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    let schedules = 0;
+    const details = await fc.check(
+      fc.asyncProperty(scenarioArbitrary(), async (s) => {
+        await checkScenario(s);
+        schedules++;
+      }),
+      {
+        seed,
+        numRuns: Number.MAX_SAFE_INTEGER,
+        interruptAfterTimeLimit: BUDGET_S * 1000,
+        markInterruptAsFailure: false,
+      },
+    );
+    let story = '';
+    if (details.failed && details.counterexample) {
+      const shrunk = details.counterexample[0];
+      const r = await runScenario(shrunk.config, shrunk.actions);
+      story = `${describeFailure(shrunk, r)}\nreplay: pnpm run sim -- --seed ${details.seed} --path '${details.counterexamplePath}' --seeds 1`;
+    } else if (details.failed) {
+      story = String(details.errorInstance instanceof ScenarioFailure ? details.errorInstance.message : details.errorInstance);
+    }
+    expect(details.failed, `seed ${seed}\n${story}`).toBe(false);
+    expect(schedules).toBeGreaterThan(10);
+    process.stdout.write(`simulation: ${schedules} schedules in ${BUDGET_S} s, seed ${seed}, no violation\n`);
+  }, (BUDGET_S + 120) * 1000);
+});
