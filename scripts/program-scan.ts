@@ -795,17 +795,37 @@ export function scanTypeScript(file: string, text: string, ctx: ScanContext): Sc
     if (ts.isCallExpression(node)) {
       const callee = node.expression;
       let fnName: string | undefined;
-      if (ts.isIdentifier(callee)) fnName = callee.text;
-      else if (
+      let original: string | undefined;
+      if (ts.isIdentifier(callee)) {
+        fnName = callee.text;
+        original = cp.get(fnName);
+      } else if (
         ts.isPropertyAccessExpression(callee) &&
         ts.isIdentifier(callee.expression) &&
         cpNamespaces.has(callee.expression.text)
       ) {
+        // import * as cp from 'node:child_process'; cp.spawn(…)
         fnName = callee.name.text;
-        if (fnName in CP_FUNCTIONS) cp.set(fnName, fnName as keyof typeof CP_FUNCTIONS);
+        original = fnName in CP_FUNCTIONS ? fnName : undefined;
       }
-      const original = fnName !== undefined ? cp.get(fnName) : undefined;
       const kind = original !== undefined ? CP_FUNCTIONS[original] : undefined;
+      // A child_process the scan cannot follow: loaded at run time instead of imported.
+      const loader = ts.isIdentifier(callee)
+        ? callee.text
+        : callee.kind === ts.SyntaxKind.ImportKeyword
+          ? 'import'
+          : '';
+      const spec = node.arguments[0];
+      if (
+        (loader === 'require' || loader === 'import') &&
+        spec &&
+        ts.isStringLiteral(spec) &&
+        CHILD_PROCESS.has(spec.text)
+      ) {
+        problems.push(
+          `${at(node)}: ${loader}('${spec.text}') at run time; import it statically so the scan sees what it starts`,
+        );
+      }
       const [first, second] = node.arguments;
       if (kind === 'program' && first) launch(node, first, second);
       else if (kind === 'node') found.push({ program: 'node', where: at(node) });

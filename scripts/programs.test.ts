@@ -164,6 +164,11 @@ describe('the scanner (the check must not pass by seeing nothing)', () => {
     });
     expect(declared.problems).toEqual([]);
     expect(declared.found.map((f) => f.program)).toEqual(['helm', 'bash', 'helm']);
+    // child_process loaded at run time cannot be followed: that fails too.
+    const dynamic = scanTypeScript('e2e/d.ts', "const cp = await import('node:child_process');", noContext);
+    expect(dynamic.problems).toEqual([
+      "e2e/d.ts:1: import('node:child_process') at run time; import it statically so the scan sees what it starts",
+    ]);
     // A dynamic command word of a shell script, too.
     expect(scanShell('"$tool" --version\n', 'x.sh', {}).problems[0]).toMatch(/^x\.sh:1: cannot tell/);
   });
