@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PAUSE_LEASE, PAUSE_REASON_ANNOTATION, SlotAnnotation } from '@baton/protocol';
+import { Annotation, grantOf, PAUSE_LEASE, PAUSE_REASON_ANNOTATION, SlotAnnotation } from '@baton/protocol';
 import { isNotFound } from '@baton/runtime';
 import { freeLocalPort, unreachableKubeconfig } from '@baton/runtime/test-support';
 import {
@@ -85,6 +85,8 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
   /** As the cluster admin, against the test's namespace. */
   const cli = (...args: string[]) => run([...args, `--kubeconfig=${admin}`, '-n', ns]);
   const node = (i: number) => nodes[i] ?? '';
+  /** The grant identity node 0 works under (written in the status test, as its agent would). */
+  let node0Grant = '';
 
   async function setCondition(
     name: string,
@@ -145,10 +147,13 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
       reason: 'Paused',
       message: `paused by manual:${me}`,
     });
-    await grantSlot(kc, ns, 'baton-slot-0', node(0), 600);
+    node0Grant = grantOf(await grantSlot(kc, ns, 'baton-slot-0', node(0), 600))?.identity ?? '';
+    expect(node0Grant).toMatch(/^baton-slot-0\//);
+    // As its agent records the work: the phase, under this very grant.
     await annotate(node(0), {
-      'baton.dev/phase': 'Draining',
-      'baton.dev/phase-since': new Date().toISOString(),
+      [Annotation.Phase]: 'Draining',
+      [Annotation.PhaseSince]: new Date().toISOString(),
+      [Annotation.Grant]: node0Grant,
     });
     const paused = await cli('pause', '--for', '1h', '--reason', 'change freeze');
     expect(paused).toMatchObject({ code: 0, stderr: '' });
@@ -293,6 +298,7 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
     expect(slot1.spec?.leaseDurationSeconds).toBe(600);
     expect(slot1.metadata?.annotations?.[SlotAnnotation.GrantedNode]).toBeUndefined();
     expect(slot1.metadata?.annotations?.[SlotAnnotation.GrantedNodeWasUnschedulable]).toBeUndefined();
+    expect(slot1.metadata?.annotations?.[SlotAnnotation.GrantId]).toBeUndefined();
     expect((await cli('release', 'baton-slot-1')).stdout).toBe('baton-slot-1 is already free.\n');
 
     // node 0 is Draining under baton-slot-0: refused without --force, and nothing changes.
@@ -305,16 +311,62 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
       (await leases.readNamespacedLease({ name: 'baton-slot-0', namespace: ns })).spec?.holderIdentity,
     ).toBe(node(0));
 
+    // --force empties the slot and gives up on the node's grant: the controller stops counting
+    // it as mid-reboot (its own record would otherwise keep it counted as holding a slot).
     const forced = await cli('release', node(0), '--force');
-    expect(forced).toMatchObject({ code: 0, stdout: `Released baton-slot-0 (was held by ${node(0)}).\n` });
+    expect(forced).toMatchObject({
+      code: 0,
+      stdout: `Released baton-slot-0 (was held by ${node(0)}).\nGave up on ${node(0)} (${Annotation.GivenUp}=${node0Grant}): it no longer counts as holding a slot.\n`,
+    });
     expect(forced.stderr).toMatch(/^warning: .* is mid-reboot .*releasing anyway \(--force\)/);
-    expect(
-      (await leases.readNamespacedLease({ name: 'baton-slot-0', namespace: ns })).spec?.holderIdentity ?? '',
-    ).toBe('');
+    const slot0 = await leases.readNamespacedLease({ name: 'baton-slot-0', namespace: ns });
+    expect(slot0.spec?.holderIdentity ?? '').toBe('');
+    // Emptied as the controller empties a slot: no grant record left behind.
+    expect(slot0.metadata?.annotations?.[SlotAnnotation.GrantId]).toBeUndefined();
+    const given = (await core.readNode({ name: node(0) })).metadata?.annotations ?? {};
+    expect(given[Annotation.GivenUp]).toBe(node0Grant);
+    // The node's own record is the agent's: the CLI leaves it alone.
+    expect(given[Annotation.Phase]).toBe('Draining');
+    expect(given[Annotation.Grant]).toBe(node0Grant);
 
     const nothing = await cli('release', node(0));
     expect(nothing.code).toBe(5);
     expect(nothing.stderr).toMatch(new RegExp(`node "${node(0)}" holds no slot in namespace ${ns}`));
+
+    // A node mid-reboot whose slot Lease was emptied by hand still counts as holding a slot, by
+    // its own record: releasing it (giving up on it) needs --force too.
+    const orphan = `baton-slot-1/${'a'.repeat(8)}-orphan`;
+    await annotate(node(1), {
+      [Annotation.Phase]: 'Rebooting',
+      [Annotation.PhaseSince]: new Date().toISOString(),
+      [Annotation.Grant]: orphan,
+      [Annotation.RebootFromBootId]: 'boot-before',
+    });
+    const orphanRefused = await cli('release', node(1));
+    expect(orphanRefused.code).toBe(6);
+    expect(orphanRefused.stderr).toMatch(
+      new RegExp(
+        `refused: ${node(1)} is mid-reboot \\(phase Rebooting, grant ${orphan}; no slot Lease names it any more\\).*--force`,
+      ),
+    );
+    expect(
+      (await core.readNode({ name: node(1) })).metadata?.annotations?.[Annotation.GivenUp],
+    ).toBeUndefined();
+    const orphanForced = await cli('release', node(1), '--force');
+    expect(orphanForced).toMatchObject({
+      code: 0,
+      stdout: `Gave up on ${node(1)} (${Annotation.GivenUp}=${orphan}): it no longer counts as holding a slot.\n`,
+    });
+    expect((await core.readNode({ name: node(1) })).metadata?.annotations?.[Annotation.GivenUp]).toBe(orphan);
+    // Given up: nothing left to release.
+    expect((await cli('release', node(1))).code).toBe(5);
+    await annotate(node(1), {
+      [Annotation.Phase]: null,
+      [Annotation.PhaseSince]: null,
+      [Annotation.Grant]: null,
+      [Annotation.RebootFromBootId]: null,
+      [Annotation.GivenUp]: null,
+    });
   });
 
   it('request and cancel: the reboot-requested annotation names who asked', async () => {
@@ -483,7 +535,13 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
     expect(none.stderr).toMatch(/no cluster: no --kubeconfig, no KUBECONFIG and no /);
     const context = await run(['status', `--kubeconfig=${admin}`, '--context', 'nope']);
     expect(context.code).toBe(3);
-    expect(context.stderr).toMatch(/--context nope: no such context in the kubeconfig/);
+    // One line naming the file and the contexts it has.
+    expect(context.stderr).toBe(
+      `kubectl baton: --context nope: no such context in kubeconfig ${admin} (contexts: ${kc
+        .getContexts()
+        .map((c) => c.name)
+        .join(', ')})\n`,
+    );
   });
 
   it('with the real controller running: shows the RebootGate it writes, and its grant after resume', async () => {
