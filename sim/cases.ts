@@ -56,4 +56,31 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
       actions: [{ at: 0, kind: 'skew-agent', target: 0, arg: 1852980 }],
     },
   },
+  {
+    point: '5',
+    title: 'a reboot that never happens (the command exits 0, nothing goes down): cordoned without bound',
+    before: '[not-at-rest] at 45m00.000s: node-0 is left cordoned (phase Rebooting)',
+    scenario: {
+      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      actions: [{ at: 0, kind: 'reboot-never', target: 0, arg: 0 }],
+    },
+  },
+  {
+    point: '6',
+    title: 'a reboot command that fails while the shutdown is under way: undone at once, rebooted twice',
+    before: '[reboot-loop] at 1m44.136s: node-0 rebooted 2 times for one need (--max-reboot-attempts=1)',
+    scenario: {
+      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      actions: [{ at: 0, kind: 'reboot-fail-then-down', target: 0, arg: 0 }],
+    },
+  },
+  {
+    point: '7',
+    title: 'no back-off after a refused drain: granted again at once, in a loop',
+    before: '[grant-loop] at 1m19.829s: node-0 was granted 8 times for one need',
+    scenario: {
+      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      actions: [{ at: 0, kind: 'drain-refused', target: 0, arg: 0 }],
+    },
+  },
 ];

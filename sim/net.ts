@@ -28,6 +28,11 @@ export class ProcessLink {
    * what it would have run — a timer, an answer, a watch event — runs once it wakes, in order.
    */
   frozenUntil = 0;
+  /**
+   * One-shot: the next Lease read this process makes comes back this late (it stalled while
+   * holding the answer: a pause between a read and the write that depends on it).
+   */
+  stallNextLeaseRead = 0;
 
   constructor(world: World, server: SimApiServer, name: string) {
     this.world = world;
@@ -245,8 +250,16 @@ export class SimInformer<T extends Obj> {
  */
 export function simCoordinationApi(link: ProcessLink, actor: string): CoordinationV1Api {
   const api = {
-    readNamespacedLease: ({ name }: { name: string }) =>
-      link.call(() => link.server.get('lease', name) as V1Lease),
+    readNamespacedLease: async ({ name }: { name: string }) => {
+      const lease = await link.call(() => link.server.get('lease', name) as V1Lease);
+      const stall = link.stallNextLeaseRead;
+      if (stall > 0) {
+        link.stallNextLeaseRead = 0;
+        link.frozenUntil = link.world.now + stall;
+        await new Promise<void>((resolve) => link.world.schedule(0, () => link.onProcess(resolve)));
+      }
+      return lease;
+    },
     createNamespacedLease: ({ body }: { body: V1Lease }) =>
       link.call(() => link.server.create('lease', body, actor) as V1Lease),
     replaceNamespacedLease: ({ name, body }: { name: string; body: V1Lease }) =>

@@ -50,6 +50,7 @@ export type ActionKind =
   | 'partition-controller'
   | 'slow-controller'
   | 'pause-controller'
+  | 'stall-controller-read'
   | 'slow-listing'
   | 'api-down'
   | 'api-restart'
@@ -94,6 +95,7 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'partition-controller',
   'slow-controller',
   'pause-controller',
+  'stall-controller-read',
   'slow-listing',
   'api-down',
   'api-restart',
@@ -378,6 +380,12 @@ class People {
         // over while this one still believes it leads.
         r.link.frozenUntil = w.now + dur;
         w.log(r.id, `frozen for ${dur} ms`);
+        return;
+      case 'stall-controller-read':
+        // The replica's next read of a Lease is followed by a stop-the-world pause: whatever it
+        // writes next, it writes on an old view (a classic deposed-leader hazard).
+        r.link.stallNextLeaseRead = dur;
+        w.log(r.id, `its next Lease read is followed by a ${dur} ms pause`);
         return;
       case 'slow-listing':
         r.listingDelayMs = dur;
