@@ -21,7 +21,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'a reboot loop under one grant: a sentinel that cannot be read right after the boot',
     before: '[reboot-loop] at 1m19.581s: node-0 rebooted 2 times for one need (--max-reboot-attempts=1)',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 1,
+      },
       actions: [
         { at: 0, kind: 'sticky-sentinel', target: 0, arg: 0 },
         { at: 0, kind: 'unknown-after-boot', target: 0, arg: 7017 },
@@ -33,7 +41,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'the slot count lived only in Lease objects: a held slot Lease deleted while its node reboots',
     before: '[too-many-down] at 0m30.058s: 2 machines down at once (node-0, node-2), concurrency 1',
     scenario: {
-      config: { seed: 0, nodes: 3, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 3 },
+      config: {
+        seed: 0,
+        nodes: 3,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 3,
+      },
       actions: [{ at: 11010, kind: 'delete-slot', target: 0, arg: 0 }],
     },
   },
@@ -43,7 +59,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     before:
       '[granted-before-settled] at 0m41.366s: controller-0 granted baton-slot-0 to node-0 while node-0 hold slots and node-1 has not settled (concurrency 1)',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 60000, needing: 2 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 60000,
+        needing: 2,
+      },
       actions: [{ at: 0, kind: 'skew-agent', target: 1, arg: 0 }],
     },
   },
@@ -52,7 +76,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'an agent clock 52 s ahead: every grant looked expired, a grant/release loop',
     before: '[grant-loop] at 0m12.309s: node-0 was granted 8 times for one need',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 1,
+      },
       actions: [{ at: 0, kind: 'skew-agent', target: 0, arg: 1852980 }],
     },
   },
@@ -61,7 +93,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'a reboot that never happens (the command exits 0, nothing goes down): cordoned without bound',
     before: '[not-at-rest] at 45m00.000s: node-0 is left cordoned (phase Rebooting)',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 1,
+      },
       actions: [{ at: 0, kind: 'reboot-never', target: 0, arg: 0 }],
     },
   },
@@ -70,7 +110,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'a reboot command that fails while the shutdown is under way: undone at once, rebooted twice',
     before: '[reboot-loop] at 1m44.136s: node-0 rebooted 2 times for one need (--max-reboot-attempts=1)',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 1,
+      },
       actions: [{ at: 0, kind: 'reboot-fail-then-down', target: 0, arg: 0 }],
     },
   },
@@ -79,7 +127,15 @@ export const FOUND_BEFORE_THE_FIXES: readonly FoundCase[] = [
     title: 'no back-off after a refused drain: granted again at once, in a loop',
     before: '[grant-loop] at 1m19.829s: node-0 was granted 8 times for one need',
     scenario: {
-      config: { seed: 0, nodes: 2, concurrency: 1, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 1 },
+      config: {
+        seed: 0,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 1,
+      },
       actions: [{ at: 0, kind: 'drain-refused', target: 0, arg: 0 }],
     },
   },

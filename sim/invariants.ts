@@ -142,10 +142,18 @@ export class Invariants {
     if (wasCordoned && !cordoned && w.actor !== 'person' && this.#admin.has(w.name)) {
       this.#fail('admin-cordon-lifted', `${w.actor} uncordoned ${w.name}, which a person had cordoned`);
     }
-    if (!wasCordoned && cordoned && w.actor.startsWith('agent:')) this.#disturbed.add(w.name);
+    if (!wasCordoned && cordoned && w.actor.startsWith('agent:')) {
+      // Work under a new grant: an earlier override no longer covers this node.
+      this.#exempt.delete(w.name);
+      this.#disturbed.add(w.name);
+    }
     const phaseBefore = before?.metadata?.annotations?.[Annotation.Phase];
     const phase = after.metadata?.annotations?.[Annotation.Phase];
-    if (phase === AgentPhase.Cordoning && phaseBefore !== AgentPhase.Cordoning && w.actor.startsWith('agent:')) {
+    if (
+      phase === AgentPhase.Cordoning &&
+      phaseBefore !== AgentPhase.Cordoning &&
+      w.actor.startsWith('agent:')
+    ) {
       this.#startedUnder.set(w.name, this.#acquisitionsNaming(w.name));
     }
   }
@@ -160,13 +168,16 @@ export class Invariants {
   }
 
   #onGrant(node: string, w: WriteRecord): void {
-    this.#exempt.delete(node);
     const grants = (this.#grantsThisNeed.get(node) ?? 0) + 1;
     this.#grantsThisNeed.set(node, grants);
     if (grants > this.#s.maxRebootAttempts + 6) {
       this.#fail('grant-loop', `${node} was granted ${grants} times for one need`);
     }
-    const holders = new Set(this.#slotLeases().map(holderOf).filter((h) => this.#machines.has(h)));
+    const holders = new Set(
+      this.#slotLeases()
+        .map(holderOf)
+        .filter((h) => this.#machines.has(h)),
+    );
     const unsettled = [...this.#disturbed].filter((n) => !holders.has(n) && !this.#exempt.has(n));
     if (holders.size + unsettled.length > this.#s.concurrency) {
       this.#fail(
@@ -212,7 +223,8 @@ export class Invariants {
       if (m.isDown()) down++;
       const node = this.#server.peek('node', m.name) as V1Node | undefined;
       const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-      const schedulable = node !== undefined && (node.spec?.unschedulable !== true || this.#admin.has(m.name));
+      const schedulable =
+        node !== undefined && (node.spec?.unschedulable !== true || this.#admin.has(m.name));
       const healthy = m.up && !m.isDown() && ready && schedulable && m.podsReady();
       if (!healthy) this.#healthySince.delete(m.name);
       else if (!this.#healthySince.has(m.name)) this.#healthySince.set(m.name, this.#w.now);
@@ -222,7 +234,10 @@ export class Invariants {
     this.maxDown = Math.max(this.maxDown, down);
     if (down > this.#s.concurrency) {
       const names = [...this.#machines.values()].filter((m) => m.isDown()).map((m) => m.name);
-      this.#fail('too-many-down', `${down} machines down at once (${names.join(', ')}), concurrency ${this.#s.concurrency}`);
+      this.#fail(
+        'too-many-down',
+        `${down} machines down at once (${names.join(', ')}), concurrency ${this.#s.concurrency}`,
+      );
     }
     if (this.#pending) throw this.#pending;
   }
@@ -244,7 +259,10 @@ export class Invariants {
     for (const l of this.#slotLeases()) {
       const holder = holderOf(l);
       if (this.#machines.has(holder) && !this.#tampered.has(holder))
-        this.#fail('not-at-rest', `${l.metadata?.name} still names ${holder} (phase ${this.#machines.get(holder)?.phase() ?? 'none'})`);
+        this.#fail(
+          'not-at-rest',
+          `${l.metadata?.name} still names ${holder} (phase ${this.#machines.get(holder)?.phase() ?? 'none'})`,
+        );
     }
     if (this.#pending) throw this.#pending;
   }

@@ -170,7 +170,11 @@ export class Machine {
     const name = this.name;
     const nodes = new SimInformer<V1Node>(link, 'node', (o) => o.metadata?.name === name);
     // The agent ignores every Lease but the slots (the leader Lease renews every few seconds).
-    const leases = new SimInformer<V1Lease>(link, 'lease', (o) => o.metadata?.name?.startsWith(SLOT_LEASE_PREFIX) === true);
+    const leases = new SimInformer<V1Lease>(
+      link,
+      'lease',
+      (o) => o.metadata?.name?.startsWith(SLOT_LEASE_PREFIX) === true,
+    );
     const read = () => link.call(() => server.get('node', name) as V1Node);
     const nodeApi: NodeApi = {
       read,
@@ -223,8 +227,7 @@ export class Machine {
           record: async (_type, reason, message) => world.log(actor, `event ${reason}: ${message}`),
         },
         leases: { list: () => leases.list(), synced: () => leases.synced() },
-        readSlot: (slot) =>
-          link.call(() => server.peek('lease', slot) as V1Lease | undefined),
+        readSlot: (slot) => link.call(() => server.peek('lease', slot) as V1Lease | undefined),
         checkSentinel: checkNow,
         lastReading: () => this.#reading,
         drain: (stillGranted) => this.#drain(stillGranted, sleep),
@@ -287,13 +290,22 @@ export class Machine {
     this.world.log(`agent:${this.name}`, 'agent killed');
   }
 
-  async #drain(stillGranted: () => Promise<boolean>, sleep: (ms: number) => Promise<void>): Promise<DrainResult> {
+  async #drain(
+    stillGranted: () => Promise<boolean>,
+    sleep: (ms: number) => Promise<void>,
+  ): Promise<DrainResult> {
     const rng = this.world.rng;
     const started = this.world.now;
     const rounds = rng.int(1, 4);
     for (let i = 0; i < rounds; i++) {
       if (!(await stillGranted()))
-        return { outcome: 'revoked', remaining: [], evicted: i, rounds: i + 1, elapsedMs: this.world.now - started };
+        return {
+          outcome: 'revoked',
+          remaining: [],
+          evicted: i,
+          rounds: i + 1,
+          elapsedMs: this.world.now - started,
+        };
       await sleep(rng.int(200, 8_000));
     }
     if (this.drainBehavior === 'refused') {
@@ -338,7 +350,9 @@ export class Machine {
       this.onRebootCommand?.(this, false);
     }
     if (behavior === 'fail' || behavior === 'fail-then-down') {
-      throw new Error('reboot command "systemctl reboot" failed (exit code 1): Failed to talk to init daemon');
+      throw new Error(
+        'reboot command "systemctl reboot" failed (exit code 1): Failed to talk to init daemon',
+      );
     }
   }
 
@@ -388,7 +402,9 @@ export class Machine {
 
   /** The agent's phase as the API server has it. */
   phase(): string | undefined {
-    return (this.server.peek('node', this.name) as V1Node | undefined)?.metadata?.annotations?.[Annotation.Phase];
+    return (this.server.peek('node', this.name) as V1Node | undefined)?.metadata?.annotations?.[
+      Annotation.Phase
+    ];
   }
 
   reportedCondition(): string | undefined {

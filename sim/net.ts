@@ -52,7 +52,8 @@ export class ProcessLink {
 
   /** Runs `fn` on this process: now, or when it wakes if it is frozen. */
   onProcess(fn: () => void): void {
-    if (this.world.now < this.frozenUntil) this.world.schedule(this.frozenUntil - this.world.now, () => this.onProcess(fn));
+    if (this.world.now < this.frozenUntil)
+      this.world.schedule(this.frozenUntil - this.world.now, () => this.onProcess(fn));
     else fn();
   }
 
@@ -234,13 +235,15 @@ export class SimInformer<T extends Obj> {
     const at = Math.max(this.#lastDelivery, world.now + this.#link.latency() + this.lagMs);
     this.#lastDelivery = at;
     const object = e.object as T;
-    world.schedule(at - world.now, () => this.#link.onProcess(() => {
-      if (this.#dead() || session !== this.#session) return;
-      const name = object.metadata?.name ?? '';
-      if (e.type === 'delete') this.#cache.delete(name);
-      else this.#cache.set(name, object);
-      for (const h of this.#handlers) h(e.type, object);
-    }));
+    world.schedule(at - world.now, () =>
+      this.#link.onProcess(() => {
+        if (this.#dead() || session !== this.#session) return;
+        const name = object.metadata?.name ?? '';
+        if (e.type === 'delete') this.#cache.delete(name);
+        else this.#cache.set(name, object);
+        for (const h of this.#handlers) h(e.type, object);
+      }),
+    );
   }
 }
 

@@ -5,7 +5,14 @@
  * replay it; {@link describeFailure} turns the shrunk scenario and its run into a short story.
  */
 import fc from 'fast-check';
-import { ACTION_KINDS, type Action, type RunResult, runScenario, SIM_TIMINGS, type ScenarioConfig } from './scenario.ts';
+import {
+  ACTION_KINDS,
+  type Action,
+  type RunResult,
+  runScenario,
+  type ScenarioConfig,
+  SIM_TIMINGS,
+} from './scenario.ts';
 import { formatTime } from './world.ts';
 
 export interface Scenario {
@@ -14,7 +21,9 @@ export interface Scenario {
 }
 
 /** Which faults and edits a run draws from (all by default). */
-export function scenarioArbitrary(kinds: readonly (typeof ACTION_KINDS)[number][] = ACTION_KINDS): fc.Arbitrary<Scenario> {
+export function scenarioArbitrary(
+  kinds: readonly (typeof ACTION_KINDS)[number][] = ACTION_KINDS,
+): fc.Arbitrary<Scenario> {
   const action = fc.record({
     at: fc.integer({ min: 0, max: SIM_TIMINGS.activeMs }),
     kind: fc.constantFrom(...kinds),
@@ -63,7 +72,9 @@ export function describeFailure(s: Scenario, result: RunResult, traceLines = 60)
     `violation: ${result.violation?.message ?? '(none)'}`,
     `fleet: ${c.nodes} nodes (${c.needing} needing a reboot at the start), concurrency ${c.concurrency}, ${c.replicas} controller replica(s), --max-reboot-attempts=${c.maxRebootAttempts}, --settle-time=${c.settleMs / 1000}s, world seed ${c.seed}`,
     'what happened to it:',
-    ...(s.actions.length === 0 ? ['  (nothing: the plain rollout)'] : s.actions.map((a) => `  ${formatTime(a.at)} ${a.kind} target=${a.target} arg=${a.arg}`)),
+    ...(s.actions.length === 0
+      ? ['  (nothing: the plain rollout)']
+      : s.actions.map((a) => `  ${formatTime(a.at)} ${a.kind} target=${a.target} arg=${a.arg}`)),
     `the run (last ${traceLines} of ${result.steps} steps' records):`,
     ...result.trace.slice(-traceLines).map((l) => `  ${l}`),
     `replay: the scenario as JSON (pnpm run sim -- --scenario '<json>'):`,

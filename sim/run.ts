@@ -18,7 +18,13 @@ import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { FOUND_BEFORE_THE_FIXES } from './cases.ts';
-import { checkScenario, describeFailure, type Scenario, ScenarioFailure, scenarioArbitrary } from './property.ts';
+import {
+  checkScenario,
+  describeFailure,
+  type Scenario,
+  ScenarioFailure,
+  scenarioArbitrary,
+} from './property.ts';
 import { ACTION_KINDS, type ActionKind, runScenario } from './scenario.ts';
 
 interface Options {
@@ -56,7 +62,8 @@ function parse(argv: readonly string[]): Options {
     };
     const count = (name: string, v: string) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a whole number >= 1, got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new Error(`${name}: expected a whole number >= 1, got ${JSON.stringify(v)}`);
       return n;
     };
     switch (flag) {
@@ -93,7 +100,9 @@ function parse(argv: readonly string[]): Options {
         const kinds = value().split(',');
         for (const k of kinds)
           if (!ACTION_KINDS.includes(k as ActionKind))
-            throw new Error(`--kinds: unknown action ${JSON.stringify(k)}; known: ${ACTION_KINDS.join(', ')}`);
+            throw new Error(
+              `--kinds: unknown action ${JSON.stringify(k)}; known: ${ACTION_KINDS.join(', ')}`,
+            );
         o.kinds = kinds as ActionKind[];
         break;
       }
@@ -169,7 +178,9 @@ function report(s: Summary): void {
   );
   if (s.failure) {
     process.stdout.write(`\nFOUND: ${s.failure.message}\n${s.failure.story}\n`);
-    process.stdout.write(`replay: pnpm run sim -- --seed ${s.failure.seed} --path '${s.failure.path}' --seeds 1\n`);
+    process.stdout.write(
+      `replay: pnpm run sim -- --seed ${s.failure.seed} --path '${s.failure.path}' --seeds 1\n`,
+    );
   }
 }
 
@@ -207,7 +218,12 @@ async function main(): Promise<void> {
     summaries = await Promise.all(
       Array.from({ length: o.workers }, (_, w) => {
         const args = [
-          ...process.argv.slice(2).filter((a, i, all) => !['--workers', '--seed'].includes(a) && !['--workers', '--seed'].includes(all[i - 1] ?? '')),
+          ...process.argv
+            .slice(2)
+            .filter(
+              (a, i, all) =>
+                !['--workers', '--seed'].includes(a) && !['--workers', '--seed'].includes(all[i - 1] ?? ''),
+            ),
           '--seed',
           String((o.seed + w * 7_919) % 2 ** 31),
           '--seeds',
@@ -235,7 +251,9 @@ async function main(): Promise<void> {
     runs: summaries,
   };
   if (summaries.length > 1)
-    process.stdout.write(`in all: ${total.schedules} schedules, ${total.reboots} reboots, ${total.failures.length} failure(s)\n`);
+    process.stdout.write(
+      `in all: ${total.schedules} schedules, ${total.reboots} reboots, ${total.failures.length} failure(s)\n`,
+    );
   if (o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(total, null, 2)}\n`);
   process.exitCode = total.failures.length > 0 ? 1 : 0;
 }

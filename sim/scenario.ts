@@ -335,7 +335,8 @@ class People {
       case 'reboot-never':
       case 'reboot-fail':
       case 'reboot-fail-then-down':
-        m.rebootBehavior = a.kind === 'reboot-never' ? 'never' : a.kind === 'reboot-fail' ? 'fail' : 'fail-then-down';
+        m.rebootBehavior =
+          a.kind === 'reboot-never' ? 'never' : a.kind === 'reboot-fail' ? 'fail' : 'fail-then-down';
         w.log(m.name, `reboot behaviour ${m.rebootBehavior}`);
         return;
       case 'drain-refused':
@@ -457,7 +458,10 @@ class People {
           if (variant === 1) delete spec.leaseDurationSeconds;
           if (variant === 2) spec.leaseDurationSeconds = 1;
           if (variant === 3)
-            l.metadata = { ...l.metadata, annotations: { ...l.metadata?.annotations, 'baton.dev/granted-node': 'x' } };
+            l.metadata = {
+              ...l.metadata,
+              annotations: { ...l.metadata?.annotations, 'baton.dev/granted-node': 'x' },
+            };
           l.spec = spec;
           this.#server.replace('lease', name, l, 'person');
         });
@@ -488,7 +492,10 @@ class People {
         this.#kubectl('kubectl baton pause', () =>
           this.#server.create(
             'lease',
-            { metadata: { name: PAUSE_LEASE }, spec: { holderIdentity: `${MANUAL_HOLDER_PREFIX}ops` } } as V1Lease,
+            {
+              metadata: { name: PAUSE_LEASE },
+              spec: { holderIdentity: `${MANUAL_HOLDER_PREFIX}ops` },
+            } as V1Lease,
             'person',
           ),
         );
@@ -539,18 +546,33 @@ class People {
       }
       case 'request':
         this.#kubectl(`kubectl baton request ${m.name}`, () =>
-          this.#server.patchMetadata('node', m.name, { annotations: { [Annotation.RebootRequested]: 'ops' } }, 'person'),
+          this.#server.patchMetadata(
+            'node',
+            m.name,
+            { annotations: { [Annotation.RebootRequested]: 'ops' } },
+            'person',
+          ),
         );
         this.#inv.requested(m.name);
         return;
       case 'cancel':
         this.#kubectl(`kubectl baton cancel ${m.name}`, () =>
-          this.#server.patchMetadata('node', m.name, { annotations: { [Annotation.RebootRequested]: null } }, 'person'),
+          this.#server.patchMetadata(
+            'node',
+            m.name,
+            { annotations: { [Annotation.RebootRequested]: null } },
+            'person',
+          ),
         );
         return;
       case 'reset-attempts':
         this.#kubectl(`kubectl annotate node ${m.name} ${Annotation.RebootAttempts}-`, () =>
-          this.#server.patchMetadata('node', m.name, { annotations: { [Annotation.RebootAttempts]: null } }, 'person'),
+          this.#server.patchMetadata(
+            'node',
+            m.name,
+            { annotations: { [Annotation.RebootAttempts]: null } },
+            'person',
+          ),
         );
         this.#inv.attemptsReset(m.name);
         return;

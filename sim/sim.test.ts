@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FOUND_BEFORE_THE_FIXES } from './cases.ts';
-import { checkScenario, describeFailure, ScenarioFailure, scenarioArbitrary } from './property.ts';
+import { checkScenario, describeFailure, scenarioArbitrary } from './property.ts';
 import { runScenario } from './scenario.ts';
 
 const BUDGET_S = Number(process.env.SIM_BUDGET_S ?? 90);
@@ -63,31 +63,37 @@ describe('the simulation: its checks fire', () => {
 });
 
 describe('the simulation: a budget of fresh schedules', () => {
-  it(`finds no violation in ${BUDGET_S} s of schedules`, async () => {
-    const seed = Number(process.env.SIM_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    let schedules = 0;
-    const details = await fc.check(
-      fc.asyncProperty(scenarioArbitrary(), async (s) => {
-        await checkScenario(s);
-        schedules++;
-      }),
-      {
-        seed,
-        numRuns: Number.MAX_SAFE_INTEGER,
-        interruptAfterTimeLimit: BUDGET_S * 1000,
-        markInterruptAsFailure: false,
-      },
-    );
-    let story = '';
-    if (details.failed && details.counterexample) {
-      const shrunk = details.counterexample[0];
-      const r = await runScenario(shrunk.config, shrunk.actions);
-      story = `${describeFailure(shrunk, r)}\nreplay: pnpm run sim -- --seed ${details.seed} --path '${details.counterexamplePath}' --seeds 1`;
-    } else if (details.failed) {
-      story = String(details.errorInstance instanceof ScenarioFailure ? details.errorInstance.message : details.errorInstance);
-    }
-    expect(details.failed, `seed ${seed}\n${story}`).toBe(false);
-    expect(schedules).toBeGreaterThan(10);
-    process.stdout.write(`simulation: ${schedules} schedules in ${BUDGET_S} s, seed ${seed}, no violation\n`);
-  }, (BUDGET_S + 120) * 1000);
+  it(
+    `finds no violation in ${BUDGET_S} s of schedules`,
+    async () => {
+      const seed = Number(process.env.SIM_SEED ?? Math.floor(Math.random() * 2 ** 31));
+      let schedules = 0;
+      const details = await fc.check(
+        fc.asyncProperty(scenarioArbitrary(), async (s) => {
+          await checkScenario(s);
+          schedules++;
+        }),
+        {
+          seed,
+          numRuns: Number.MAX_SAFE_INTEGER,
+          interruptAfterTimeLimit: BUDGET_S * 1000,
+          markInterruptAsFailure: false,
+        },
+      );
+      let story = '';
+      if (details.failed && details.counterexample) {
+        const shrunk = details.counterexample[0];
+        const r = await runScenario(shrunk.config, shrunk.actions);
+        story = `${describeFailure(shrunk, r)}\nreplay: pnpm run sim -- --seed ${details.seed} --path '${details.counterexamplePath}' --seeds 1`;
+      } else if (details.failed) {
+        story = String(details.errorInstance);
+      }
+      expect(details.failed, `seed ${seed}\n${story}`).toBe(false);
+      expect(schedules).toBeGreaterThan(10);
+      process.stdout.write(
+        `simulation: ${schedules} schedules in ${BUDGET_S} s, seed ${seed}, no violation\n`,
+      );
+    },
+    (BUDGET_S + 120) * 1000,
+  );
 });

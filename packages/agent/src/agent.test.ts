@@ -156,11 +156,19 @@ function world(
     const from = w.node.ann(Annotation.RebootFromBootId);
     const recorded = w.node.ann(Annotation.Grant);
     const id = l.metadata?.annotations?.[SlotAnnotation.GrantId];
-    if (!w.autoAck || from === undefined || recorded !== `${l.metadata?.name}/${id}` || l.spec?.holderIdentity !== NODE)
+    if (
+      !w.autoAck ||
+      from === undefined ||
+      recorded !== `${l.metadata?.name}/${id}` ||
+      l.spec?.holderIdentity !== NODE
+    )
       return l;
     return {
       ...l,
-      metadata: { ...l.metadata, annotations: { ...l.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: from } },
+      metadata: {
+        ...l.metadata,
+        annotations: { ...l.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: from },
+      },
     };
   };
   const deps: AgentDeps = {
@@ -227,7 +235,9 @@ describe('the agent, given a grant', () => {
     expect(w.events).toEqual(['Draining', 'Rebooting']);
     // The grant and the cordon state were written before the node was touched.
     expect(
-      w.node.writes.indexOf('annotations:baton.dev/phase,baton.dev/phase-since,baton.dev/grant,baton.dev/was-unschedulable'),
+      w.node.writes.indexOf(
+        'annotations:baton.dev/phase,baton.dev/phase-since,baton.dev/grant,baton.dev/was-unschedulable',
+      ),
     ).toBeLessThan(w.node.writes.indexOf('update'));
   });
 
@@ -269,7 +279,7 @@ describe('the agent, given a grant', () => {
     expect(w.drains + w.reboots).toBe(0);
   });
 
-  it('acts on a grant whatever its times say: it never compares another machine\'s clock with its own', async () => {
+  it("acts on a grant whatever its times say: it never compares another machine's clock with its own", async () => {
     // Issue 14, point 3: an agent clock ahead of the controller's saw every new grant expired, or
     // older than its last Aborted phase. Times are for people; the identity decides.
     w.leases = [slot(NODE, 'g1', undefined, '2020-01-01T00:00:00.000000Z')];
@@ -475,7 +485,9 @@ describe('the agent after a restart', () => {
   });
 
   it('clears the attempt count once the sentinel says no reboot is needed', async () => {
-    const w = world(makeNode({ annotations: { [Annotation.RebootAttempts]: '2', [Annotation.Phase]: 'Rebooted' } }));
+    const w = world(
+      makeNode({ annotations: { [Annotation.RebootAttempts]: '2', [Annotation.Phase]: 'Rebooted' } }),
+    );
     w.reading = absent;
     expect(await w.agent.reconcile()).toBe('idle');
     expect(w.node.ann(Annotation.RebootAttempts)).toBeUndefined();
@@ -599,7 +611,9 @@ describe('the agent after a restart', () => {
 
 describe('the agent with a watched view of its node', () => {
   it('decides the idle case from the watch, without reading the node', async () => {
-    const node = makeNode({ annotations: { [Annotation.Phase]: AgentPhase.Rebooted, [Annotation.Grant]: G1 } });
+    const node = makeNode({
+      annotations: { [Annotation.Phase]: AgentPhase.Rebooted, [Annotation.Grant]: G1 },
+    });
     const w = world(node, {}, () => structuredClone(node.node));
     for (const setup of [
       () => (w.leases = []),

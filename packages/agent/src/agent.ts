@@ -33,8 +33,8 @@ import {
   grantNaming,
   isRebootAcknowledged,
   type LabelPair,
-  mayStartUnder,
   type LeaseLike,
+  mayStartUnder,
   REBOOTING_TAINT,
   recordedGrant,
   type Taint as TaintSpec,
@@ -440,7 +440,10 @@ export class Agent {
     }
     await this.#setPhase(AgentPhase.Rebooting, { [Annotation.RebootFromBootId]: bootId });
     this.#recordedRebooting = true;
-    this.#d.log.info({ bootId, grant: grant.identity }, 'drained; waiting for the controller to acknowledge the reboot');
+    this.#d.log.info(
+      { bootId, grant: grant.identity },
+      'drained; waiting for the controller to acknowledge the reboot',
+    );
     if (isRebootAcknowledged(grant, bootId)) return this.#giveCommand(node, grant, bootId);
     return 'waiting-for-acknowledgement';
   }
@@ -473,7 +476,10 @@ export class Agent {
       }
       // It ran and failed or timed out: the shutdown may be under way all the same (a
       // `systemctl reboot` that times out while the system goes down). Wait out the grace.
-      this.#d.log.error({ err: message }, 'the reboot command failed; waiting --shutdown-grace in case the machine goes down anyway');
+      this.#d.log.error(
+        { err: message },
+        'the reboot command failed; waiting --shutdown-grace in case the machine goes down anyway',
+      );
       await this.#d.events.record(
         'Warning',
         EventReason.Rebooting,
@@ -489,7 +495,10 @@ export class Agent {
     this.#commandGivenAt = undefined;
     this.#recordedRebooting = false;
     if (ann[Annotation.Phase] !== AgentPhase.Verifying || restore !== undefined)
-      await this.#setPhase(AgentPhase.Verifying, restore === undefined ? {} : { [Annotation.Grant]: restore });
+      await this.#setPhase(
+        AgentPhase.Verifying,
+        restore === undefined ? {} : { [Annotation.Grant]: restore },
+      );
     if (!isReady(node)) return 'waiting-for-ready';
 
     const reading = await this.#d.checkSentinel();

@@ -18,6 +18,7 @@ import {
   loadKubeConnection,
   type ProcessSpec,
   superviseListWatch,
+  wallClock,
 } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent.ts';
@@ -66,6 +67,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
     ),
   logBindings: (config) => ({ node: config.nodeId }),
   async start({ config, log, registry, setReadiness }) {
+    const now = wallClock();
     const client = createKubeClient(await loadKubeConnection(config.kubeconfig), {
       userAgent: 'baton-agent',
     });
@@ -100,7 +102,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       node: nodeApi,
       maxRebootAttempts: config.maxRebootAttempts,
       heartbeatMs: config.heartbeatInterval,
-      now: () => new Date(),
+      now,
     });
     const drainApi = createKubeDrainApi(kubeDrainCore(client));
     const agent = new Agent(
@@ -153,7 +155,7 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
         },
         rebooter: rebooterFor(config),
         clock: {
-          now: () => new Date(),
+          now,
           monotonicMs: () => performance.now(),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         },

@@ -29,12 +29,17 @@ describe('rebooters', () => {
     // The agent undoes at once only when nothing can be going down; a failure after the command
     // ran (exit 1, a signal, a timeout) may come from a shutdown already under way.
     const with_ = (r: Partial<CommandResult>) =>
-      commandRebooter(['/bin/systemctl', 'reboot'], { hostMountNamespace: true, run: async () => ({ ...ok, ...r }) });
+      commandRebooter(['/bin/systemctl', 'reboot'], {
+        hostMountNamespace: true,
+        run: async () => ({ ...ok, ...r }),
+      });
     for (const r of [{ spawnError: 'ENOENT', code: null }, { code: 127 }, { code: 126 }]) {
       await expect(with_(r).reboot()).rejects.toBeInstanceOf(RebootNotStartedError);
     }
     for (const r of [{ code: 1 }, { code: null, signal: 'SIGKILL' as NodeJS.Signals, timedOut: true }]) {
-      const err = await with_(r).reboot().catch((e: unknown) => e);
+      const err = await with_(r)
+        .reboot()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(RebootNotStartedError);
     }

@@ -54,7 +54,9 @@ export function signalRebooter(
       try {
         kill(1, signal);
       } catch (err) {
-        throw new RebootNotStartedError(`signal ${signal} to PID 1 could not be sent: ${(err as Error).message}`);
+        throw new RebootNotStartedError(
+          `signal ${signal} to PID 1 could not be sent: ${(err as Error).message}`,
+        );
       }
     },
   };

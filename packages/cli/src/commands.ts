@@ -12,7 +12,6 @@ import {
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
   PAUSE_REASON_ANNOTATION,
-  SlotAnnotation,
   slotIndexOf,
 } from '@baton/protocol';
 import { updateWithRetry } from '@baton/runtime';
@@ -87,7 +86,7 @@ async function why(ctx: CommandContext, name: string, output: 'text' | 'json') {
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,
     ),
-    slots: slotViews(leases, now),
+    slots: slotViews(leases),
     optOutLabel: ctx.global.optOutLabel,
     time: now.toISOString(),
   });
@@ -151,7 +150,7 @@ async function pause(ctx: CommandContext, forMs: number | undefined, reason: str
   ctx.stdout(
     `Paused by ${holder}: no new reboot grants ${until}until kubectl baton resume${reason !== undefined ? `; reason: ${reason}` : ''}.\n`,
   );
-  const holders = slotViews(await cluster.listLeases(), ctx.now()).filter((s) => s.valid);
+  const holders = slotViews(await cluster.listLeases()).filter((s) => s.valid);
   if (holders.length > 0) {
     ctx.stdout(
       `Already granted, and finishing their reboot: ${holders.map((s) => `${s.holder} (${s.name})`).join(', ')}.\n`,
@@ -224,7 +223,14 @@ async function release(ctx: CommandContext, target: string, force: boolean) {
       // or emptied by hand): the controller counts it as holding a slot until a person gives up.
       const orphan = inFlightGrant(node.metadata?.annotations ?? {});
       if (orphan !== undefined) {
-        await giveUp(ctx, target, orphan, node.metadata?.annotations?.[Annotation.Phase], force, 'no slot Lease names it any more');
+        await giveUp(
+          ctx,
+          target,
+          orphan,
+          node.metadata?.annotations?.[Annotation.Phase],
+          force,
+          'no slot Lease names it any more',
+        );
         return;
       }
       throw new CliError(
@@ -250,10 +256,13 @@ async function giveUp(
   context: string,
 ) {
   const warning = `${node} is mid-reboot (phase ${phase ?? 'none'}, grant ${identity}; ${context}): giving up on it lets the controller grant its slot to another node, which may go down while this one is still down`;
-  if (!force) throw new CliError(ExitCode.Refused, `refused: ${warning}. Re-run with --force to give up on it.`);
+  if (!force)
+    throw new CliError(ExitCode.Refused, `refused: ${warning}. Re-run with --force to give up on it.`);
   ctx.stderr(`warning: ${warning}; giving up on it (--force).\n`);
   await ctx.cluster.annotateNode(node, Annotation.GivenUp, identity);
-  ctx.stdout(`Gave up on ${node} (${Annotation.GivenUp}=${identity}): it no longer counts as holding a slot.\n`);
+  ctx.stdout(
+    `Gave up on ${node} (${Annotation.GivenUp}=${identity}): it no longer counts as holding a slot.\n`,
+  );
 }
 
 async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
@@ -308,7 +317,9 @@ async function releaseOne(ctx: CommandContext, lease: V1Lease, force: boolean) {
   // controller would keep counting it (what the node says it does counts as much as the Lease).
   if (givingUp !== undefined) {
     await cluster.annotateNode(holder, Annotation.GivenUp, givingUp);
-    ctx.stdout(`Gave up on ${holder} (${Annotation.GivenUp}=${givingUp}): it no longer counts as holding a slot.\n`);
+    ctx.stdout(
+      `Gave up on ${holder} (${Annotation.GivenUp}=${givingUp}): it no longer counts as holding a slot.\n`,
+    );
   }
 }
 

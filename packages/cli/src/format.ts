@@ -66,17 +66,17 @@ export function formatStatus(report: StatusReport): string {
     out.push(`Slots (namespace ${report.namespace}):`);
     out.push(
       table([
-        ['SLOT', 'HOLDER', 'EXPIRES'],
+        ['SLOT', 'HOLDER', 'RENEWED'],
         ...report.slots.map((s) => [
           s.name,
           s.holder ?? '-',
           s.holder === null
             ? '-'
-            : s.expires === null
-              ? 'never valid (no renewTime or duration)'
-              : s.valid
-                ? `${relative(s.expires, now)} (${s.expires})`
-                : `expired ${relative(s.expires, now)}`,
+            : !s.valid && !s.holder.startsWith('manual:')
+              ? 'not a grant (no baton.dev/grant-id)'
+              : s.renewed === null
+                ? '-'
+                : relative(s.renewed, now),
         ]),
       ]),
     );
@@ -92,7 +92,7 @@ export function formatStatus(report: StatusReport): string {
           n.name,
           n.needsReboot,
           n.phase ?? '-',
-          n.slot === null ? '-' : n.granted ? n.slot : `${n.slot} (expired)`,
+          n.slot === null ? '-' : n.granted ? n.slot : `${n.slot} (not a grant)`,
           n.blocked ?? '-',
           n.since === null ? '-' : formatAge(now.getTime() - new Date(n.since).getTime()),
         ]),

@@ -25,7 +25,7 @@ const COMMAND_HELP: Readonly<Record<CommandName, { usage: string; summary: strin
   REBOOT   yes | no | unknown (the sentinel could not be read) | held (attempt limit) |
            unreported (no agent reports this node), from the agent's RebootRequired condition
   PHASE    the agent's ${Annotation.Phase} annotation
-  SLOT     the slot Lease naming the node; "(expired)" when its grant ran out
+  SLOT     the slot Lease naming the node; "(not a grant)" when it carries no grant id
   BLOCKED  the reason of the controller's RebootGate condition when it holds the node back
   SINCE    how long the node has been in this state (latest of the phase start and the
            RebootRequired and RebootGate transitions)
@@ -35,7 +35,7 @@ const COMMAND_HELP: Readonly<Record<CommandName, { usage: string; summary: strin
       "pause": { "paused": bool, "holder": string|null, "reason": string|null,
                  "since": RFC3339|null, "until": RFC3339|null, "description": string|null },
       "slots": [ { "name", "index", "holder": string|null, "acquired", "renewed",
-                   "expires": RFC3339|null, "valid": bool } ],
+                   "expires": RFC3339|null, "valid": bool (a grant: holder and grant id) } ],
       "nodes": [ { "name", "needsReboot": "yes"|"no"|"unknown"|"held"|"unreported",
                    "rebootRequired": { "status", "reason", "message", "since" }|null,
                    "phase", "phaseSince", "slot": string|null, "granted": bool,

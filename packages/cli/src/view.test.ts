@@ -4,8 +4,14 @@ import { type AnnotatedLease, type NodeLike, nodeView, pauseView, slotViews, sta
 const now = new Date('2026-01-10T12:00:00Z');
 const ago = (s: number) => new Date(now.getTime() - s * 1000).toISOString();
 
-const slot = (name: string, holder: string | undefined, renewedAgo = 10, duration = 300): AnnotatedLease => ({
-  metadata: { name },
+const slot = (
+  name: string,
+  holder: string | undefined,
+  renewedAgo = 10,
+  duration = 300,
+  grantId: string | null = 'g1',
+): AnnotatedLease => ({
+  metadata: { name, annotations: grantId === null ? {} : { 'baton.dev/grant-id': grantId } },
   spec: {
     holderIdentity: holder,
     acquireTime: ago(renewedAgo),
@@ -54,11 +60,13 @@ describe('nodeView', () => {
     expect(v.needsReboot).toBe(expected);
   });
 
-  it('finds the slot naming the node, and tells a valid grant from an expired one', () => {
+  it('finds the slot naming the node, and tells a grant from a Lease without a grant id (never by time)', () => {
     const held = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-slot-1', 'a')], now, 'x/y');
     expect(held).toMatchObject({ slot: 'baton-slot-1', granted: true });
-    const expired = nodeView(node('a'), [slot('baton-slot-0', 'a', 400, 300)], now, 'x/y');
-    expect(expired).toMatchObject({ slot: 'baton-slot-0', granted: false });
+    const old = nodeView(node('a'), [slot('baton-slot-0', 'a', 400, 300)], now, 'x/y');
+    expect(old).toMatchObject({ slot: 'baton-slot-0', granted: true });
+    const byHand = nodeView(node('a'), [slot('baton-slot-0', 'a', 10, 300, null)], now, 'x/y');
+    expect(byHand).toMatchObject({ slot: 'baton-slot-0', granted: false });
     const none = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-pause', 'a')], now, 'x/y');
     expect(none).toMatchObject({ slot: null, granted: false });
   });
@@ -166,15 +174,12 @@ describe('pauseView', () => {
 
 describe('slotViews and statusReport', () => {
   it('lists only slot Leases, by index, with holder and expiry', () => {
-    const views = slotViews(
-      [
-        slot('baton-slot-10', 'c'),
-        slot('baton-pause', 'manual:x'),
-        slot('baton-slot-2', undefined),
-        slot('baton-slot-0', 'a'),
-      ],
-      now,
-    );
+    const views = slotViews([
+      slot('baton-slot-10', 'c'),
+      slot('baton-pause', 'manual:x'),
+      slot('baton-slot-2', undefined),
+      slot('baton-slot-0', 'a'),
+    ]);
     expect(views.map((s) => [s.name, s.index, s.holder, s.valid])).toEqual([
       ['baton-slot-0', 0, 'a', true],
       ['baton-slot-2', 2, null, false],

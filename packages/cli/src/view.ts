@@ -9,7 +9,6 @@
  */
 import { pauseState } from '@baton/controller/pause';
 import {
-  AgentPhase,
   Annotation,
   grantNaming,
   grantOf,
@@ -90,7 +89,10 @@ export interface SlotView {
   readonly renewed: string | null;
   /** renewTime + leaseDurationSeconds; null when free or not computable. */
   readonly expires: string | null;
-  /** The holder has a grant right now (held and not expired). */
+  /**
+   * The holder has a grant: a holder and a grant id (`baton.dev/grant-id`). Grants do not expire
+   * by the clock; `expires` is what the Lease's own times say, for people.
+   */
   readonly valid: boolean;
 }
 
@@ -113,9 +115,9 @@ export interface NodeView {
   /** `baton.dev/phase` and `baton.dev/phase-since`, written by the agent. */
   readonly phase: string | null;
   readonly phaseSince: string | null;
-  /** The slot Lease whose holder is this node (valid or expired); null if none. */
+  /** The slot Lease whose holder is this node (a grant or not); null if none. */
   readonly slot: string | null;
-  /** This node holds a valid grant now. */
+  /** This node holds a grant now (a slot Lease naming it, with a grant id). */
   readonly granted: boolean;
   /** The controller's `RebootGate` condition as found; null if the controller never wrote one. */
   readonly gate: {
@@ -165,7 +167,7 @@ export function pauseView(lease: AnnotatedLease | undefined, now: Date): PauseVi
   };
 }
 
-export function slotViews(leases: readonly LeaseLike[], now: Date): SlotView[] {
+export function slotViews(leases: readonly LeaseLike[]): SlotView[] {
   const out: SlotView[] = [];
   for (const lease of leases) {
     const name = lease.metadata?.name ?? '';
@@ -205,7 +207,7 @@ export function nodeView(
   const rebootSince = leaseTime(reboot?.lastTransitionTime);
   const gateSince = leaseTime(gate?.lastTransitionTime);
   const grant = grantNaming(name, leases);
-  const named = slotViews(leases, now).find((s) => s.holder === name);
+  const named = slotViews(leases).find((s) => s.holder === name);
   const attemptsText = ann[Annotation.RebootAttempts];
   return {
     name,
@@ -258,7 +260,7 @@ export function statusReport(input: {
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,
     ),
-    slots: slotViews(leases, now),
+    slots: slotViews(leases),
     nodes: input.nodes
       .map((n) => nodeView(n, leases, now, input.optOutLabel))
       .sort((a, b) => a.name.localeCompare(b.name)),

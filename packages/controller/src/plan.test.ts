@@ -1,7 +1,13 @@
 import { AgentPhase, Annotation, SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { GRANTED_NODE_ANNOTATION, type PlanObservations, type PlanSettings, plan, type SlotLease } from './plan.ts';
+import {
+  GRANTED_NODE_ANNOTATION,
+  type PlanObservations,
+  type PlanSettings,
+  plan,
+  type SlotLease,
+} from './plan.ts';
 import { baseSettings, NOW } from './test-support.ts';
 
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
@@ -79,7 +85,9 @@ function slot(
 }
 
 /** Observations as a controller would have them: every grant seen `ageMs` ago, healthy for `healthyMs`. */
-const seen = (o: { ageMs?: number; healthyMs?: number; backoff?: Record<string, number> } = {}): PlanObservations => ({
+const seen = (
+  o: { ageMs?: number; healthyMs?: number; backoff?: Record<string, number> } = {},
+): PlanObservations => ({
   grantAgeMs: () => o.ageMs ?? 0,
   healthyForMs: () => o.healthyMs,
   healthySince: () => (o.healthyMs === undefined ? undefined : new Date(NOW.getTime() - o.healthyMs)),
@@ -166,7 +174,8 @@ describe('plan: granting', () => {
 });
 
 describe('plan: lowering and raising concurrency', () => {
-  const busy = (n: string, slot: number) => node(n, { needs: true, phase: AgentPhase.Draining, phaseSince: 10, slot });
+  const busy = (n: string, slot: number) =>
+    node(n, { needs: true, phase: AgentPhase.Draining, phaseSince: 10, slot });
 
   it('lowered from 3 to 1 with 3 holders: no grant until holders fall below 1', () => {
     const p = run(
@@ -207,9 +216,10 @@ describe('plan: holders', () => {
 
   it('judges progress by the grant recorded with the phase, never by its time', () => {
     // A Rebooted phase recorded under an earlier grant of the same slot is not this grant's work.
-    const older = run([node('a', { needs: true, phase: AgentPhase.Rebooted, grant: 'baton-slot-0/earlier' })], [
-      slot(0, 'a', 30),
-    ]);
+    const older = run(
+      [node('a', { needs: true, phase: AgentPhase.Rebooted, grant: 'baton-slot-0/earlier' })],
+      [slot(0, 'a', 30)],
+    );
     expect(older.releases).toEqual([]);
     expect(older.renewals).toHaveLength(1);
     expect(older.holding.get('a')?.stage).toBe('NoProgress');
@@ -228,7 +238,8 @@ describe('plan: holders', () => {
 
   it('an aborted grant settles like a reboot before its slot moves, whatever its times say', () => {
     // Issue 14, point 3: a phase-since dated in the future on Aborted released every new grant at once.
-    const aborted = (o: NodeSpec = {}) => node('a', { needs: true, phase: AgentPhase.Aborted, phaseSince: -3600, ...o });
+    const aborted = (o: NodeSpec = {}) =>
+      node('a', { needs: true, phase: AgentPhase.Aborted, phaseSince: -3600, ...o });
     expect(run([aborted({ ready: false })], [slot(0, 'a')]).releases).toEqual([]);
     const p = run([aborted()], [slot(0, 'a')], {}, NOW, seen({ healthyMs: 0 }));
     expect(p.releases).toMatchObject([{ kind: 'Aborted', grantId: 'g-a' }]);
@@ -246,11 +257,17 @@ describe('plan: holders', () => {
     const first = run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 });
     expect(first.releases).toEqual([]);
     expect(first.wakeInMs).toBe(60_000);
-    expect(first.holding.get('a')).toMatchObject({ stage: 'Settling', healthy: true, identity: 'baton-slot-0/g-a' });
+    expect(first.holding.get('a')).toMatchObject({
+      stage: 'Settling',
+      healthy: true,
+      identity: 'baton-slot-0/g-a',
+    });
     const later = run([rebooted({})], [slot(0, 'a')], { settleMs: 60_000 }, NOW, seen({ healthyMs: 55_000 }));
     expect(later.releases).toEqual([]);
     expect(later.wakeInMs).toBe(5_000);
-    expect(run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }, NOW, seen({ healthyMs: 4_000 })).releases).toHaveLength(1);
+    expect(
+      run([rebooted({})], [slot(0, 'a')], { settleMs: 4_000 }, NOW, seen({ healthyMs: 4_000 })).releases,
+    ).toHaveLength(1);
   });
 
   it('frees the slot of a deleted node before its reboot was acknowledged, never a slot held by hand', () => {
@@ -280,7 +297,8 @@ describe('plan: holders', () => {
     expect(gone.grants).toEqual([]);
     expect(gone.holding.get('a')?.stage).toBe('NodeGone');
     // Registered again by its kubelet: no record of the grant, still on the boot it reboots from.
-    const back = (bootId: string) => run([node('a', { bootId }), node('x', { needs: true })], [acked], {}, NOW, seen({ healthyMs: 0 }));
+    const back = (bootId: string) =>
+      run([node('a', { bootId }), node('x', { needs: true })], [acked], {}, NOW, seen({ healthyMs: 0 }));
     expect(back('b1').releases).toEqual([]);
     expect(back('b1').grants).toEqual([]);
     expect(back('b2').releases).toMatchObject([{ slot: 'baton-slot-0', holder: 'a', kind: 'Settled' }]);
@@ -312,7 +330,12 @@ describe('plan: holders', () => {
     ]);
     const acked = slot(0, 'a', 30, true, { [SlotAnnotation.RebootFromBootId]: 'b1' });
     expect(run([rebooting], [acked]).acknowledgements).toEqual([]);
-    const otherGrant = node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1', grant: 'baton-slot-0/old' });
+    const otherGrant = node('a', {
+      needs: true,
+      phase: AgentPhase.Rebooting,
+      fromBoot: 'b1',
+      grant: 'baton-slot-0/old',
+    });
     expect(run([otherGrant], [slot(0, 'a')]).acknowledgements).toEqual([]);
   });
 
@@ -325,7 +348,13 @@ describe('plan: holders', () => {
     const young = run([node('a', { needs: true })], [slot(0, 'a')], {}, NOW, seen({ ageMs: 10_000 }));
     expect(young.releases).toEqual([]);
     expect(young.wakeInMs).toBe(settings.grantDurationMs - 10_000);
-    const p = run([node('a', { needs: true })], [slot(0, 'a')], {}, NOW, seen({ ageMs: settings.grantDurationMs }));
+    const p = run(
+      [node('a', { needs: true })],
+      [slot(0, 'a')],
+      {},
+      NOW,
+      seen({ ageMs: settings.grantDurationMs }),
+    );
     expect(p.releases).toMatchObject([{ kind: 'Lapsed', grantId: 'g-a' }]);
     expect(p.grants).toEqual([]);
     expect(p.waiting.get('a')?.reason).toBe('BackingOff');
@@ -334,13 +363,19 @@ describe('plan: holders', () => {
   it('holds a node that is backing off, and says for how long', () => {
     const p = run([node('a', { needs: true })], [], {}, NOW, seen({ backoff: { a: 42_000 } }));
     expect(p.grants).toEqual([]);
-    expect(p.waiting.get('a')).toMatchObject({ reason: 'BackingOff', detail: expect.stringMatching(/in 42 s/) });
+    expect(p.waiting.get('a')).toMatchObject({
+      reason: 'BackingOff',
+      detail: expect.stringMatching(/in 42 s/),
+    });
     expect(p.wakeInMs).toBe(42_000);
   });
 
   it('halts the rollout when a granted node does not settle in time (its own observation), and says which', () => {
     const p = run(
-      [node('stuck', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 2000 }), node('next', { needs: true })],
+      [
+        node('stuck', { needs: true, phase: AgentPhase.Rebooting, phaseSince: 2000 }),
+        node('next', { needs: true }),
+      ],
       [slot(0, 'stuck', 3600)],
       { concurrency: 2, rebootTimeoutMs: 1800_000 },
       NOW,

@@ -25,7 +25,6 @@ import {
   inFlightGrant,
   type LeaseLike,
   leaseTime,
-  MANUAL_HOLDER_PREFIX,
   REBOOT_REQUIRED_CONDITION,
   type RebootWindow,
   recordedGrant,
@@ -167,7 +166,12 @@ export interface Plan {
    */
   readonly holding: ReadonlyMap<
     string,
-    { readonly stage: SettleStage; readonly why: string; readonly identity: string; readonly healthy: boolean }
+    {
+      readonly stage: SettleStage;
+      readonly why: string;
+      readonly identity: string;
+      readonly healthy: boolean;
+    }
   >;
   /** Every grant identity this plan saw held (so the observations can forget the others). */
   readonly grantsSeen: readonly string[];
@@ -257,7 +261,13 @@ export function plan(input: PlanInput): Plan {
     });
   }
 
-  const release = (slot: string, holder: string, grant: Grant | undefined, kind: ReleaseKind, reason: string) => {
+  const release = (
+    slot: string,
+    holder: string,
+    grant: Grant | undefined,
+    kind: ReleaseKind,
+    reason: string,
+  ) => {
     releases.push({ slot, holder, grantId: grant?.id, kind, reason });
     if (kind === 'Aborted' || kind === 'Lapsed') backingOff.add(holder);
   };
@@ -317,7 +327,14 @@ export function plan(input: PlanInput): Plan {
       if (grant.rebootFromBootId !== undefined) {
         // The Lease says the reboot began: the machine may be down now. It keeps its slot until
         // the node is back on a new boot (or a person releases it).
-        keep(i, holder, grant, SettleStage.NodeGone, `the Node object is gone after its reboot from boot ${grant.rebootFromBootId} began; waiting for it to come back`, { renew: false });
+        keep(
+          i,
+          holder,
+          grant,
+          SettleStage.NodeGone,
+          `the Node object is gone after its reboot from boot ${grant.rebootFromBootId} began; waiting for it to come back`,
+          { renew: false },
+        );
       } else {
         // No acknowledged reboot: its agent cannot have given the command under this grant.
         release(slot, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`);
@@ -332,7 +349,8 @@ export function plan(input: PlanInput): Plan {
     const working = recordedGrant(node.metadata?.annotations ?? {}) === grant.identity;
     const phase = working ? ann(node, Annotation.Phase) : undefined;
     let outcome: SettleGrant['outcome'] | undefined;
-    if (phase === AgentPhase.Rebooted || phase === AgentPhase.Held || phase === AgentPhase.Aborted) outcome = phase;
+    if (phase === AgentPhase.Rebooted || phase === AgentPhase.Held || phase === AgentPhase.Aborted)
+      outcome = phase;
     else if (!working && grant.rebootFromBootId !== undefined) outcome = 'RecordLost';
 
     if (outcome === undefined && !working) {
@@ -344,7 +362,13 @@ export function plan(input: PlanInput): Plan {
       }
       const age = seen.grantAgeMs(grant.identity);
       if (age >= s.grantDurationMs) {
-        release(slot, holder, grant, 'Lapsed', `${holder} started no work under the grant within ${Math.round(s.grantDurationMs / 1000)} s`);
+        release(
+          slot,
+          holder,
+          grant,
+          'Lapsed',
+          `${holder} started no work under the grant within ${Math.round(s.grantDurationMs / 1000)} s`,
+        );
         freed();
         continue;
       }

@@ -22,6 +22,7 @@ import {
   nodeEventRecorder,
   type ProcessSpec,
   superviseInformer,
+  wallClock,
 } from '@baton/runtime';
 import {
   AppsV1Api,
@@ -55,7 +56,7 @@ import { kubeWorkloadsApi, recordWorkloads } from './workloads-probe.ts';
 const ALERT_TIMEOUT_MS = 10_000;
 
 /** The alerts gate, when an alert source is configured. */
-function alertGate(config: ControllerConfig, onChange: () => void, log: Logger) {
+function alertGate(config: ControllerConfig, onChange: () => void, log: Logger, now: () => Date) {
   if (config.prometheusUrl === undefined && config.alertmanagerUrl === undefined) return undefined;
   const settings = {
     prometheusUrl: config.prometheusUrl,
@@ -76,7 +77,7 @@ function alertGate(config: ControllerConfig, onChange: () => void, log: Logger) 
       evaluateAlerts(settings, filter, {
         get: nodeHttpGet,
         readFile: (path) => readFile(path, 'utf8'),
-        now: () => new Date(),
+        now,
       }),
     periodMs: config.period,
     timeoutMs: ALERT_TIMEOUT_MS,
@@ -102,6 +103,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       describeOptions(controllerOptions),
     ),
   async start({ config, log, registry, setReadiness }) {
+    const now = wallClock();
     const identity = config.identity ?? hostname();
     const kc = loadKubeConfig(config.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
@@ -154,7 +156,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
               caFile: config.prometheusCaFile,
               timeoutMs: 10_000,
             }),
-            now: () => new Date(),
+            now,
             refreshMs: 5_000,
             maxAgeMs: 60_000,
             onChange: () => schedule('gates'),
@@ -183,7 +185,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       },
       health,
       // A few GETs per holder, only once the rest has settled: every 2 s is cheap and prompt.
-      workloads: { api: workloadsApi, refreshMs: 2_000, now: () => new Date() },
+      workloads: { api: workloadsApi, refreshMs: 2_000, now },
       onChange: () => schedule('settle'),
       onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
     });
@@ -199,14 +201,14 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
           leaseDurationMs: config.leaderElectionLeaseDuration,
           renewDeadlineMs: config.leaderElectionRenewDeadline,
           retryPeriodMs: config.leaderElectionRetryPeriod,
-          now: () => Date.now(),
+          now: () => now().getTime(),
           monotonicMs: () => performance.now(),
           log,
           onStartedLeading: () => schedule('leader'),
         })
       : undefined;
     const electionStop = new AbortController();
-    const alerts = alertGate(config, () => schedule('gates'), log);
+    const alerts = alertGate(config, () => schedule('gates'), log, now);
     const gates: NodeGate[] = [];
     if (alerts !== undefined) gates.push(alertNodeGate(alerts));
     if (podWatches.length > 0) {
@@ -244,7 +246,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         nodes: () => nodes.list(),
         leases: () => leases.list(),
         synced: () => nodes.synced() && leases.synced(),
-        slots: kubeSlotWriter(coordination, config.namespace, grantSeconds),
+        slots: kubeSlotWriter(coordination, config.namespace, grantSeconds, { now }),
         monotonicMs: () => performance.now(),
         abortBackoffMs: config.abortBackoff,
         events: nodeEventRecorder(
@@ -254,7 +256,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         ),
         metrics: controllerMetrics(registry),
         log,
-        now: () => new Date(),
+        now,
         renewAfterMs: config.grantDuration / 3,
         mayAct: () => elector === undefined || elector.isLeader(),
         gates,

@@ -192,7 +192,9 @@ describe('Reconciler: the reboot acknowledgement', () => {
 
   it('acknowledges nothing for a phase recorded under another grant', async () => {
     const s = setup({
-      nodes: [node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1', grant: 'baton-slot-0/older' })],
+      nodes: [
+        node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1', grant: 'baton-slot-0/older' }),
+      ],
       leases: [held('a', 30)],
     });
     await s.r.reconcile();
@@ -246,7 +248,9 @@ describe('Reconciler: time is its own, on a monotonic clock', () => {
     await s.r.reconcile();
     expect(s.grants.map((g) => g.node)).toEqual(['a']);
     // Aborted again (the agent counts 2 in a row): twice as long.
-    state.nodes = [node('a', { needs: true, phase: AgentPhase.Aborted, aborted: 2, grant: 'baton-slot-0/g-a' })];
+    state.nodes = [
+      node('a', { needs: true, phase: AgentPhase.Aborted, aborted: 2, grant: 'baton-slot-0/g-a' }),
+    ];
     state.leases = [held('a', 1)];
     await s.r.reconcile();
     state.leases = [];

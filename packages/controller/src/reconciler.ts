@@ -214,7 +214,9 @@ export class Reconciler {
           metrics.released(r.kind);
           if (r.kind === 'Aborted' || r.kind === 'Lapsed') {
             // The node waits before it is granted again, longer with each such grant in a row.
-            const recorded = Number(nodeByName.get(r.holder)?.metadata?.annotations?.[Annotation.AbortedGrants]);
+            const recorded = Number(
+              nodeByName.get(r.holder)?.metadata?.annotations?.[Annotation.AbortedGrants],
+            );
             const streak = Math.max(
               (this.#backoff.get(r.holder)?.streak ?? 0) + 1,
               Number.isInteger(recorded) && recorded > 0 ? recorded : 0,

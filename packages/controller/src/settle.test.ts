@@ -1,7 +1,14 @@
 import { AgentPhase, Annotation } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { type HealthView, type PodsView, podsView, type SettleFacts, type SettleGrant, settleCheck } from './settle.ts';
+import {
+  type HealthView,
+  type PodsView,
+  podsView,
+  type SettleFacts,
+  type SettleGrant,
+  settleCheck,
+} from './settle.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000);
@@ -58,7 +65,7 @@ const facts = (p: PodsView = pods(), h?: () => HealthView): SettleFacts => ({ po
 const check = (n: V1Node, o: Partial<SettleGrant> = {}, f?: SettleFacts) =>
   settleCheck(n, { outcome: 'Rebooted', wasUnschedulable: false, healthySince: HEALTHY_SINCE, ...o }, f);
 
-describe('settleCheck: is the node healthy now (how long is the plan\'s business)', () => {
+describe("settleCheck: is the node healthy now (how long is the plan's business)", () => {
   const cases: {
     name: string;
     node: V1Node;
@@ -138,7 +145,10 @@ describe('settleCheck: is the node healthy now (how long is the plan\'s business
     {
       name: 'health query false, with its reason',
       node: rebooted(),
-      facts: facts(pods(), health({ ok: false, detail: 'Prometheus at http://p:9090 unreachable: ECONNREFUSED' })),
+      facts: facts(
+        pods(),
+        health({ ok: false, detail: 'Prometheus at http://p:9090 unreachable: ECONNREFUSED' }),
+      ),
       stage: 'HealthQueryFailing',
       why: /unreachable: ECONNREFUSED/,
     },
@@ -155,11 +165,22 @@ describe('settleCheck: is the node healthy now (how long is the plan\'s business
       facts: facts(pods(), health({ checkedAt: undefined })),
       stage: 'HealthQueryFailing',
     },
-    { name: 'everything healthy', node: rebooted(), facts: facts(pods(), health()), stage: 'Settling', kind: 'Settled' },
+    {
+      name: 'everything healthy',
+      node: rebooted(),
+      facts: facts(pods(), health()),
+      stage: 'Settling',
+      kind: 'Settled',
+    },
     { name: 'no facts: pods and health not checked', node: rebooted(), stage: 'Settling', kind: 'Settled' },
     {
       name: 'held at the attempt limit: RebootRequired stays True, still must be healthy',
-      node: node({ phase: AgentPhase.Held, phaseSince: 120, required: 'True', requiredReason: 'AttemptLimitReached' }),
+      node: node({
+        phase: AgentPhase.Held,
+        phaseSince: 120,
+        required: 'True',
+        requiredReason: 'AttemptLimitReached',
+      }),
       grant: { outcome: 'Held' },
       facts: facts(),
       stage: 'Settling',
@@ -216,10 +237,26 @@ describe('podsView', () => {
     { name: 'no pods', pods: [], notReady: [] },
     { name: 'all Ready', pods: [pod('a'), pod('b')], notReady: [] },
     { name: 'a pod not Ready is named', pods: [pod('b', { ready: false }), pod('a')], notReady: ['ns/b'] },
-    { name: 'a finished Job pod does not count', pods: [pod('job', { ready: false, phase: 'Succeeded' })], notReady: [] },
-    { name: 'a failed pod does not count', pods: [pod('x', { ready: false, phase: 'Failed' })], notReady: [] },
-    { name: 'a pod being deleted does not count', pods: [pod('old', { ready: false, deleting: true })], notReady: [] },
-    { name: 'a pod without conditions is not Ready', pods: [{ metadata: { name: 'p', namespace: 'ns' } }], notReady: ['ns/p'] },
+    {
+      name: 'a finished Job pod does not count',
+      pods: [pod('job', { ready: false, phase: 'Succeeded' })],
+      notReady: [],
+    },
+    {
+      name: 'a failed pod does not count',
+      pods: [pod('x', { ready: false, phase: 'Failed' })],
+      notReady: [],
+    },
+    {
+      name: 'a pod being deleted does not count',
+      pods: [pod('old', { ready: false, deleting: true })],
+      notReady: [],
+    },
+    {
+      name: 'a pod without conditions is not Ready',
+      pods: [{ metadata: { name: 'p', namespace: 'ns' } }],
+      notReady: ['ns/p'],
+    },
   ])('$name', (c) => {
     const v = podsView(c.pods);
     expect(v.observed).toBe(true);
@@ -273,13 +310,17 @@ describe('settleCheck: the workloads and PDBs the drain touched', () => {
     expect(state(withWorkloads({ ok: false, detail: 'down' }, h)).stage).toBe('WorkloadsUnavailable');
     expect(askedHealth).toBe(0);
     let askedWorkloads = 0;
-    check(rebooted(), { workloads: record }, {
-      pods: pods({ notReady: ['a/b'] }),
-      workloads: () => {
-        askedWorkloads++;
-        return { ok: true, detail: '' };
+    check(
+      rebooted(),
+      { workloads: record },
+      {
+        pods: pods({ notReady: ['a/b'] }),
+        workloads: () => {
+          askedWorkloads++;
+          return { ok: true, detail: '' };
+        },
       },
-    });
+    );
     expect(askedWorkloads).toBe(0);
   });
 });

@@ -14,13 +14,7 @@
  * "not healthy": a node that never settles halts the rollout at the reboot timeout, with the
  * reason given here.
  */
-import {
-  AgentPhase,
-  Annotation,
-  leaseTime,
-  REBOOT_REQUIRED_CONDITION,
-  SlotAnnotation,
-} from '@baton/protocol';
+import { Annotation, leaseTime, REBOOT_REQUIRED_CONDITION, SlotAnnotation } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { WorkloadRecord } from './workloads.ts';
 
@@ -194,16 +188,30 @@ export function settleCheck(n: V1Node, grant: SettleGrant, facts: SettleFacts | 
       }
       const w = facts.workloads(record);
       if (!w.ok) return not(kind, SettleStage.WorkloadsUnavailable, w.detail);
-      if (w.checkedAt === undefined || (grant.healthySince !== undefined && w.checkedAt < grant.healthySince)) {
-        return not(kind, SettleStage.WorkloadsUnavailable, 'waiting for a check of the workloads after the node came back');
+      if (
+        w.checkedAt === undefined ||
+        (grant.healthySince !== undefined && w.checkedAt < grant.healthySince)
+      ) {
+        return not(
+          kind,
+          SettleStage.WorkloadsUnavailable,
+          'waiting for a check of the workloads after the node came back',
+        );
       }
     }
     if (facts.health !== undefined) {
       const h = facts.health();
       if (!h.ok) return not(kind, SettleStage.HealthQueryFailing, `health query: ${h.detail}`);
       // A true answer computed before the node came back says nothing about the node as it is now.
-      if (h.checkedAt === undefined || (grant.healthySince !== undefined && h.checkedAt < grant.healthySince)) {
-        return not(kind, SettleStage.HealthQueryFailing, 'health query: waiting for an evaluation after the node came back');
+      if (
+        h.checkedAt === undefined ||
+        (grant.healthySince !== undefined && h.checkedAt < grant.healthySince)
+      ) {
+        return not(
+          kind,
+          SettleStage.HealthQueryFailing,
+          'health query: waiting for an evaluation after the node came back',
+        );
       }
     }
   }

@@ -20,7 +20,8 @@ function lease(
 ): SlotLease {
   const annotations: Record<string, string> = {};
   if (o.granted !== undefined) annotations[GRANTED_NODE_ANNOTATION] = o.granted;
-  if (o.grantId !== null && !holder.startsWith('manual:')) annotations[SlotAnnotation.GrantId] = o.grantId ?? 'g1';
+  if (o.grantId !== null && !holder.startsWith('manual:'))
+    annotations[SlotAnnotation.GrantId] = o.grantId ?? 'g1';
   return {
     metadata: { name: o.name ?? 'baton-slot-0', annotations },
     spec: {
@@ -74,7 +75,11 @@ describe('slotProblem', () => {
     // Times are for people: none of these makes a grant more or less valid.
     { name: 'no duration', l: lease('n1', { duration: null }), problem: undefined },
     { name: 'no times at all', l: lease('n1', { acquire: null, renew: null }), problem: undefined },
-    { name: 'acquireTime in the year 9999', l: lease('n1', { acquire: '9999-12-31T23:59:59.000000Z' }), problem: undefined },
+    {
+      name: 'acquireTime in the year 9999',
+      l: lease('n1', { acquire: '9999-12-31T23:59:59.000000Z' }),
+      problem: undefined,
+    },
     { name: 'renewTime an hour ahead', l: lease('n1', { renew: at(3600) }), problem: undefined },
   ])('$name', (c) => {
     const p = slotProblem(c.l, isNode, GRANTED_NODE_ANNOTATION);

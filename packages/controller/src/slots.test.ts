@@ -32,7 +32,8 @@ class LeaseStore {
       },
       createNamespacedLease: async ({ body }: { body: V1Lease }) => {
         const name = body.metadata?.name ?? '';
-        if (this.leases.has(name)) throw Object.assign(new Error('exists'), { code: 409, body: { reason: 'AlreadyExists' } });
+        if (this.leases.has(name))
+          throw Object.assign(new Error('exists'), { code: 409, body: { reason: 'AlreadyExists' } });
         this.put(body);
         return body;
       },
@@ -60,7 +61,11 @@ const grantOf = (node: string, id: string, extra: Record<string, string> = {}): 
 });
 
 const writer = (store: LeaseStore, ids: string[] = ['new-id']) =>
-  kubeSlotWriter(store.api(), 'baton', 300, { now: () => NOW, sleep: async () => {}, newGrantId: () => ids.shift() ?? 'x' });
+  kubeSlotWriter(store.api(), 'baton', 300, {
+    now: () => NOW,
+    sleep: async () => {},
+    newGrantId: () => ids.shift() ?? 'x',
+  });
 
 describe('slot writes act on the grant they were decided on', () => {
   it('a stale release never empties a newer grant of the same node', async () => {
@@ -90,9 +95,13 @@ describe('slot writes act on the grant they were decided on', () => {
     const w = writer(store);
     expect(await w.renew('baton-slot-0', { node: 'a', grantId: 'g1' })).toBe(false);
     expect(await w.acknowledge('baton-slot-0', { node: 'a', grantId: 'g1' }, 'b1')).toBe(false);
-    expect(store.leases.get('baton-slot-0')?.metadata?.annotations?.[SlotAnnotation.RebootFromBootId]).toBeUndefined();
+    expect(
+      store.leases.get('baton-slot-0')?.metadata?.annotations?.[SlotAnnotation.RebootFromBootId],
+    ).toBeUndefined();
     expect(await w.acknowledge('baton-slot-0', { node: 'a', grantId: 'g2' }, 'b1')).toBe(true);
-    expect(store.leases.get('baton-slot-0')?.metadata?.annotations?.[SlotAnnotation.RebootFromBootId]).toBe('b1');
+    expect(store.leases.get('baton-slot-0')?.metadata?.annotations?.[SlotAnnotation.RebootFromBootId]).toBe(
+      'b1',
+    );
   });
 
   it('grants only a free slot, with a new grant id and nothing inherited from an earlier grant', async () => {
@@ -101,7 +110,9 @@ describe('slot writes act on the grant they were decided on', () => {
     const left = grantOf('a', 'g1', { [SlotAnnotation.RebootFromBootId]: 'b1' });
     left.spec = { leaseDurationSeconds: 300 };
     store.put(left);
-    expect(await writer(store, ['g7']).grant('baton-slot-0', 'b', false, '{"workloads":[],"pdbs":[]}')).toBe(true);
+    expect(await writer(store, ['g7']).grant('baton-slot-0', 'b', false, '{"workloads":[],"pdbs":[]}')).toBe(
+      true,
+    );
     const ann = store.leases.get('baton-slot-0')?.metadata?.annotations ?? {};
     expect(ann[SlotAnnotation.GrantId]).toBe('g7');
     expect(ann[SlotAnnotation.GrantedNode]).toBe('b');

@@ -40,7 +40,9 @@ describe('leaseExpiry (for people and the pause Lease, never for a grant)', () =
       leaseExpiry(lease('x', { renewTime: '2026-11-25T11:59:30Z', leaseDurationSeconds: 60 }))?.toISOString(),
     ).toBe('2026-11-25T12:00:30.000Z');
     expect(
-      leaseExpiry(lease('x', { acquireTime: '2026-11-25T11:59:30Z', leaseDurationSeconds: 60 }))?.toISOString(),
+      leaseExpiry(
+        lease('x', { acquireTime: '2026-11-25T11:59:30Z', leaseDurationSeconds: 60 }),
+      )?.toISOString(),
     ).toBe('2026-11-25T12:00:30.000Z');
     expect(leaseExpiry(lease('x', { renewTime: '2026-11-25T11:59:30Z' }))).toBeUndefined();
   });

@@ -116,7 +116,8 @@ export function inFlightGrant(annotations: Readonly<Record<string, string>>): st
   if (identity === undefined || annotations[Annotation.GivenUp] === identity) return undefined;
   const phase = annotations[Annotation.Phase];
   const working =
-    (phase !== undefined && IN_FLIGHT_PHASES.has(phase)) || annotations[Annotation.RebootFromBootId] !== undefined;
+    (phase !== undefined && IN_FLIGHT_PHASES.has(phase)) ||
+    annotations[Annotation.RebootFromBootId] !== undefined;
   return working ? identity : undefined;
 }
 

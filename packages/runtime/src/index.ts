@@ -10,3 +10,4 @@ export * from './logger.ts';
 export * from './process-main.ts';
 export * from './update.ts';
 export * from './usage.ts';
+export * from './wall-clock.ts';

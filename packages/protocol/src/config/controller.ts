@@ -98,7 +98,7 @@ export const controllerOptions = defineOptions([
     ...boundedDuration('30s', '24h'),
     default: '5m',
     description:
-      'A grant whose node starts no work within this long lapses: the controller releases it and the node backs off (--abort-backoff). Also the slot Lease\'s leaseDurationSeconds, renewed while the node works, for people reading it: agents judge a grant by its identity, never by these times.',
+      "A grant whose node starts no work within this long lapses: the controller releases it and the node backs off (--abort-backoff). Also the slot Lease's leaseDurationSeconds, renewed while the node works, for people reading it: agents judge a grant by its identity, never by these times.",
   },
   {
     name: 'reboot-timeout',
