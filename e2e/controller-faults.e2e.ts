@@ -4,7 +4,8 @@
  * resourceVersion. The tests share one fleet and run in order:
  *
  * 1. ten pending nodes, concurrency 2: never more than 2 holders at any recorded moment;
- * 2. granted nodes whose Node objects are deleted free their slots;
+ * 2. granted nodes whose Node objects are deleted: after the acknowledged reboot they keep their
+ *    slots until they are back on a new boot (the machine may be down); before it, at once;
  * 3. slot Leases edited by hand into nonsense: an Event, the controller keeps running, and they
  *    block rather than grant;
  * 4. two replicas with leader election, the leader SIGKILLed mid-rollout: no over-grant, the
@@ -14,7 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentPhase, Annotation, LEADER_LEASE, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import {
+  AgentPhase,
+  Annotation,
+  grantNaming,
+  LEADER_LEASE,
+  REBOOT_REQUIRED_CONDITION,
+  SlotAnnotation,
+} from '@baton/protocol';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -25,7 +33,15 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startController } from './harness/controller.ts';
 import { Fleet, type SimulatedNode } from './harness/fleet.ts';
-import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from './harness/kube.ts';
+import { metricSample, setRebootRequired } from './harness/gates.ts';
+import {
+  createFakeNode,
+  createFakeNodes,
+  loadKubeConfig,
+  setBootId,
+  waitFor,
+  waitForNodesReady,
+} from './harness/kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import type { ManagedProcess } from './harness/processes.ts';
 import { grantAgentRbac, grantControllerRbac } from './harness/rbac.ts';
@@ -86,8 +102,11 @@ describe('controller faults and scale', () => {
       args: [`--concurrency=${CONCURRENCY}`, '--grant-duration=60s', ...args],
     });
     controllers.push(started.process);
+    metricsUrl = started.metricsUrl;
     return started;
   };
+  /** The metrics of the controller started last. */
+  let metricsUrl = '';
 
   beforeAll(async () => {
     kc = loadKubeConfig(inject('kubeconfig'));
@@ -129,9 +148,9 @@ describe('controller faults and scale', () => {
     expect(all.map((n) => recorder.grantsOf(n.name))).toEqual(all.map(() => 1));
   }, 700_000);
 
-  it('scenario 7: a granted node whose Node object is deleted frees its slot for the next node', async () => {
+  it('scenario 7: a node deleted after its acknowledged reboot keeps its slot until it is back on a new boot; one deleted before, frees it at once', async () => {
     // Two nodes that never come back hold both slots; a third waits.
-    const [gone1, gone2, next] = [node(0), node(1), node(2)];
+    const [gone1, gone2, next, early] = [node(0), node(1), node(2), node(6)];
     gone1.neverReturn = true;
     gone2.neverReturn = true;
     await gone1.touchSentinel();
@@ -148,34 +167,99 @@ describe('controller faults and scale', () => {
     );
     await sleep(3000);
     expect((await slotHolders()).sort()).toEqual([gone1.name, gone2.name].sort());
+    const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
+    // The reboot each gave the command for was acknowledged on its slot Lease: the boot it left.
+    const bootOf2 = grantNaming(gone2.name, leases)?.rebootFromBootId;
+    expect(grantNaming(gone1.name, leases)?.rebootFromBootId).toBeDefined();
+    expect(bootOf2).toBeDefined();
 
+    // Their machines are down and their Node objects deleted: the slots stay taken (a deleted
+    // Node says nothing about whether the machine is down), and the next node waits.
     await core.deleteNode({ name: gone1.name });
+    await core.deleteNode({ name: gone2.name });
     deleted.add(gone1.name);
+    deleted.add(gone2.name);
     await waitFor(
-      'the deleted node’s slot freed and granted to the next node',
+      'the holders reported as NodeGone',
+      async () =>
+        (await metricSample(metricsUrl, 'baton_holder_stage', { node: gone1.name, stage: 'NodeGone' })) === 1,
+      30_000,
+    );
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      expect((await slotHolders()).sort()).toEqual([gone1.name, gone2.name].sort());
+      await sleep(500);
+    }
+    expect(next.reboots).toBe(1);
+
+    // gone1's kubelet registers the Node again, on a new boot: back, healthy, its slot released.
+    await createFakeNode(kc, gone1.name);
+    await waitFor(
+      'gone1’s slot released and granted to the next node',
       async () => {
         const h = await slotHolders();
         return !h.includes(gone1.name) && h.includes(next.name);
       },
       60_000,
     );
-    await core.deleteNode({ name: gone2.name });
-    deleted.add(gone2.name);
-    await waitForRolloutDone([next], 2, 120_000);
+    // next reboots and settles while gone2, still gone, keeps the other slot.
+    await waitFor(
+      'the next node rebooted and its slot released',
+      async () => {
+        const n = await core.readNode({ name: next.name });
+        return (
+          next.reboots === 2 &&
+          condition(n)?.status === 'False' &&
+          n.metadata?.annotations?.[Annotation.Phase] === AgentPhase.Rebooted &&
+          (await slotHolders()).join() === gone2.name
+        );
+      },
+      120_000,
+    );
+    // gone2 registers again on the boot it was rebooting from: not back yet, the slot stays.
+    await createFakeNode(kc, gone2.name, { bootId: bootOf2 });
+    await sleep(4000);
+    expect(await slotHolders()).toEqual([gone2.name]);
+    await setBootId(kc, gone2.name, `back-${Date.now()}`);
+    await waitFor('gone2’s slot released', async () => (await slotHolders()).length === 0, 60_000);
+
+    // A granted node deleted before its reboot was acknowledged: its agent cannot have given the
+    // command under this grant, so the slot is released at once. (Its agent is stopped and its
+    // need reported by hand: the grant stays unacknowledged.)
+    await early.stopAgent();
+    await setRebootRequired(kc, early.name, true);
+    const grant = await waitFor('the grant to the early node', async () =>
+      grantNaming(early.name, (await leasesApi.listNamespacedLease({ namespace: ns })).items),
+    );
+    expect(grant.rebootFromBootId).toBeUndefined();
+    await core.deleteNode({ name: early.name });
+    deleted.add(early.name);
+    await waitFor('the early node’s slot released', async () => (await slotHolders()).length === 0, 15_000);
+    const released = await leasesApi.readNamespacedLease({ name: grant.slot, namespace: ns });
+    expect(released.metadata?.annotations?.[SlotAnnotation.GrantId]).toBeUndefined();
     expect(recorder.maxHolders).toBeLessThanOrEqual(CONCURRENCY);
     const events = await core.listNamespacedEvent({ namespace: 'default' });
     expect(
       events.items.some(
-        (e) => e.involvedObject.name === gone1.name && /no longer exists/.test(e.message ?? ''),
+        (e) => e.involvedObject.name === early.name && /no longer exists/.test(e.message ?? ''),
       ),
     ).toBe(true);
+    // Not so the nodes deleted after their acknowledged reboots: they were back, and settled.
+    expect(
+      events.items.some(
+        (e) =>
+          [gone1.name, gone2.name].includes(e.involvedObject.name ?? '') &&
+          /no longer exists/.test(e.message ?? ''),
+      ),
+    ).toBe(false);
   }, 300_000);
 
   it('slot Leases edited into nonsense: an Event each, the controller keeps running, they block rather than grant', async () => {
     const [byGarbage, byFuture, waiting] = [node(3), node(4), node(5)];
     const controller = controllers.at(-1);
-    // slot 0: the grant annotation is garbage; slot 1: a node holder dated in the year 9999 with
-    // no duration; and a slot Lease with an absurd index, held by hand.
+    // slot 0: the grant annotation is garbage; slot 1: a node holder written by hand without a
+    // grant id (dated in the year 9999, with no duration: times decide nothing); and a slot Lease
+    // with an absurd index, held by hand.
     const edit = async (slot: string, body: object) => {
       const fresh = await leasesApi.readNamespacedLease({ name: slot, namespace: ns });
       await leasesApi.replaceNamespacedLease({ name: slot, namespace: ns, body: { ...fresh, ...body } });
@@ -188,6 +272,10 @@ describe('controller faults and scale', () => {
       spec: { holderIdentity: byGarbage.name, leaseDurationSeconds: 600, renewTime: new V1MicroTime() },
     });
     await edit('baton-slot-1', {
+      metadata: {
+        ...(await leasesApi.readNamespacedLease({ name: 'baton-slot-1', namespace: ns })).metadata,
+        annotations: {},
+      },
       spec: { holderIdentity: byFuture.name, acquireTime: new V1MicroTime('9999-12-31T23:59:59.000000Z') },
     });
     await leasesApi.createNamespacedLease({
@@ -213,7 +301,7 @@ describe('controller faults and scale', () => {
       /does not name the holder/,
     );
     expect(evs.find((e) => e.involvedObject.name === 'baton-slot-1')?.message).toMatch(
-      /leaseDurationSeconds is missing|in the future/,
+      new RegExp(`has no ${SlotAnnotation.GrantId} annotation: it is not a grant`),
     );
     // Blocked, not granted: a while later nothing moved, and the controller still runs.
     await sleep(5000);
@@ -221,7 +309,9 @@ describe('controller faults and scale', () => {
     expect((await slotHolders()).sort()).toEqual([byGarbage.name, byFuture.name, 'manual:e2e'].sort());
     expect([byGarbage.reboots, byFuture.reboots, waiting.reboots]).toEqual([1, 1, 1]);
     const renewed = await leasesApi.readNamespacedLease({ name: 'baton-slot-1', namespace: ns });
-    expect(renewed.spec?.leaseDurationSeconds).toBeUndefined(); // never "repaired" into a grant
+    // Never "repaired" into a grant.
+    expect(renewed.spec?.leaseDurationSeconds).toBeUndefined();
+    expect(renewed.metadata?.annotations?.[SlotAnnotation.GrantId]).toBeUndefined();
 
     // A person empties them: the waiting node goes, nobody else.
     for (const slot of ['baton-slot-0', 'baton-slot-1']) {

@@ -39,45 +39,56 @@ export interface FakeNodeOptions {
 
 /** Creates fake nodes managed by kwok. Returns their names. */
 export async function createFakeNodes(kc: KubeConfig, opts: FakeNodeOptions): Promise<string[]> {
-  const core = kc.makeApiClient(CoreV1Api);
   const names: string[] = [];
   for (let i = 0; i < opts.count; i++) {
     const name = `${opts.prefix}-${i}`;
-    const node: V1Node = {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name,
-        annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-        labels: {
-          'kubernetes.io/hostname': name,
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': 'amd64',
-          type: 'kwok',
-          ...opts.labels,
-        },
-      },
-      status: {
-        allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
-        capacity: { cpu: '32', memory: '256Gi', pods: '110' },
-        nodeInfo: {
-          architecture: 'amd64',
-          bootID: opts.bootId ?? randomUUID(),
-          containerRuntimeVersion: 'kwok',
-          kernelVersion: 'kwok',
-          kubeProxyVersion: 'kwok',
-          kubeletVersion: 'kwok',
-          machineID: randomUUID(),
-          operatingSystem: 'linux',
-          osImage: 'kwok',
-          systemUUID: randomUUID(),
-        },
-      },
-    };
-    await core.createNode({ body: node });
+    await createFakeNode(kc, name, opts);
     names.push(name);
   }
   return names;
+}
+
+/**
+ * Creates one fake node managed by kwok, named `name` (also a Node registered again by its
+ * kubelet after the object was deleted: then give it the boot it came back on).
+ */
+export async function createFakeNode(
+  kc: KubeConfig,
+  name: string,
+  opts: Pick<FakeNodeOptions, 'labels' | 'bootId'> = {},
+): Promise<void> {
+  const node: V1Node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        ...opts.labels,
+      },
+    },
+    status: {
+      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+      nodeInfo: {
+        architecture: 'amd64',
+        bootID: opts.bootId ?? randomUUID(),
+        containerRuntimeVersion: 'kwok',
+        kernelVersion: 'kwok',
+        kubeProxyVersion: 'kwok',
+        kubeletVersion: 'kwok',
+        machineID: randomUUID(),
+        operatingSystem: 'linux',
+        osImage: 'kwok',
+        systemUUID: randomUUID(),
+      },
+    },
+  };
+  await kc.makeApiClient(CoreV1Api).createNode({ body: node });
 }
 
 export function readyCondition(node: V1Node): V1NodeCondition | undefined {

@@ -4,7 +4,7 @@
  * node. The watch restarts from the last resourceVersion seen after client-node's inactivity
  * timeout, and relists after a 410.
  */
-import { slotIndexOf } from '@baton/protocol';
+import { SlotAnnotation, slotIndexOf } from '@baton/protocol';
 import { CoordinationV1Api, type KubeConfig, type V1Lease, Watch } from '@kubernetes/client-node';
 
 export interface HolderSample {
@@ -22,8 +22,11 @@ export class SlotRecorder {
   #abort: AbortController | undefined;
   /** Every sample, in order. */
   readonly samples: HolderSample[] = [];
-  /** Every (slot, node, acquireTime) grant seen, once each. */
-  readonly grants: { slot: string; node: string; acquireTime: string }[] = [];
+  /**
+   * Every grant seen, once each: by its identity (slot and grant id), or for a holder without a
+   * grant id (written by hand) by slot, holder and acquireTime.
+   */
+  readonly grants: { slot: string; node: string; acquireTime: string; grantId: string | undefined }[] = [];
   readonly #seenGrants = new Set<string>();
   maxHolders = 0;
   errors: string[] = [];
@@ -73,10 +76,11 @@ export class SlotRecorder {
     const holder = l.spec?.holderIdentity ?? '';
     if (type !== 'DELETED' && holder !== '' && this.#isNode(holder)) {
       const acquireTime = String(l.spec?.acquireTime ?? '');
-      const key = `${name}|${holder}|${acquireTime}`;
+      const grantId = l.metadata?.annotations?.[SlotAnnotation.GrantId];
+      const key = grantId === undefined ? `${name}|${holder}|${acquireTime}` : `${name}/${grantId}`;
       if (!this.#seenGrants.has(key)) {
         this.#seenGrants.add(key);
-        this.grants.push({ slot: name, node: holder, acquireTime });
+        this.grants.push({ slot: name, node: holder, acquireTime, grantId });
       }
     }
   }
