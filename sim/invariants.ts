@@ -242,6 +242,28 @@ export class Invariants {
     if (this.#pending) throw this.#pending;
   }
 
+  /**
+   * At rest with nothing left to do: no machine needs a reboot any more (no sentinel, no request),
+   * and everything {@link atRest} checks holds. Nothing that follows can change a verdict, so the
+   * run may end early (most of a quiet period is idle ticking).
+   */
+  finished(): boolean {
+    for (const m of this.#machines.values()) {
+      if (m.sentinel || m.isDown() || !m.up) return false;
+      const node = this.#server.peek('node', m.name) as V1Node | undefined;
+      if (node === undefined) return false;
+      if (node.metadata?.annotations?.[Annotation.RebootRequested] !== undefined) return false;
+    }
+    const before = this.#pending;
+    try {
+      this.atRest();
+      return true;
+    } catch {
+      this.#pending = before;
+      return false;
+    }
+  }
+
   /** At the end of the quiet period. */
   atRest(): void {
     for (const m of this.#machines.values()) {

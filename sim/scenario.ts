@@ -241,6 +241,12 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
   }
   // Faults stop: every machine behaves, every process runs, every link works.
   world.schedule(t.activeMs, () => people.calm());
+  // Once nothing is left to do and everything is at rest, the rest of the quiet period is idle.
+  const finishedYet = () => {
+    if (invariants.finished()) world.stop();
+    else world.schedule(60_000, finishedYet);
+  };
+  world.schedule(t.activeMs + 120_000, finishedYet);
 
   let violation: Violation | undefined;
   try {

@@ -102,6 +102,7 @@ export class World {
   readonly trace: string[] = [];
   readonly traceLimit: number;
   steps = 0;
+  #stopped = false;
 
   constructor(seed: number, traceLimit = 400) {
     this.rng = new Rng(seed);
@@ -138,10 +139,15 @@ export class World {
    * Runs events until `until` (true time) or until the queue is empty. `check` runs after every
    * event has had its consequences; it throws a {@link Violation} to stop the run.
    */
+  /** Ends {@link run} after the current event (nothing left that could change anything). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
   async run(until: number, check: () => void): Promise<void> {
     await flush();
     check();
-    for (;;) {
+    while (!this.#stopped) {
       const next = heapPop(this.#queue);
       if (next === undefined) break;
       if (next.cancelled) continue;
