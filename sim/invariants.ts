@@ -57,6 +57,8 @@ export class Invariants {
   readonly #exempt = new Set<string>();
   /** Nodes whose agent-owned phase a person overwrote with garbage: baton holds them (fail closed). */
   readonly #tampered = new Set<string>();
+  /** Nodes a person gave up on while their machine was down: not counted until they are up. */
+  readonly #givenUpWhileDown = new Set<string>();
   /** Nodes baton cordoned or rebooted that have not settled yet, by ground truth. */
   readonly #disturbed = new Set<string>();
   readonly #healthySince = new Map<string, number>();
@@ -97,6 +99,15 @@ export class Invariants {
    */
   tampered(node: string): void {
     this.#tampered.add(node);
+  }
+
+  /**
+   * A person gave up on the node (kubectl baton release --force): it no longer counts, even if
+   * its machine is still down — the one override that may put more machines down than allowed.
+   */
+  gaveUp(node: string): void {
+    const m = this.#machines.get(node);
+    if (m?.isDown()) this.#givenUpWhileDown.add(node);
   }
 
   overridden(node: string): void {
@@ -220,7 +231,8 @@ export class Invariants {
   check(): void {
     let down = 0;
     for (const m of this.#machines.values()) {
-      if (m.isDown()) down++;
+      if (!m.isDown()) this.#givenUpWhileDown.delete(m.name);
+      else if (!this.#givenUpWhileDown.has(m.name)) down++;
       const node = this.#server.peek('node', m.name) as V1Node | undefined;
       const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
       const schedulable =
@@ -233,7 +245,9 @@ export class Invariants {
     }
     this.maxDown = Math.max(this.maxDown, down);
     if (down > this.#s.concurrency) {
-      const names = [...this.#machines.values()].filter((m) => m.isDown()).map((m) => m.name);
+      const names = [...this.#machines.values()]
+        .filter((m) => m.isDown() && !this.#givenUpWhileDown.has(m.name))
+        .map((m) => m.name);
       this.#fail(
         'too-many-down',
         `${down} machines down at once (${names.join(', ')}), concurrency ${this.#s.concurrency}`,

@@ -3,7 +3,14 @@
  * keyboard — at given times. Plain data, so fast-check can generate it, shrink it (fewer
  * actions, smaller numbers) and print it; {@link runScenario} plays it.
  */
-import { Annotation, MANUAL_HOLDER_PREFIX, PAUSE_LEASE, slotLeaseName } from '@baton/protocol';
+import {
+  Annotation,
+  emptiedSlot,
+  inFlightGrant,
+  MANUAL_HOLDER_PREFIX,
+  PAUSE_LEASE,
+  slotLeaseName,
+} from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { SimApiServer } from './api-server.ts';
 import { ControllerReplica } from './controller-replica.ts';
@@ -67,6 +74,7 @@ export type ActionKind =
   | 'garbage-slot'
   | 'future-slot'
   | 'manual-slot'
+  | 'give-up'
   | 'pause'
   | 'resume'
   | 'cordon'
@@ -110,6 +118,7 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'garbage-slot',
   'future-slot',
   'manual-slot',
+  'give-up',
   'pause',
   'resume',
   'cordon',
@@ -492,6 +501,23 @@ class People {
             'person',
           ),
         );
+        return;
+      }
+      case 'give-up': {
+        // kubectl baton release NODE --force: empty its slot and write baton.dev/given-up.
+        this.#inv.overridden(m.name);
+        this.#inv.gaveUp(m.name);
+        this.#kubectl(`kubectl baton release ${m.name} --force`, () => {
+          for (const l of this.#server.all('lease') as V1Lease[]) {
+            const name = l.metadata?.name ?? '';
+            if (name.startsWith('baton-slot-') && l.spec?.holderIdentity === m.name)
+              this.#server.replace('lease', name, emptiedSlot(l), 'person');
+          }
+          const node = this.#server.peek('node', m.name) as V1Node | undefined;
+          const identity = inFlightGrant(node?.metadata?.annotations ?? {});
+          if (identity !== undefined)
+            this.#server.patchMetadata('node', m.name, { annotations: { [Annotation.GivenUp]: identity } }, 'person');
+        });
         return;
       }
       case 'pause':
