@@ -516,7 +516,12 @@ class People {
           const node = this.#server.peek('node', m.name) as V1Node | undefined;
           const identity = inFlightGrant(node?.metadata?.annotations ?? {});
           if (identity !== undefined)
-            this.#server.patchMetadata('node', m.name, { annotations: { [Annotation.GivenUp]: identity } }, 'person');
+            this.#server.patchMetadata(
+              'node',
+              m.name,
+              { annotations: { [Annotation.GivenUp]: identity } },
+              'person',
+            );
         });
         return;
       }

@@ -81,7 +81,7 @@ async function why(ctx: CommandContext, name: string, output: 'text' | 'json') {
   const [node, leases] = await Promise.all([ctx.cluster.getNode(name), ctx.cluster.listLeases()]);
   const now = ctx.now();
   const report = whyReport({
-    node: nodeView(node, leases, now, ctx.global.optOutLabel),
+    node: nodeView(node, leases, ctx.global.optOutLabel),
     pause: pauseView(
       leases.find((l) => l.metadata?.name === PAUSE_LEASE),
       now,

@@ -56,18 +56,18 @@ describe('nodeView', () => {
     [['False', 'NoSentinel'], 'no'],
     [['Unknown', 'SentinelError'], 'unknown'],
   ] as const)('RebootRequired %j reads as %s', (reboot, expected) => {
-    const v = nodeView(node('n', reboot ? { reboot: [...reboot] } : {}), [], now, 'baton.dev/opt-out');
+    const v = nodeView(node('n', reboot ? { reboot: [...reboot] } : {}), [], 'baton.dev/opt-out');
     expect(v.needsReboot).toBe(expected);
   });
 
   it('finds the slot naming the node, and tells a grant from a Lease without a grant id (never by time)', () => {
-    const held = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-slot-1', 'a')], now, 'x/y');
+    const held = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-slot-1', 'a')], 'x/y');
     expect(held).toMatchObject({ slot: 'baton-slot-1', granted: true });
-    const old = nodeView(node('a'), [slot('baton-slot-0', 'a', 400, 300)], now, 'x/y');
+    const old = nodeView(node('a'), [slot('baton-slot-0', 'a', 400, 300)], 'x/y');
     expect(old).toMatchObject({ slot: 'baton-slot-0', granted: true });
-    const byHand = nodeView(node('a'), [slot('baton-slot-0', 'a', 10, 300, null)], now, 'x/y');
+    const byHand = nodeView(node('a'), [slot('baton-slot-0', 'a', 10, 300, null)], 'x/y');
     expect(byHand).toMatchObject({ slot: 'baton-slot-0', granted: false });
-    const none = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-pause', 'a')], now, 'x/y');
+    const none = nodeView(node('a'), [slot('baton-slot-0', 'b'), slot('baton-pause', 'a')], 'x/y');
     expect(none).toMatchObject({ slot: null, granted: false });
   });
 
@@ -75,7 +75,6 @@ describe('nodeView', () => {
     const blocked = nodeView(
       node('a', { gate: ['True', 'OutsideWindow', 'outside mo-fr 22:00-04:00'] }),
       [],
-      now,
       'x/y',
     );
     expect(blocked.blocked).toBe('OutsideWindow');
@@ -85,8 +84,8 @@ describe('nodeView', () => {
       message: 'outside mo-fr 22:00-04:00',
       since: ago(300),
     });
-    expect(nodeView(node('a', { gate: ['False', 'Granted'] }), [], now, 'x/y').blocked).toBeNull();
-    expect(nodeView(node('a'), [], now, 'x/y')).toMatchObject({ blocked: null, gate: null });
+    expect(nodeView(node('a', { gate: ['False', 'Granted'] }), [], 'x/y').blocked).toBeNull();
+    expect(nodeView(node('a'), [], 'x/y')).toMatchObject({ blocked: null, gate: null });
   });
 
   it('says since when: the latest of the phase start and the two transitions', () => {
@@ -97,11 +96,10 @@ describe('nodeView', () => {
         ann: { 'baton.dev/phase': 'Rebooted', 'baton.dev/phase-since': ago(3600) },
       }),
       [],
-      now,
       'x/y',
     );
     expect(v).toMatchObject({ phase: 'Rebooted', phaseSince: ago(3600), since: ago(60) });
-    expect(nodeView(node('a'), [], now, 'x/y').since).toBeNull();
+    expect(nodeView(node('a'), [], 'x/y').since).toBeNull();
   });
 
   it('reads the request, the attempts, the opt-out label (only "true") and the cordon', () => {
@@ -112,14 +110,12 @@ describe('nodeView', () => {
         cordoned: true,
       }),
       [],
-      now,
       'example.com/no-reboot',
     );
     expect(v).toMatchObject({ requestedBy: 'alice', attempts: 3, optedOut: true, cordoned: true });
     const other = nodeView(
       node('a', { ann: { 'baton.dev/reboot-attempts': 'many' }, labels: { 'baton.dev/opt-out': 'yes' } }),
       [],
-      now,
       'baton.dev/opt-out',
     );
     expect(other).toMatchObject({ requestedBy: null, attempts: null, optedOut: false, cordoned: false });

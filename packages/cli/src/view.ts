@@ -193,12 +193,7 @@ function latest(...times: (Date | undefined)[]): Date | undefined {
   return best;
 }
 
-export function nodeView(
-  node: NodeLike,
-  leases: readonly LeaseLike[],
-  now: Date,
-  optOutLabel: string,
-): NodeView {
+export function nodeView(node: NodeLike, leases: readonly LeaseLike[], optOutLabel: string): NodeView {
   const name = node.metadata?.name ?? '';
   const ann = node.metadata?.annotations ?? {};
   const reboot = condition(node, REBOOT_REQUIRED_CONDITION);
@@ -262,7 +257,7 @@ export function statusReport(input: {
     ),
     slots: slotViews(leases),
     nodes: input.nodes
-      .map((n) => nodeView(n, leases, now, input.optOutLabel))
+      .map((n) => nodeView(n, leases, input.optOutLabel))
       .sort((a, b) => a.name.localeCompare(b.name)),
   };
 }

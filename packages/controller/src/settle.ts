@@ -14,7 +14,7 @@
  * "not healthy": a node that never settles halts the rollout at the reboot timeout, with the
  * reason given here.
  */
-import { Annotation, leaseTime, REBOOT_REQUIRED_CONDITION, SlotAnnotation } from '@baton/protocol';
+import { SlotAnnotation } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { WorkloadRecord } from './workloads.ts';
 
