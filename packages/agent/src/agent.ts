@@ -507,6 +507,7 @@ export class Agent {
     // times out right after boot) counts as still there: otherwise a flaky reading would reset
     // the count and the attempt limit would never be reached.
     const satisfied = reading.status === 'False' || (requested && reading.status !== 'True');
+    // A count that is not one stays as written (held): a hand edit never resets it.
     const attempts = satisfied ? 0 : attemptsOf(ann) + 1;
     const held = !satisfied && attempts >= this.#s.maxRebootAttempts;
 
@@ -523,7 +524,12 @@ export class Agent {
       [Annotation.RebootFromBootId]: null,
       [Annotation.WasUnschedulable]: null,
       [Annotation.AbortedGrants]: null,
-      [Annotation.RebootAttempts]: attempts > 0 ? String(attempts) : null,
+      [Annotation.RebootAttempts]:
+        attempts === 0
+          ? null
+          : Number.isFinite(attempts)
+            ? String(attempts)
+            : (ann[Annotation.RebootAttempts] ?? null),
       ...(requested ? { [Annotation.RebootRequested]: null } : {}),
     });
     const bootId = node.status?.nodeInfo?.bootID;

@@ -20,10 +20,19 @@ describe('desiredCondition', () => {
     ['present, 3 of 3 attempts used', present, attempts('3'), 'True', 'AttemptLimitReached'],
     ['requested, limit reached', absent, { ...requested, ...attempts('5') }, 'True', 'AttemptLimitReached'],
     ['absent, limit reached (nothing to hold)', absent, attempts('3'), 'False', 'NoSentinel'],
-    ['present, attempts annotation garbage', present, attempts('lots'), 'True', 'SentinelPresent'],
+    // A hand edit into nonsense holds the node; it never resets the count (the simulation found a
+    // garbage count written just after a reboot let the node reboot again past the limit).
+    ['present, attempts annotation garbage', present, attempts('lots'), 'True', 'AttemptLimitReached'],
+    ['absent, attempts annotation garbage (nothing to hold)', absent, attempts('-7'), 'False', 'NoSentinel'],
   ])('%s → %s/%s', (_what, reading, annotations, status, reason) => {
     const c = desiredCondition(reading, annotations, 3);
     expect([c.status, c.reason]).toEqual([status, reason]);
+  });
+
+  it('says when the count is not one', () => {
+    expect(desiredCondition(present, attempts('-7'), 3).message).toMatch(
+      /reboot-attempts="-7" is not a count: held/,
+    );
   });
 
   it('tells a person how to release a held node', () => {
@@ -38,10 +47,10 @@ describe('attemptsOf', () => {
     [undefined, 0],
     ['0', 0],
     ['4', 4],
-    ['-1', 0],
-    ['1e3', 0],
-    ['', 0],
-  ])('%s → %i', (raw, n) => {
+    ['-1', Number.POSITIVE_INFINITY],
+    ['1e3', Number.POSITIVE_INFINITY],
+    ['', Number.POSITIVE_INFINITY],
+  ])('%s → %d', (raw, n) => {
     expect(attemptsOf(raw === undefined ? {} : attempts(raw))).toBe(n);
   });
 });

@@ -12,10 +12,14 @@ export interface ReportedCondition {
   readonly message: string;
 }
 
-/** Reboots already done while the sentinel stayed; malformed or absent counts as 0. */
+/**
+ * Reboots already done for the current need: absent counts as 0; a value that is not a count (a
+ * hand edit into nonsense) counts as past any limit — it must hold a node, never reset its count.
+ */
 export function attemptsOf(annotations: Readonly<Record<string, string>> | undefined): number {
   const raw = annotations?.[Annotation.RebootAttempts];
-  return raw !== undefined && /^\d{1,6}$/.test(raw) ? Number(raw) : 0;
+  if (raw === undefined) return 0;
+  return /^\d{1,6}$/.test(raw) ? Number(raw) : Number.POSITIVE_INFINITY;
 }
 
 export function desiredCondition(
@@ -34,10 +38,13 @@ export function desiredCondition(
     : reading;
   const attempts = attemptsOf(annotations);
   if (base.status === 'True' && attempts >= maxAttempts) {
+    const count = Number.isFinite(attempts)
+      ? `still required after ${attempts} reboot(s) (limit ${maxAttempts})`
+      : `annotation ${Annotation.RebootAttempts}=${JSON.stringify(annotations?.[Annotation.RebootAttempts])} is not a count`;
     return {
       status: 'True',
       reason: RebootRequiredReason.AttemptLimitReached,
-      message: `still required after ${attempts} reboot(s) (limit ${maxAttempts}): held, not rebooting again; delete annotation ${Annotation.RebootAttempts} to allow new attempts (${base.message})`,
+      message: `${count}: held, not rebooting again; delete annotation ${Annotation.RebootAttempts} to allow new attempts (${base.message})`,
     };
   }
   return base;
