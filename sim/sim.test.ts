@@ -1,7 +1,7 @@
 /**
  * The simulation in CI: the schedules it found before the fixes pass; its checks can fail (a
  * fleet held to a stricter rule than it is configured with is caught); and a fixed budget of
- * fresh schedules (SIM_BUDGET_S, default 90 s; a random seed, printed) finds no violation.
+ * fresh schedules (SIM_BUDGET_S, default 60 s; a random seed, printed) finds no violation.
  * `pnpm run sim -- --seeds N` explores more.
  */
 import fc from 'fast-check';
@@ -10,7 +10,7 @@ import { FOUND_BEFORE_THE_FIXES } from './cases.ts';
 import { checkScenario, describeFailure, scenarioArbitrary } from './property.ts';
 import { runScenario } from './scenario.ts';
 
-const BUDGET_S = Number(process.env.SIM_BUDGET_S ?? 90);
+const BUDGET_S = Number(process.env.SIM_BUDGET_S ?? 60);
 
 describe('the simulation: what it found before the fixes', () => {
   it.each(FOUND_BEFORE_THE_FIXES.map((c) => [`point ${c.point}: ${c.title}`, c] as const))(
