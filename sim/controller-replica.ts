@@ -174,6 +174,7 @@ export class ControllerReplica {
         if (this.listingDelayMs > 0) await sleep(this.listingDelayMs);
         return '{"workloads":[],"pdbs":[]}';
       },
+      readNode: (name) => link.call(() => this.#server.peek('node', name) as V1Node | undefined),
       notify: (n) => world.log(this.id, `notify ${n.event} ${n.node}${n.reason ? `: ${n.reason}` : ''}`),
       wakeIn: (ms) => {
         wake?.cancel();

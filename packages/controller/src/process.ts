@@ -17,6 +17,7 @@ import {
 import {
   dropManagedFields,
   formatUsage,
+  isNotFound,
   type Logger,
   loadKubeConfig,
   nodeEventRecorder,
@@ -263,6 +264,14 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         gateConditions: kubeGateConditionWriter(core),
         settle,
         recordWorkloads: (node) => recordWorkloads(workloadsApi, node),
+        readNode: async (name) => {
+          try {
+            return await core.readNode({ name });
+          } catch (err) {
+            if (isNotFound(err)) return undefined;
+            throw err;
+          }
+        },
         notify: (n) => notifier.notify(n),
         wakeIn: (ms) => {
           clearTimeout(wake);

@@ -57,6 +57,7 @@ function setup(state: {
   nodes: V1Node[];
   leases: V1Lease[];
   leader?: boolean;
+  fresh?: (name: string) => V1Node | undefined;
   recordWorkloads?: (node: string) => Promise<string>;
   settings?: Partial<PlanSettings>;
 }) {
@@ -72,6 +73,7 @@ function setup(state: {
       leases: () => state.leases,
       synced: () => true,
       recordWorkloads: state.recordWorkloads,
+      readNode: state.fresh === undefined ? undefined : async (n) => state.fresh?.(n),
       slots: {
         grant: async (slot, node, _wasUnschedulable, workloads) => {
           writes.push(`grant ${slot} ${node}`);
@@ -227,6 +229,23 @@ describe('Reconciler: time is its own, on a monotonic clock', () => {
     await s.r.reconcile();
     expect(s.writes.filter((w) => w.startsWith('release'))).toEqual(['release baton-slot-0 a/g-a']);
     expect(s.sent.find((n) => n.event === 'RebootFinished')).toMatchObject({ outcome: 'Lapsed' });
+  });
+
+  it('confirms on a fresh read that a node did nothing before letting its grant lapse', async () => {
+    // The simulation found a controller whose node watch lagged a minute: it saw a drained node
+    // as never started, released its grant as lapsed and granted the next node while the first
+    // one's pods were still coming back.
+    const working = node('a', { needs: true, phase: AgentPhase.Draining });
+    const state = { nodes: [node('a', { needs: true })], leases: [held('a', 0)], fresh: () => working };
+    const s = setup(state);
+    await s.r.reconcile();
+    s.clock.mono += settings.grantDurationMs;
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('release'))).toEqual([]);
+    // Read fresh, it really did nothing: released.
+    state.fresh = () => node('a', { needs: true });
+    await s.r.reconcile();
+    expect(s.writes.filter((w) => w.startsWith('release'))).toEqual(['release baton-slot-0 a/g-a']);
   });
 
   it('backs off after an aborted grant, doubling per aborted grant in a row', async () => {

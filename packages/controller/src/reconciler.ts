@@ -12,7 +12,15 @@
  * monotonic clock: how long each grant has been seen, how long each holder has been healthy,
  * and how long a node must back off after a grant that ended without a reboot.
  */
-import { Annotation, EventReason, leaseTime, PAUSE_LEASE, slotIndexOf } from '@baton/protocol';
+import {
+  Annotation,
+  EventReason,
+  grantIdentity,
+  leaseTime,
+  PAUSE_LEASE,
+  recordedGrant,
+  slotIndexOf,
+} from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import {
@@ -27,7 +35,7 @@ import type { LeaseEvents } from './lease-events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { type Notification, NotificationEvent } from './notify.ts';
 import { pauseState } from './pause.ts';
-import { type PlanObservations, type PlanSettings, plan } from './plan.ts';
+import { needsReboot, type Plan, type PlanObservations, type PlanSettings, plan } from './plan.ts';
 import type { SettleObserver } from './settle-observer.ts';
 import type { SlotWriter } from './slots.ts';
 
@@ -69,6 +77,13 @@ export interface ReconcilerDeps {
    * carry no record (unit tests of other parts).
    */
   readonly recordWorkloads?: ((node: string) => Promise<string>) | undefined;
+  /**
+   * A fresh read of a Node from the API server (not the cache). A release that rests on the
+   * node having done nothing under its grant (it lapsed, or no longer needs a reboot) is
+   * confirmed on it first: a lagging watch must not make a node that is working look idle.
+   * Absent: the cached view decides (unit tests of other parts).
+   */
+  readonly readNode?: ((name: string) => Promise<V1Node | undefined>) | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
 }
@@ -209,6 +224,7 @@ export class Reconciler {
     for (const r of p.releases) {
       if (!this.#mayWrite('release')) return;
       try {
+        if (!(await this.#confirmIdle(r))) continue;
         if (await slots.release(r.slot, r.holder, r.grantId)) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
@@ -320,6 +336,26 @@ export class Reconciler {
     metrics.fleet(nodes, this.#d.leases(), now);
     const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
     if (this.#d.mayAct()) await this.#writeGateConditions(nodes, blocked, holding, now);
+  }
+
+  /**
+   * For a release decided because the node did nothing under its grant: true when a fresh read
+   * of the Node agrees (no work recorded under this grant; for NotNeeded, no reboot needed).
+   */
+  async #confirmIdle(r: Plan['releases'][number]): Promise<boolean> {
+    if ((r.kind !== 'Lapsed' && r.kind !== 'NotNeeded') || this.#d.readNode === undefined) return true;
+    const fresh = await this.#d.readNode(r.holder);
+    if (fresh === undefined) return true;
+    const identity = r.grantId === undefined ? undefined : grantIdentity(r.slot, r.grantId);
+    const worked = identity !== undefined && recordedGrant(fresh.metadata?.annotations ?? {}) === identity;
+    if (worked || (r.kind === 'NotNeeded' && needsReboot(fresh))) {
+      this.#d.log.info(
+        { slot: r.slot, node: r.holder, kind: r.kind },
+        'not releasing: the node, read fresh, is working under its grant (the watch lags)',
+      );
+      return false;
+    }
+    return true;
   }
 
   async #writeGateConditions(
