@@ -225,7 +225,9 @@ export class Reconciler {
       if (!this.#mayWrite('release')) return;
       try {
         if (!(await this.#confirmIdle(r))) continue;
-        if (await slots.release(r.slot, r.holder, r.grantId)) {
+        // Only a node whose work under the grant ended may free a slot that says it may be down.
+        const unacknowledged = r.kind === 'Lapsed' || r.kind === 'NotNeeded' || r.kind === 'NodeDeleted';
+        if (await slots.release(r.slot, r.holder, r.grantId, { unacknowledged })) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
           if (r.kind === 'Aborted' || r.kind === 'Lapsed') {

@@ -80,6 +80,14 @@ describe('slot writes act on the grant they were decided on', () => {
     expect(store.leases.get('baton-slot-0')?.metadata?.annotations?.[SlotAnnotation.GrantId]).toBe('g2');
   });
 
+  it('a release decided because the node did nothing, or is gone, never frees an acknowledged slot', async () => {
+    // The controller's Lease cache may not show yet the acknowledgement it wrote itself.
+    const store = new LeaseStore();
+    store.put(grantOf('a', 'g1', { [SlotAnnotation.RebootFromBootId]: 'b1' }));
+    expect(await writer(store).release('baton-slot-0', 'a', 'g1', { unacknowledged: true })).toBe(false);
+    expect(store.leases.get('baton-slot-0')?.spec?.holderIdentity).toBe('a');
+  });
+
   it('releases the grant it was decided on, and leaves nothing of it behind', async () => {
     const store = new LeaseStore();
     store.put(grantOf('a', 'g1', { [SlotAnnotation.RebootFromBootId]: 'b1' }));

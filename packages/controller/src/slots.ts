@@ -29,8 +29,17 @@ export interface SlotWriter {
   renew(slot: string, expected: ExpectedGrant): Promise<boolean>;
   /** Records on the Lease that the node may now reboot from `bootId` (the agent waits for it). */
   acknowledge(slot: string, expected: ExpectedGrant, bootId: string): Promise<boolean>;
-  /** Empties the slot if it still carries the expected grant (`grantId` undefined: any). */
-  release(slot: string, holder: string, grantId: string | undefined): Promise<boolean>;
+  /**
+   * Empties the slot if it still carries the expected grant (`grantId` undefined: any). With
+   * `unacknowledged`, only if no reboot was acknowledged on it either: a release decided because
+   * the node did nothing (or is gone) must not free a slot whose node may be going down.
+   */
+  release(
+    slot: string,
+    holder: string,
+    grantId: string | undefined,
+    opts?: { readonly unacknowledged?: boolean },
+  ): Promise<boolean>;
 }
 
 /** The clock, the pause between conflicting writes and the grant ids; the simulation passes its own. */
@@ -159,12 +168,14 @@ export function kubeSlotWriter(
       return res.changed;
     },
 
-    async release(slot, holder, grantId) {
+    async release(slot, holder, grantId, opts = {}) {
       const res = await updateWithRetry(
         read(slot),
         (lease) => {
           if (lease.spec?.holderIdentity !== holder) return undefined;
-          if (grantId !== undefined && lease.metadata?.annotations?.[SlotAnnotation.GrantId] !== grantId)
+          const annotations = lease.metadata?.annotations ?? {};
+          if (grantId !== undefined && annotations[SlotAnnotation.GrantId] !== grantId) return undefined;
+          if (opts.unacknowledged === true && annotations[SlotAnnotation.RebootFromBootId] !== undefined)
             return undefined;
           return emptiedSlot(lease);
         },
