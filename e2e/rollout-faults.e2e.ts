@@ -2,13 +2,19 @@
  * A whole rollout under faults, on the real control plane, with two real controller replicas
  * (leader election) and a real agent per node. The invariant recorder watches every slot Lease
  * and every Node throughout and checks, at each observed resourceVersion, that no more than
- * `concurrency` slots name a holder and that no agent started a reboot without a valid grant
- * naming its node; at the end, that no node is left cordoned or mid-reboot and every node
- * rebooted exactly once (cross-checked with the simulator's own record of reboots).
+ * `concurrency` slots name a holder and that no agent started a reboot without a slot Lease
+ * naming its node with the grant it recorded; that every reboot the simulator performed was
+ * acknowledged on its grant's Lease; at the end, that no node is left cordoned or mid-reboot and
+ * every node rebooted exactly once (cross-checked with the simulator's own record of reboots).
  *
  * Faults, each at least once, at moments chosen by what the recorder sees: an agent SIGKILLed
  * mid-drain, the controller leader SIGKILLed, an agent SIGKILLed mid-reboot (its reboot command
  * still running), kube-apiserver SIGKILLed and restarted, etcd paused (SIGSTOP) for 4 s.
+ *
+ * The agent killed while its reboot command runs leaves a reboot on record under an acknowledged
+ * grant: its successor cannot know whether the command went through, so it waits the whole
+ * --shutdown-grace (short here) before it aborts; the controller then backs off that node
+ * (--abort-backoff, short here) and grants it again later.
  *
  * Only when the harness owns the control plane (it restarts and pauses its components); the
  * control plane is healthy again when the file ends.
@@ -63,7 +69,7 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
       // Windows wide enough to hit: a drain that lasts 3 s, a reboot command that runs 2 s.
       rebootCommandMs: 2000,
       kubeletPodStatus: true,
-      agentArgs: ['--drain-delay=3s'],
+      agentArgs: ['--drain-delay=3s', '--shutdown-grace=10s'],
     });
     await fleet.add(names);
     recorder = new InvariantRecorder({
@@ -82,6 +88,7 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
         `--concurrency=${CONCURRENCY}`,
         '--period=1s',
         '--grant-duration=30s',
+        '--abort-backoff=2s',
         '--leader-election-lease-duration=6s',
         '--leader-election-renew-deadline=4s',
         '--leader-election-retry-period=1s',
@@ -160,7 +167,8 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
     expect(recorder.checker.maxDown).toBeGreaterThanOrEqual(1);
     expect(recorder.checker.maxDown).toBeLessThanOrEqual(CONCURRENCY);
     expect(all.map((n) => n.reboots)).toEqual(all.map(() => 1));
-    // Every request was judged against the Leases of its moment, and every one had a grant.
+    // Every request was judged against the Leases of its moment, and every one was under the
+    // grant its agent recorded.
     expect(recorder.checker.requests.every((r) => r.granted === true)).toBe(true);
     // No replica died but the ones killed on purpose (and those were started again).
     expect(controllers.crashed().filter((id) => !faults.killed.has(id))).toEqual([]);

@@ -4,7 +4,7 @@
  * every slot Lease change recorded. Reboots are simulated (fleet.ts); times are short.
  *
  * Scenario 7 (a node deleted while it holds a slot) lives in controller-faults.e2e.ts, on its
- * shared fleet: "scenario 7: a granted node whose Node object is deleted frees its slot …".
+ * shared fleet: "scenario 7: a node deleted after its acknowledged reboot keeps its slot …".
  */
 import {
   AgentPhase,
@@ -97,6 +97,13 @@ describe('rollout scenarios', () => {
     const [slot] = await bed.slotLeases();
     expect(slot?.spec?.holderIdentity ?? '').toBe('');
     expect(slot?.metadata?.annotations?.[SlotAnnotation.GrantedNode]).toBeUndefined();
+    expect(slot?.metadata?.annotations?.[SlotAnnotation.GrantId]).toBeUndefined();
+    expect(slot?.metadata?.annotations?.[SlotAnnotation.RebootFromBootId]).toBeUndefined();
+    // The grant was one of a kind (a grant id), and the node keeps the record of it.
+    expect(bed.recorder.grants[0]?.grantId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(node.metadata?.annotations?.[Annotation.Grant]).toBe(
+      `baton-slot-0/${bed.recorder.grants[0]?.grantId}`,
+    );
 
     const events = await waitFor('the Settled Event', async () => {
       const list = await nodeEvents(bed?.core as CoreV1Api, target.name);
@@ -117,7 +124,8 @@ describe('rollout scenarios', () => {
       expect(ours.map((e) => e.reason)).toEqual([]);
     }
 
-    // The logs: the controller grants then releases; the agent cordons, drains, reboots, verifies.
+    // The logs: the controller grants, acknowledges the reboot, then releases; the agent cordons,
+    // drains, waits for the acknowledgement, reboots, verifies.
     const inOrder = (text: string, steps: string[]) => {
       let at = -1;
       for (const s of steps) {
@@ -130,6 +138,8 @@ describe('rollout scenarios', () => {
     inOrder(ctlLog, [
       'baton-controller started',
       `"node":"${target.name}","msg":"granted reboot"`,
+      `"node":"${target.name}","bootId":`,
+      'acknowledged the reboot',
       'released slot',
     ]);
     expect(ctlLog).toMatch(
@@ -139,7 +149,8 @@ describe('rollout scenarios', () => {
     inOrder(await readFile(`${target.dir}/agent.log`, 'utf8'), [
       'granted; cordoning',
       'drain ended',
-      'rebooting',
+      'drained; waiting for the controller to acknowledge the reboot',
+      '"msg":"rebooting"',
       'reboot verified: new bootID; node released',
     ]);
   }, 300_000);
@@ -182,7 +193,7 @@ describe('rollout scenarios', () => {
     expect(b.recorder.errors).toEqual([]);
   }, 600_000);
 
-  it('scenario 3: a PDB blocks the drain: abort uncordons, releases and retries later; force reboots', async () => {
+  it('scenario 3: a PDB blocks the drain: abort uncordons, releases, backs off and retries later; force reboots', async () => {
     bed = await controllerTestbed(kc(), {
       name: 's3',
       nodes: 2,
@@ -198,7 +209,7 @@ describe('rollout scenarios', () => {
       const pods = await b.core.listNamespacedPod({ namespace: b.ns, labelSelector: 'app=pinned' });
       return pods.items.some((p) => p.status?.phase === 'Running');
     });
-    const ctl = await b.startController();
+    const ctl = await b.startController(['--abort-backoff=5s']);
     await target.touchSentinel();
     // abort: the drain times out, the agent undoes its cordon, the slot is released ...
     await waitFor(
@@ -209,10 +220,21 @@ describe('rollout scenarios', () => {
       },
       120_000,
     );
+    expect(
+      (await b.core.readNode({ name: target.name })).metadata?.annotations?.[Annotation.AbortedGrants],
+    ).toBe('1');
+    // ... once the node has settled ...
     await waitFor('the slot released as Aborted', async () =>
-      (await ctl.log()).includes('"why":"the agent aborted and undid its changes"'),
+      (await ctl.log()).includes('"why":"the agent aborted and undid its changes; settled"'),
     );
-    // ... and the node is tried again later.
+    // ... and the node backs off (--abort-backoff) before it is tried again.
+    const backingOff = await waitFor('the back-off', async () => {
+      const gate = await b.rebootGate(target.name);
+      return gate?.reason === GateReason.BackingOff ? gate : undefined;
+    });
+    expect(backingOff.status).toBe('True');
+    expect(backingOff.message).toMatch(/its last grant ended without a reboot/);
+    expect(b.recorder.grantsOf(target.name)).toBe(1);
     await waitFor('a second grant', async () => b.recorder.grantsOf(target.name) >= 2, 120_000);
     expect(target.reboots).toBe(0);
     const reasons = (await nodeEvents(b.core, target.name)).map((e) => e.reason);
