@@ -115,8 +115,8 @@ interface World {
   now: Date;
   /** The monotonic clock, ms. */
   mono: number;
-  /** Play the controller: acknowledge a recorded reboot on the Lease as soon as it is read. */
-  autoAck: boolean;
+  /** Play the controller: acknowledge on the Lease, as soon as it is read, the start only, or the reboot too. */
+  autoAck: 'none' | 'start' | 'all';
   /** What a fresh read from the API server returns, when it differs from the watch. */
   apiLeases: LeaseLike[] | undefined;
   /** How the reboot command fails, if it does: it ran and failed, or it could not start. */
@@ -140,7 +140,7 @@ function world(
   const w = {
     now: NOW,
     mono: 1_000_000,
-    autoAck: true,
+    autoAck: 'all',
     rebootFailure: 'none',
     node,
     leases: [] as LeaseLike[],
@@ -151,25 +151,19 @@ function world(
     reboots: 0,
     events: [] as string[],
   } as World;
-  /** As the controller does: the Lease of the grant the node works under says which boot it reboots from. */
+  /**
+   * As the controller does: the Lease of the grant the node works under says the work may start,
+   * and which boot it reboots from.
+   */
   const acknowledged = (l: LeaseLike): LeaseLike => {
     const from = w.node.ann(Annotation.RebootFromBootId);
     const recorded = w.node.ann(Annotation.Grant);
     const id = l.metadata?.annotations?.[SlotAnnotation.GrantId];
-    if (
-      !w.autoAck ||
-      from === undefined ||
-      recorded !== `${l.metadata?.name}/${id}` ||
-      l.spec?.holderIdentity !== NODE
-    )
+    if (w.autoAck === 'none' || recorded !== `${l.metadata?.name}/${id}` || l.spec?.holderIdentity !== NODE)
       return l;
-    return {
-      ...l,
-      metadata: {
-        ...l.metadata,
-        annotations: { ...l.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: from },
-      },
-    };
+    const acks: Record<string, string> = { [SlotAnnotation.Started]: 'true' };
+    if (from !== undefined && w.autoAck === 'all') acks[SlotAnnotation.RebootFromBootId] = from;
+    return { ...l, metadata: { ...l.metadata, annotations: { ...l.metadata?.annotations, ...acks } } };
   };
   const deps: AgentDeps = {
     node,
@@ -203,10 +197,12 @@ function world(
   return w;
 }
 
-/** Reconciles as the watch would make it: again once the controller's acknowledgement arrives. */
+/** Reconciles as the watch would make it: again as each of the controller's acknowledgements arrives. */
 async function reconcileThroughAck(w: World): Promise<string> {
-  const first = await w.agent.reconcile();
-  return first === 'waiting-for-acknowledgement' && w.autoAck ? w.agent.reconcile() : first;
+  let step = await w.agent.reconcile();
+  for (let i = 0; i < 3 && step === 'waiting-for-acknowledgement' && w.autoAck !== 'none'; i++)
+    step = await w.agent.reconcile();
+  return step;
 }
 
 describe('the agent, given a grant', () => {
@@ -216,8 +212,23 @@ describe('the agent, given a grant', () => {
     w.leases = [slot(NODE)];
   });
 
+  it('records the grant, then touches nothing before the controller acknowledges the start', async () => {
+    w.autoAck = 'none';
+    expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Cordoning);
+    expect(w.node.node.spec?.unschedulable).toBeFalsy();
+    expect(w.drains).toBe(0);
+    // The grant released before the start was acknowledged (it lapsed, or the node stopped
+    // needing a reboot): it gives up the grant; nothing was touched.
+    w.leases = [];
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.node.node.spec?.unschedulable).toBeFalsy();
+    expect(w.drains).toBe(0);
+  });
+
   it('records the grant and the cordon state, cordons, taints, drains, waits for the acknowledgement, reboots', async () => {
-    w.autoAck = false;
+    w.autoAck = 'start';
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
     expect(w.node.ann(Annotation.Grant)).toBe(G1);
     expect(w.node.ann(Annotation.WasUnschedulable)).toBe('false');
@@ -229,7 +240,7 @@ describe('the agent, given a grant', () => {
     // Drained, recorded, and no command without the controller's acknowledgement on the Lease.
     expect([w.drains, w.reboots]).toEqual([1, 0]);
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
-    w.autoAck = true;
+    w.autoAck = 'all';
     expect(await w.agent.reconcile()).toBe('rebooting');
     expect([w.drains, w.reboots]).toEqual([1, 1]);
     expect(w.events).toEqual(['Draining', 'Rebooting']);
@@ -242,7 +253,7 @@ describe('the agent, given a grant', () => {
   });
 
   it('an acknowledgement for another boot, or on a Lease now carrying another grant, is none', async () => {
-    w.autoAck = false;
+    w.autoAck = 'start';
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
     w.leases = [slot(NODE, 'g1', 'boot-0')];
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
@@ -253,7 +264,7 @@ describe('the agent, given a grant', () => {
   });
 
   it('checks the acknowledged grant with a fresh read of the Lease, not the watch, right before the command', async () => {
-    w.autoAck = false;
+    w.autoAck = 'start';
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
     // The lagging watch shows the acknowledgement; the API server no longer has the Lease.
     w.leases = [slot(NODE, 'g1', 'boot-1')];
@@ -518,9 +529,9 @@ describe('the agent after a restart', () => {
   it('same bootID, restarted, its grant never acknowledged: no command can have been given; waits for the acknowledgement', async () => {
     const w = world(makeNode({ annotations: rebooting(), unschedulable: true, bootId: 'boot-1' }));
     w.leases = [slot(NODE)];
-    w.autoAck = false;
+    w.autoAck = 'start';
     expect(await w.agent.reconcile()).toBe('waiting-for-acknowledgement');
-    w.autoAck = true;
+    w.autoAck = 'all';
     expect(await w.agent.reconcile()).toBe('rebooting');
     expect(w.reboots).toBe(1);
   });

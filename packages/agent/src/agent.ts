@@ -14,8 +14,9 @@
  *   (`baton.dev/grant`) before anything is touched and stays there after the work ends, so the
  *   agent never starts again under a grant it already used, whatever the sentinel says later;
  * - no destructive step (cordon, each eviction round) without that grant still in place; the
- *   reboot command only once the controller has acknowledged, on the slot Lease itself, the
- *   reboot from this boot, checked by a fresh read of the Lease just before;
+ *   cordon only once the controller has acknowledged the start on the slot Lease, the reboot
+ *   command only once it has acknowledged the reboot from this boot — each checked by a fresh
+ *   read of the Lease just before;
  * - once the command may have been given, nothing is undone until the machine had
  *   `--shutdown-grace` to go down (measured on this process's monotonic clock): undoing would
  *   free the slot while the machine goes down. A restarted process cannot know whether its
@@ -367,6 +368,17 @@ export class Agent {
     const stillGranted = async () => this.#stillHolds(grant.identity);
     if (!(await stillGranted()))
       return this.#abort(await this.#d.node.read(), 'the grant ended before the cordon');
+    if (ann[Annotation.Phase] !== AgentPhase.Draining) {
+      // Nothing is touched before the controller has acknowledged the start on the Lease, read
+      // fresh: a grant released because this node did nothing can never race its cordon.
+      const current = this.#grant();
+      if (current === undefined || !current.started) return 'waiting-for-acknowledgement';
+      const lease = await this.#d.readSlot(grant.slot);
+      const fresh = lease === undefined ? undefined : grantNaming(this.#s.nodeName, [lease]);
+      if (fresh === undefined || fresh.identity !== grant.identity)
+        return this.#abort(await this.#d.node.read(), 'the grant was revoked before the cordon');
+      if (!fresh.started) return 'waiting-for-acknowledgement';
+    }
 
     if (this.#s.preRebootLabels.length > 0) {
       await this.#d.node.patchMetadata({

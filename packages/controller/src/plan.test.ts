@@ -323,12 +323,21 @@ describe('plan: holders', () => {
     expect(run([givenUp, node('b', { needs: true })], []).grants).toMatchObject([{ node: 'b' }]);
   });
 
-  it('acknowledges a recorded reboot once, on the grant it belongs to', () => {
+  it('acknowledges the start of the work, then a recorded reboot, once each, on the grant it belongs to', () => {
+    const cordoning = node('a', { needs: true, phase: AgentPhase.Cordoning });
+    expect(run([cordoning], [slot(0, 'a')]).acknowledgements).toEqual([
+      { slot: 'baton-slot-0', node: 'a', grantId: 'g-a', bootId: undefined },
+    ]);
+    const started = slot(0, 'a', 30, true, { [SlotAnnotation.Started]: 'true' });
+    expect(run([cordoning], [started]).acknowledgements).toEqual([]);
     const rebooting = node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1' });
-    expect(run([rebooting], [slot(0, 'a')]).acknowledgements).toEqual([
+    expect(run([rebooting], [started]).acknowledgements).toEqual([
       { slot: 'baton-slot-0', node: 'a', grantId: 'g-a', bootId: 'b1' },
     ]);
-    const acked = slot(0, 'a', 30, true, { [SlotAnnotation.RebootFromBootId]: 'b1' });
+    const acked = slot(0, 'a', 30, true, {
+      [SlotAnnotation.Started]: 'true',
+      [SlotAnnotation.RebootFromBootId]: 'b1',
+    });
     expect(run([rebooting], [acked]).acknowledgements).toEqual([]);
     const otherGrant = node('a', {
       needs: true,

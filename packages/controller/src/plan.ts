@@ -138,8 +138,12 @@ export interface Plan {
     readonly wasUnschedulable: boolean;
   }[];
   readonly renewals: readonly GrantRef[];
-  /** Reboots to acknowledge on the slot Lease: the agent gives the command only after this. */
-  readonly acknowledgements: readonly (GrantRef & { readonly bootId: string })[];
+  /**
+   * What to acknowledge on the slot Lease: the start of the node's work (the agent cordons only
+   * after it; `bootId` undefined) or its reboot from `bootId` (the agent gives the command only
+   * after it).
+   */
+  readonly acknowledgements: readonly (GrantRef & { readonly bootId: string | undefined })[];
   readonly releases: readonly {
     readonly slot: string;
     readonly holder: string;
@@ -226,7 +230,7 @@ export function plan(input: PlanInput): Plan {
     wakeInMs = Math.min(wakeInMs ?? ms, ms);
   };
   const renewals: GrantRef[] = [];
-  const acknowledgements: (GrantRef & { bootId: string })[] = [];
+  const acknowledgements: (GrantRef & { bootId: string | undefined })[] = [];
   const releases: Plan['releases'][number][] = [];
   const holders = new Set<string>();
   /** Released in this plan after a grant that ended without a reboot: not granted again now. */
@@ -380,7 +384,10 @@ export function plan(input: PlanInput): Plan {
       // Working under this grant: cordoning, draining, rebooting, verifying (or a phase a person
       // wrote by hand: it is kept, never released on a guess).
       const fromBootId = ann(node, Annotation.RebootFromBootId);
-      if (fromBootId !== undefined && grant.rebootFromBootId !== fromBootId) {
+      if (!grant.started) {
+        // Its agent recorded the grant: acknowledge the start (it cordons only after that).
+        acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: undefined });
+      } else if (fromBootId !== undefined && grant.rebootFromBootId !== fromBootId) {
         // Drained and recorded: acknowledge on the Lease, so that it says the node may be down.
         acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: fromBootId });
       }

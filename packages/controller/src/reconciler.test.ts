@@ -42,7 +42,12 @@ function node(
 const held = (holder: string, acquiredSecondsAgo: number, extra: Record<string, string> = {}): V1Lease => ({
   metadata: {
     name: 'baton-slot-0',
-    annotations: { 'baton.dev/granted-node': holder, [SlotAnnotation.GrantId]: `g-${holder}`, ...extra },
+    annotations: {
+      'baton.dev/granted-node': holder,
+      [SlotAnnotation.GrantId]: `g-${holder}`,
+      [SlotAnnotation.Started]: 'true',
+      ...extra,
+    },
   },
   spec: {
     holderIdentity: holder,
@@ -190,6 +195,18 @@ describe('Reconciler: the reboot acknowledgement', () => {
     });
     await s.r.reconcile();
     expect(s.writes).toContain('acknowledge baton-slot-0 a/g-a b1');
+  });
+
+  it('acknowledges the start of the work first: the agent cordons only after it', async () => {
+    const s = setup({
+      nodes: [node('a', { needs: true, phase: AgentPhase.Cordoning })],
+      leases: [held('a', 30, { [SlotAnnotation.Started]: 'x' })].map((l) => {
+        const { [SlotAnnotation.Started]: _, ...rest } = l.metadata?.annotations ?? {};
+        return { ...l, metadata: { ...l.metadata, annotations: rest } };
+      }),
+    });
+    await s.r.reconcile();
+    expect(s.writes).toContain('acknowledge baton-slot-0 a/g-a undefined');
   });
 
   it('acknowledges nothing for a phase recorded under another grant', async () => {

@@ -225,8 +225,15 @@ export class Reconciler {
       if (!this.#mayWrite('release')) return;
       try {
         if (!(await this.#confirmIdle(r))) continue;
-        // Only a node whose work under the grant ended may free a slot that says it may be down.
-        const unacknowledged = r.kind === 'Lapsed' || r.kind === 'NotNeeded' || r.kind === 'NodeDeleted';
+        // A release decided because the node did nothing must not free a slot whose node has
+        // started (the start acknowledged meanwhile, by this controller's own earlier write); a
+        // deleted Node's, one that says it may be down (its reboot acknowledged).
+        const unacknowledged =
+          r.kind === 'Lapsed' || r.kind === 'NotNeeded'
+            ? 'any'
+            : r.kind === 'NodeDeleted'
+              ? 'reboot'
+              : undefined;
         if (await slots.release(r.slot, r.holder, r.grantId, { unacknowledged })) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
@@ -292,10 +299,11 @@ export class Reconciler {
     for (const a of p.acknowledgements) {
       if (!this.#mayWrite('acknowledge')) return;
       try {
+        const what = a.bootId === undefined ? 'the start of its work' : `its reboot from boot ${a.bootId}`;
         if (await slots.acknowledge(a.slot, { node: a.node, grantId: a.grantId }, a.bootId))
-          log.info({ slot: a.slot, node: a.node, bootId: a.bootId }, 'acknowledged the reboot');
+          log.info({ slot: a.slot, node: a.node, bootId: a.bootId }, `acknowledged ${what}`);
       } catch (err) {
-        log.warn({ slot: a.slot, err: describeKubeError(err) }, 'could not acknowledge the reboot');
+        log.warn({ slot: a.slot, err: describeKubeError(err) }, 'could not acknowledge');
       }
     }
     for (const r of p.renewals) {

@@ -81,11 +81,20 @@ describe('slot writes act on the grant they were decided on', () => {
   });
 
   it('a release decided because the node did nothing, or is gone, never frees an acknowledged slot', async () => {
-    // The controller's Lease cache may not show yet the acknowledgement it wrote itself.
-    const store = new LeaseStore();
-    store.put(grantOf('a', 'g1', { [SlotAnnotation.RebootFromBootId]: 'b1' }));
-    expect(await writer(store).release('baton-slot-0', 'a', 'g1', { unacknowledged: true })).toBe(false);
-    expect(store.leases.get('baton-slot-0')?.spec?.holderIdentity).toBe('a');
+    // The controller's Lease cache may not show yet the acknowledgement it wrote itself; the
+    // release and the acknowledgement are both writes on the Lease: one of them loses.
+    const started = new LeaseStore();
+    started.put(grantOf('a', 'g1', { [SlotAnnotation.Started]: 'true' }));
+    expect(await writer(started).release('baton-slot-0', 'a', 'g1', { unacknowledged: 'any' })).toBe(false);
+    // A deleted Node's slot may go once its start, not its reboot, was acknowledged.
+    expect(await writer(started).release('baton-slot-0', 'a', 'g1', { unacknowledged: 'reboot' })).toBe(true);
+    const rebooting = new LeaseStore();
+    rebooting.put(
+      grantOf('a', 'g1', { [SlotAnnotation.Started]: 'true', [SlotAnnotation.RebootFromBootId]: 'b1' }),
+    );
+    for (const unacknowledged of ['any', 'reboot'] as const)
+      expect(await writer(rebooting).release('baton-slot-0', 'a', 'g1', { unacknowledged })).toBe(false);
+    expect(rebooting.leases.get('baton-slot-0')?.spec?.holderIdentity).toBe('a');
   });
 
   it('releases the grant it was decided on, and leaves nothing of it behind', async () => {

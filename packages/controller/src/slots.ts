@@ -27,18 +27,22 @@ export interface SlotWriter {
    */
   grant(slot: string, node: string, wasUnschedulable?: boolean, workloads?: string): Promise<boolean>;
   renew(slot: string, expected: ExpectedGrant): Promise<boolean>;
-  /** Records on the Lease that the node may now reboot from `bootId` (the agent waits for it). */
-  acknowledge(slot: string, expected: ExpectedGrant, bootId: string): Promise<boolean>;
+  /**
+   * Records on the Lease that the node's work may start (`bootId` undefined: the agent cordons
+   * only after this) or that it may now reboot from `bootId` (the agent waits for it).
+   */
+  acknowledge(slot: string, expected: ExpectedGrant, bootId: string | undefined): Promise<boolean>;
   /**
    * Empties the slot if it still carries the expected grant (`grantId` undefined: any). With
-   * `unacknowledged`, only if no reboot was acknowledged on it either: a release decided because
-   * the node did nothing (or is gone) must not free a slot whose node may be going down.
+   * `unacknowledged: 'any'`, only if neither the start nor a reboot was acknowledged on it (a
+   * release decided because the node did nothing); with `'reboot'`, only if no reboot was (a
+   * deleted Node's: it must not free a slot whose node may be going down).
    */
   release(
     slot: string,
     holder: string,
     grantId: string | undefined,
-    opts?: { readonly unacknowledged?: boolean },
+    opts?: { readonly unacknowledged?: 'any' | 'reboot' | undefined },
   ): Promise<boolean>;
 }
 
@@ -151,14 +155,19 @@ export function kubeSlotWriter(
     },
 
     async acknowledge(slot, expected, bootId) {
+      const [key, value] =
+        bootId === undefined ? [SlotAnnotation.Started, 'true'] : [SlotAnnotation.RebootFromBootId, bootId];
       const res = await updateWithRetry(
         read(slot),
         (lease) => {
           if (!carries(lease, expected)) return undefined;
-          if (lease.metadata?.annotations?.[SlotAnnotation.RebootFromBootId] === bootId) return undefined;
+          if (lease.metadata?.annotations?.[key] === value) return undefined;
+          // A reboot is acknowledged only after the start (the agent drained under it).
+          const extra: Record<string, string> =
+            bootId === undefined ? {} : { [SlotAnnotation.Started]: 'true' };
           lease.metadata = {
             ...lease.metadata,
-            annotations: { ...lease.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: bootId },
+            annotations: { ...lease.metadata?.annotations, ...extra, [key]: value },
           };
           return lease;
         },
@@ -175,8 +184,10 @@ export function kubeSlotWriter(
           if (lease.spec?.holderIdentity !== holder) return undefined;
           const annotations = lease.metadata?.annotations ?? {};
           if (grantId !== undefined && annotations[SlotAnnotation.GrantId] !== grantId) return undefined;
-          if (opts.unacknowledged === true && annotations[SlotAnnotation.RebootFromBootId] !== undefined)
-            return undefined;
+          const rebootAcked = annotations[SlotAnnotation.RebootFromBootId] !== undefined;
+          const startAcked = annotations[SlotAnnotation.Started] !== undefined;
+          if (opts.unacknowledged === 'reboot' && rebootAcked) return undefined;
+          if (opts.unacknowledged === 'any' && (rebootAcked || startAcked)) return undefined;
           return emptiedSlot(lease);
         },
         write(slot),

@@ -38,6 +38,8 @@ export interface Grant {
   readonly id: string;
   /** `<slot>/<id>`: what the agent records on its node and the controller matches. */
   readonly identity: string;
+  /** The controller acknowledged the start of the work ({@link SlotAnnotation.Started}). */
+  readonly started: boolean;
   /** The acknowledged reboot's boot id ({@link SlotAnnotation.RebootFromBootId}), if any. */
   readonly rebootFromBootId: string | undefined;
 }
@@ -74,6 +76,7 @@ export function grantOf(lease: LeaseLike): Grant | undefined {
     holder,
     id,
     identity: grantIdentity(slot, id),
+    started: lease.metadata?.annotations?.[SlotAnnotation.Started] === 'true',
     rebootFromBootId: ack === undefined || ack === '' ? undefined : ack,
   };
 }

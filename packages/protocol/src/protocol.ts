@@ -286,6 +286,14 @@ export const SlotAnnotation = {
    */
   GrantId: `${DOMAIN}/grant-id`,
   /**
+   * `"true"` once the controller has seen the node start work under this grant (the agent
+   * recorded the grant on its node): the agent cordons only after it reads this, fresh from the
+   * API server. Written by the controller, in a compare-and-swap on the grant id, so a release
+   * decided because the node did nothing and the start of its work can never both happen: the
+   * controller releases such a grant only if the Lease carries neither acknowledgement.
+   */
+  Started: `${DOMAIN}/started`,
+  /**
    * The acknowledged reboot: the boot the node reboots from, copied by the controller from the
    * node's {@link Annotation.RebootFromBootId} once the agent has drained and recorded it. The
    * agent gives the reboot command only once it reads this (fresh from the API server), so from
