@@ -224,7 +224,7 @@ describe('baton-agent', () => {
     // The grant it worked under stays on record (one grant, one attempt); the reboot it did was
     // the one acknowledged on the Lease, from the boot it was on.
     expect(annotation(after, Annotation.Grant)).toBe(identity);
-    expect(acked.acknowledged).toEqual([`${identity} ${bootBefore}`]);
+    expect(acked.acknowledged).toEqual([`${identity} start`, `${identity} ${bootBefore}`]);
     await waitFor('RebootRequired=False', async () => condition(await readNode(1))?.status === 'False');
     expect(minHealthy).toBeGreaterThanOrEqual(2);
     const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=db' })).items;
@@ -451,6 +451,8 @@ describe('baton-agent', () => {
     await waitFor('RebootRequired=True', async () => condition(await readNode(7))?.status === 'True');
     const bootId = (await readNode(7)).status?.nodeInfo?.bootID ?? '';
     const identity = identityOf(await grantSlot(kc, ns, 'baton-slot-5', target));
+    // The start acknowledged (the agent cordons only after it), as the controller would.
+    expect(await acknowledgeReboot(kc, ns, identity, undefined)).toBe(true);
     // Drained, it records the reboot (the boot it reboots from) and asks; nobody acknowledges.
     await waitFor(
       'the reboot recorded',

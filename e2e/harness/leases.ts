@@ -99,15 +99,16 @@ async function writeLease(
 }
 
 /**
- * The controller's acknowledgement: records on the slot Lease that its grant's node may reboot
- * from `bootId`. A compare-and-swap, as the controller's: written only while the Lease still
- * carries the grant `identity`; false (nothing written) otherwise.
+ * The controller's acknowledgements: records on the slot Lease that its grant's node may start
+ * its work (`bootId` undefined: the agent cordons only after this) or may reboot from `bootId`
+ * (which implies the start). A compare-and-swap, as the controller's: written only while the
+ * Lease still carries the grant `identity`; false (nothing written) otherwise.
  */
 export async function acknowledgeReboot(
   kc: KubeConfig,
   namespace: string,
   identity: string,
-  bootId: string,
+  bootId: string | undefined,
 ): Promise<boolean> {
   const api = kc.makeApiClient(CoordinationV1Api);
   const slot = identity.slice(0, identity.indexOf('/'));
@@ -115,11 +116,11 @@ export async function acknowledgeReboot(
     () => api.readNamespacedLease({ name: slot, namespace }),
     (lease) => {
       const g = grantOf(lease);
-      if (g?.identity !== identity || g.rebootFromBootId === bootId) return undefined;
-      lease.metadata = {
-        ...lease.metadata,
-        annotations: { ...lease.metadata?.annotations, [SlotAnnotation.RebootFromBootId]: bootId },
-      };
+      if (g?.identity !== identity) return undefined;
+      if (bootId === undefined ? g.started : g.started && g.rebootFromBootId === bootId) return undefined;
+      const acks: Record<string, string> = { [SlotAnnotation.Started]: 'true' };
+      if (bootId !== undefined) acks[SlotAnnotation.RebootFromBootId] = bootId;
+      lease.metadata = { ...lease.metadata, annotations: { ...lease.metadata?.annotations, ...acks } };
       return lease;
     },
     (body) => api.replaceNamespacedLease({ name: slot, namespace, body }),
@@ -128,17 +129,17 @@ export async function acknowledgeReboot(
 }
 
 export interface Acknowledger {
-  /** Every acknowledgement written, in order: `<grant identity> <boot id>`. */
+  /** Every acknowledgement written, in order: `<grant identity> <boot id | start>`. */
   readonly acknowledged: readonly string[];
   stop(): Promise<void>;
 }
 
 /**
- * Plays the controller's part in the reboot handshake for `nodes` until stopped: whenever a
- * node's agent has recorded a reboot (`baton.dev/reboot-from-boot-id`) under the grant it
- * recorded (`baton.dev/grant`), and a slot Lease still carries that very grant naming the node,
- * the Lease gets the acknowledgement. Exactly the controller's rule (plan.ts): a node whose
- * record names another grant than the Lease's is never acknowledged.
+ * Plays the controller's part in the handshakes for `nodes` until stopped: whenever a node's
+ * agent has recorded the grant a slot Lease still carries (`baton.dev/grant`), the Lease gets
+ * the start acknowledged; once it has recorded a reboot (`baton.dev/reboot-from-boot-id`), the
+ * reboot. Exactly the controller's rule (plan.ts): a node whose record names another grant than
+ * the Lease's is never acknowledged.
  */
 export function acknowledgeReboots(
   kc: KubeConfig,
@@ -158,11 +159,11 @@ export function acknowledgeReboots(
           const grant = grantNaming(name, list);
           if (grant === undefined) continue;
           const ann = (await core.readNode({ name })).metadata?.annotations ?? {};
+          if (ann[Annotation.Grant] !== grant.identity) continue;
           const bootId = ann[Annotation.RebootFromBootId];
-          if (bootId === undefined || ann[Annotation.Grant] !== grant.identity) continue;
-          if (grant.rebootFromBootId === bootId) continue;
+          if (bootId === undefined ? grant.started : grant.rebootFromBootId === bootId) continue;
           if (await acknowledgeReboot(kc, namespace, grant.identity, bootId))
-            acknowledged.push(`${grant.identity} ${bootId}`);
+            acknowledged.push(`${grant.identity} ${bootId ?? 'start'}`);
         }
       } catch {
         // A node deleted or a write conflict: the next pass looks again.
