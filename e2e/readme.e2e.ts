@@ -12,13 +12,13 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PAUSE_LEASE } from '@baton/protocol';
+import { Annotation, grantOf, PAUSE_LEASE } from '@baton/protocol';
 import { isNotFound } from '@baton/runtime';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { helm } from '../scripts/chart.ts';
 import { createFakeNodes, loadKubeConfig, mergePatch, waitFor, waitForNodesReady } from './harness/kube.ts';
-import { grantSlot } from './harness/leases.ts';
+import { grantSlot, holdLease } from './harness/leases.ts';
 import { ensureTools } from './harness/tools.ts';
 import { fillPlaceholders, planFor, type ReadmeCommand, readmeCommands } from './readme.ts';
 
@@ -64,11 +64,10 @@ describe.skipIf(!inject('ownCluster'))('the README, command by command', { timeo
   const holder = async (name: string) => (await lease(name))?.spec?.holderIdentity ?? '';
   const annotations = async () => (await core.readNode({ name: node })).metadata?.annotations ?? {};
   const labels = async () => (await core.readNode({ name: node })).metadata?.labels ?? {};
-  const setPhase = (phase: string | null) =>
-    core.patchNode(
-      { name: node, body: { metadata: { annotations: { 'baton.dev/phase': phase } } } },
-      mergePatch,
-    );
+  const annotate = (annotations: Record<string, string | null>) =>
+    core.patchNode({ name: node, body: { metadata: { annotations } } }, mergePatch);
+  /** The grant the node is mid-reboot under in the `release NODE --force` fixture. */
+  let midReboot = '';
 
   /**
    * What some commands need first and what they must have done, by the command as the README
@@ -78,7 +77,12 @@ describe.skipIf(!inject('ownCluster'))('the README, command by command', { timeo
     'kubectl -n baton create -f - <<EOF': {
       before: () =>
         leases.deleteNamespacedLease({ name: 'baton-slot-0', namespace: NAMESPACE }).catch(() => 0),
-      after: async () => expect(await holder('baton-slot-0')).toBe(node),
+      // The Lease written by hand is a grant by the protocol's rule: the node and a grant id.
+      after: async () => {
+        const written = await lease('baton-slot-0');
+        expect(written?.spec?.holderIdentity).toBe(node);
+        expect(written === undefined ? undefined : grantOf(written)?.holder).toBe(node);
+      },
     },
     'kubectl baton pause --for 48h --reason "change freeze"': {
       after: async () => {
@@ -104,18 +108,50 @@ describe.skipIf(!inject('ownCluster'))('the README, command by command', { timeo
     'kubectl -n baton get lease baton-controller-leader': {
       // As the controller's leader election writes it (no controller runs in this test).
       before: () =>
-        grantSlot(kc, NAMESPACE, 'baton-controller-leader', 'baton-controller-7d9f-abcde', 15).catch(() => 0),
+        holdLease(kc, NAMESPACE, 'baton-controller-leader', 'baton-controller-7d9f-abcde', 15).catch(() => 0),
     },
     'kubectl baton release NODE --force': {
+      // A node mid-reboot, as its agent records it: phase Rebooting under the grant it holds.
       before: async () => {
-        await grantSlot(kc, NAMESPACE, 'baton-slot-1', node, 600);
-        await setPhase('Rebooting');
+        midReboot = grantOf(await grantSlot(kc, NAMESPACE, 'baton-slot-1', node, 600))?.identity ?? '';
+        expect(midReboot).not.toBe('');
+        await annotate({
+          [Annotation.Phase]: 'Rebooting',
+          [Annotation.Grant]: midReboot,
+          [Annotation.RebootFromBootId]: 'boot-before',
+        });
       },
+      // The slot emptied, and the node given up on (the controller stops counting it).
       after: async () => {
         expect(await holder('baton-slot-1')).toBe('');
-        await setPhase(null);
+        expect((await annotations())[Annotation.GivenUp]).toBe(midReboot);
+        await annotate({
+          [Annotation.Phase]: null,
+          [Annotation.Grant]: null,
+          [Annotation.RebootFromBootId]: null,
+          [Annotation.GivenUp]: null,
+        });
       },
     },
+    'kubectl annotate --overwrite node NODE baton.dev/given-up="$(kubectl get node NODE -o jsonpath=\'{.metadata.annotations.baton\\.dev/grant}\')"':
+      {
+        // A node mid-reboot under a grant its slot Lease no longer carries.
+        before: () =>
+          annotate({
+            [Annotation.Phase]: 'Rebooting',
+            [Annotation.Grant]: 'baton-slot-0/e2e-given-up',
+            [Annotation.RebootFromBootId]: 'boot-before',
+          }),
+        after: async () => {
+          expect((await annotations())[Annotation.GivenUp]).toBe('baton-slot-0/e2e-given-up');
+          await annotate({
+            [Annotation.Phase]: null,
+            [Annotation.Grant]: null,
+            [Annotation.RebootFromBootId]: null,
+            [Annotation.GivenUp]: null,
+          });
+        },
+      },
     'kubectl baton release NODE': {
       before: () => grantSlot(kc, NAMESPACE, 'baton-slot-1', node, 600),
       after: async () => expect(await holder('baton-slot-1')).toBe(''),

@@ -21,8 +21,11 @@ export interface ReadmeCommand {
 
 /** Inline code spans that are commands, not names: what a reader would paste into a shell. */
 const INLINE_COMMAND = /^(?:kubectl|helm|touch|export|\.\/run|npx|[A-Z_]+=\S+ \.\/run)\s+\S/;
-/** Names that look like commands: the plugin and a kubectl subcommand mentioned as tools, not run. */
-const NOT_A_COMMAND = new Set(['kubectl baton', 'kubectl drain']);
+/**
+ * Names that look like commands: the plugin, a kubectl subcommand and a plugin subcommand
+ * mentioned as tools (what `kubectl baton release` does without arguments is no command), not run.
+ */
+const NOT_A_COMMAND = new Set(['kubectl baton', 'kubectl drain', 'kubectl baton release']);
 
 /** Removes a trailing ` # comment` outside quotes (a `#` inside a word, like `a#b`, stays). */
 export function stripComment(line: string): string {
