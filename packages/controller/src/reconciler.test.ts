@@ -265,6 +265,21 @@ describe('Reconciler: time is its own, on a monotonic clock', () => {
     expect(s.writes.filter((w) => w.startsWith('release'))).toEqual(['release baton-slot-0 a/g-a']);
   });
 
+  it('a controller that starts (restarted, or newly leading) backs off a node whose last grant was aborted', async () => {
+    // The simulation found a controller restarted twice during a run of refused drains granting
+    // the node again at once each time: the back-off lived only in memory.
+    const state = { nodes: [node('a', { needs: true, phase: AgentPhase.Aborted, aborted: 2 })], leases: [] };
+    const s = setup(state);
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    s.clock.mono += 119_000;
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    s.clock.mono += 1_000;
+    await s.r.reconcile();
+    expect(s.grants.map((g) => g.node)).toEqual(['a']);
+  });
+
   it('backs off after an aborted grant, doubling per aborted grant in a row', async () => {
     // Issue 14, point 7: a node whose drain is always refused was granted again at once.
     const state = {

@@ -13,6 +13,7 @@
  * and how long a node must back off after a grant that ended without a reboot.
  */
 import {
+  AgentPhase,
   Annotation,
   EventReason,
   grantIdentity,
@@ -130,7 +131,12 @@ export class Reconciler {
     return this.#running;
   }
 
-  #observations(): PlanObservations {
+  /** The back-off after the `streak`-th grant in a row that ended without a reboot. */
+  #backoffMs(streak: number): number {
+    return this.#d.abortBackoffMs * 2 ** (Math.min(streak, 5) - 1);
+  }
+
+  #observations(nodes: ReadonlyMap<string, V1Node>): PlanObservations {
     const mono = this.#d.monotonicMs();
     return {
       grantAgeMs: (id) => {
@@ -143,7 +149,17 @@ export class Reconciler {
       },
       healthySince: (id) => this.#healthy.get(id)?.wall,
       backoffRemainingMs: (node) => {
-        const b = this.#backoff.get(node);
+        let b = this.#backoff.get(node);
+        if (b === undefined) {
+          // Not seen by this process: a restarted or new leader. If the node's record says its
+          // last grant ended without a reboot, it backs off from now: longer, never shorter.
+          const ann = nodes.get(node)?.metadata?.annotations ?? {};
+          const streak = Number(ann[Annotation.AbortedGrants]);
+          if (ann[Annotation.Phase] === AgentPhase.Aborted && Number.isInteger(streak) && streak > 0) {
+            b = { until: mono + this.#backoffMs(streak), streak };
+            this.#backoff.set(node, b);
+          }
+        }
         return b === undefined || b.until <= mono ? undefined : b.until - mono;
       },
     };
@@ -184,7 +200,7 @@ export class Reconciler {
       paused,
       blockers: blockersOf(this.#d.gates ?? [], now),
       settleFacts,
-      observed: this.#observations(),
+      observed: this.#observations(new Map(nodes.map((n) => [n.metadata?.name ?? '', n]))),
     });
     // What this pass saw, for the next: grants first seen now, holders healthy now.
     for (const id of p.grantsSeen) if (!this.#grantSeen.has(id)) this.#grantSeen.set(id, mono);
@@ -246,8 +262,7 @@ export class Reconciler {
               (this.#backoff.get(r.holder)?.streak ?? 0) + 1,
               Number.isInteger(recorded) && recorded > 0 ? recorded : 0,
             );
-            const wait = this.#d.abortBackoffMs * 2 ** (Math.min(streak, 5) - 1);
-            this.#backoff.set(r.holder, { until: this.#d.monotonicMs() + wait, streak });
+            this.#backoff.set(r.holder, { until: this.#d.monotonicMs() + this.#backoffMs(streak), streak });
           } else if (r.kind === 'Settled' || r.kind === 'Held') {
             this.#backoff.delete(r.holder);
           }
