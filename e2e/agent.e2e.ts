@@ -247,6 +247,8 @@ describe('baton-agent', () => {
     });
     await sim(4).touchSentinel();
     await waitFor('RebootRequired=True', async () => condition(await readNode(4))?.status === 'True');
+    // The controller's part: the start acknowledged (the agent cordons only after it).
+    const acked = acknowledging(target);
     const revoked = identityOf(await grantSlot(kc, ns, 'baton-slot-1', target));
     await waitFor(
       'draining',
@@ -285,6 +287,8 @@ describe('baton-agent', () => {
     expect(annotation(n, Annotation.AbortedGrants)).toBe('1');
     expect(annotation(n, Annotation.Grant)).toBe(revoked);
     expect(await reasonsOf(target)).toContain(EventReason.RebootAborted);
+    // Only the start was acknowledged: the drain never ended, no reboot was asked for.
+    expect(acked.acknowledged).toEqual([`${revoked} start`]);
     // The node still needs its reboot.
     expect(condition(n)?.status).toBe('True');
     await kc
@@ -444,14 +448,28 @@ describe('baton-agent', () => {
     node.extraArgs = [];
   });
 
-  it('waits in Rebooting for the acknowledgement on its slot Lease, and reboots only after it', async () => {
+  it('records the grant but cordons only once the start is acknowledged; waits in Rebooting for the reboot acknowledgement, and reboots only after it', async () => {
     const node = sim(7);
     const target = names[7] ?? '';
     await node.touchSentinel();
     await waitFor('RebootRequired=True', async () => condition(await readNode(7))?.status === 'True');
     const bootId = (await readNode(7)).status?.nodeInfo?.bootID ?? '';
     const identity = identityOf(await grantSlot(kc, ns, 'baton-slot-5', target));
-    // The start acknowledged (the agent cordons only after it), as the controller would.
+    // It records the grant it works under, and touches nothing before the start is acknowledged.
+    await waitFor(
+      'the grant recorded',
+      async () => annotation(await readNode(7), Annotation.Grant) === identity,
+      30_000,
+    );
+    const untilStart = Date.now() + 5000;
+    while (Date.now() < untilStart) {
+      const n = await readNode(7);
+      expect(annotation(n, Annotation.Phase)).toBe(AgentPhase.Cordoning);
+      expect(n.spec?.unschedulable ?? false).toBe(false);
+      expect(n.spec?.taints?.some((t) => t.key === 'baton.dev/rebooting') ?? false).toBe(false);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // The start acknowledged, as the controller would.
     expect(await acknowledgeReboot(kc, ns, identity, undefined)).toBe(true);
     // Drained, it records the reboot (the boot it reboots from) and asks; nobody acknowledges.
     await waitFor(

@@ -2,8 +2,9 @@
  * A whole rollout under faults, on the real control plane, with two real controller replicas
  * (leader election) and a real agent per node. The invariant recorder watches every slot Lease
  * and every Node throughout and checks, at each observed resourceVersion, that no more than
- * `concurrency` slots name a holder and that no agent started a reboot without a slot Lease
- * naming its node with the grant it recorded; that every reboot the simulator performed was
+ * `concurrency` slots name a holder, that no agent cordoned its node before the start of its grant
+ * was acknowledged, and that no agent started a reboot without a slot Lease naming its node with
+ * the grant it recorded; that every reboot the simulator performed was
  * acknowledged on its grant's Lease; at the end, that no node is left cordoned or mid-reboot and
  * every node rebooted exactly once (cross-checked with the simulator's own record of reboots).
  *
@@ -157,7 +158,9 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
     log(
       `faults: ${JSON.stringify(faults.counts)}; max holders ${recorder.checker.maxHolders}; max down ${recorder.checker.maxDown}`,
     );
-    log(`reboot requests seen: ${recorder.checker.requests.length}; watch errors: ${recorder.errors.length}`);
+    log(
+      `reboot requests seen: ${recorder.checker.requests.length}; cordons seen: ${recorder.checker.cordons.length}; watch errors: ${recorder.errors.length}`,
+    );
 
     expect(end).toEqual([]);
     expect(recorder.violations()).toEqual([]);
@@ -170,6 +173,10 @@ describe.skipIf(!inject('ownCluster'))('a rollout under faults', () => {
     // Every request was judged against the Leases of its moment, and every one was under the
     // grant its agent recorded.
     expect(recorder.checker.requests.every((r) => r.granted === true)).toBe(true);
+    // Every node was cordoned by its agent at least once, each time under its grant with the
+    // start acknowledged (the check saw them: it is not satisfied by seeing nothing).
+    expect(recorder.checker.cordons.length).toBeGreaterThanOrEqual(NODES);
+    expect(recorder.checker.cordons.every((c) => c.started === true)).toBe(true);
     // No replica died but the ones killed on purpose (and those were started again).
     expect(controllers.crashed().filter((id) => !faults.killed.has(id))).toEqual([]);
   }, 1_200_000);

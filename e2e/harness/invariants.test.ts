@@ -7,19 +7,20 @@ const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 
 /**
  * A slot Lease at resourceVersion `rv`; `holder` undefined = empty. A holder's grant id is
- * `g-<holder>` unless given; `ack` is the acknowledged boot id, if any.
+ * `g-<holder>` unless given; `started`: the start acknowledged; `ack`: the acknowledged boot id.
  */
 function slot(
   i: number,
   rv: number,
   holder?: string,
-  o: { renewedAt?: number; duration?: number; grantId?: string | null; ack?: string } = {},
+  o: { renewedAt?: number; duration?: number; grantId?: string | null; ack?: string; started?: boolean } = {},
 ) {
   const duration = o.duration ?? 60;
   const annotations: Record<string, string> = {};
   const grantId = o.grantId === undefined ? `g-${holder}` : o.grantId;
   if (holder !== undefined && grantId !== null) annotations[SlotAnnotation.GrantId] = grantId;
   if (o.ack !== undefined) annotations[SlotAnnotation.RebootFromBootId] = o.ack;
+  if (o.started === true) annotations[SlotAnnotation.Started] = 'true';
   return {
     metadata: { name: `baton-slot-${i}`, resourceVersion: String(rv), annotations },
     spec:
@@ -270,6 +271,63 @@ describe('InvariantChecker: reboots need the recorded grant at that moment', () 
     c.lease('MODIFIED', slot(0, 20));
     c.reconcileReboots([{ node: 'n1', at: new Date(T0 + 6000), upAt: new Date(T0 + 7000) }]);
     expect(c.violations).toEqual([]);
+  });
+});
+
+describe('InvariantChecker: the agent cordons only under its grant with the start acknowledged', () => {
+  const tainted: Partial<NodeLike> = {
+    spec: { unschedulable: true, taints: [{ key: REBOOTING_TAINT.key, effect: REBOOTING_TAINT.effect }] },
+  };
+
+  it('accepts a cordon once the start is acknowledged on the grant the agent recorded', () => {
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1')], '10');
+    c.node('ADDED', node('n1', 10), seen);
+    c.node('MODIFIED', node('n1', 11, AgentPhase.Cordoning, 1), seen); // the grant recorded
+    c.lease('MODIFIED', slot(0, 12, 'n1', { started: true }));
+    c.node('MODIFIED', node('n1', 13, AgentPhase.Cordoning, 1, tainted), seen);
+    c.node('MODIFIED', node('n1', 14, AgentPhase.Draining, 2, tainted), seen); // still tainted: no new cordon
+    c.leaseProgress('14');
+    expect(c.violations).toEqual([]);
+    expect(c.cordons.map((x) => [x.node, x.resourceVersion, x.started])).toEqual([['n1', '13', true]]);
+  });
+
+  it('flags a cordon before the start was acknowledged', () => {
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10, 'n1')], '10');
+    c.node('ADDED', node('n1', 10), seen);
+    c.node('MODIFIED', node('n1', 11, AgentPhase.Cordoning, 1, tainted), seen);
+    c.lease('MODIFIED', slot(0, 12, 'n1', { started: true })); // too late
+    c.leaseProgress('12');
+    expect(kinds(c)).toEqual(['cordon-without-start']);
+    expect(c.violations[0]?.detail).toContain('without the start acknowledged');
+  });
+
+  it('flags a cordon under another grant than the one started, or under none', () => {
+    const other = new InvariantChecker(1);
+    other.leaseList([slot(0, 10, 'n1', { grantId: 'newer', started: true })], '10');
+    other.node('ADDED', node('n1', 10), seen);
+    other.node('MODIFIED', node('n1', 11, AgentPhase.Cordoning, 1, tainted), seen);
+    other.leaseProgress('11');
+    expect(kinds(other)).toEqual(['cordon-without-start']);
+
+    const none = new InvariantChecker(1);
+    none.leaseList([slot(0, 10)], '10');
+    none.node('ADDED', node('n1', 10), seen);
+    none.node('MODIFIED', node('n1', 11, AgentPhase.Cordoning, 1, tainted), seen);
+    none.reconcileReboots([]);
+    expect(kinds(none)).toEqual(['cordon-without-start']);
+  });
+
+  it('an administrator’s cordon (no taint of ours) and a node first seen tainted are not judged', () => {
+    const c = new InvariantChecker(1);
+    c.leaseList([slot(0, 10)], '10');
+    c.node('ADDED', node('n1', 10), seen);
+    c.node('MODIFIED', node('n1', 11, undefined, 0, { spec: { unschedulable: true } }), seen);
+    c.node('ADDED', node('n2', 12, AgentPhase.Draining, 1, tainted), seen);
+    c.reconcileReboots([]);
+    expect(c.violations).toEqual([]);
+    expect(c.cordons).toEqual([]);
   });
 });
 

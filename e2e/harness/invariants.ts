@@ -13,6 +13,9 @@
  * Invariants:
  * - `over-concurrency`: more slots name a holder than the allowed concurrency, at some version;
  * - `double-grant`: two slots name the same node at once;
+ * - `cordon-without-start`: a node's agent put its taint (`baton.dev/rebooting`, with the cordon)
+ *   on it when no slot Lease naming the node carried the grant the agent recorded with the start
+ *   acknowledged (`baton.dev/started`): the agent cordons only after reading that, fresh;
  * - `reboot-without-grant`: a node's agent entered `Rebooting` (a new `reboot-from-boot-id`
  *   record) when no slot Lease named its node with the grant the agent recorded on it
  *   (`baton.dev/grant`, `<slot>/<grant id>`). Judged by identity, as the protocol judges grants
@@ -49,6 +52,7 @@ import {
 export type ViolationKind =
   | 'over-concurrency'
   | 'double-grant'
+  | 'cordon-without-start'
   | 'reboot-without-grant'
   | 'unrequested-reboot'
   | 'unacknowledged-reboot'
@@ -105,6 +109,16 @@ export interface RebootRequest {
   grantedBy?: string;
 }
 
+/** The agent's cordon as seen on its node: its taint appeared. */
+export interface CordonRecord {
+  readonly node: string;
+  readonly resourceVersion: string;
+  /** The grant identity the agent recorded on its node (`baton.dev/grant`), if any. */
+  readonly grant: string | undefined;
+  /** Undefined until judged; then whether that grant's Lease had the start acknowledged then. */
+  started?: boolean;
+}
+
 /** A reboot as the fleet performed it (ground truth): when the agent's reboot command ran. */
 export interface ObservedReboot {
   readonly node: string;
@@ -152,6 +166,13 @@ export function downtimeOverlap(
   return { max, excess };
 }
 
+/** The node carries the agent's taint (an administrator's cordon does not). */
+function hasOurTaint(n: NodeLike): boolean {
+  return (
+    n.spec?.taints?.some((t) => t.key === REBOOTING_TAINT.key && t.effect === REBOOTING_TAINT.effect) ?? false
+  );
+}
+
 const rvNum = (rv: string): number => {
   const n = Number(rv);
   return Number.isFinite(n) ? n : 0;
@@ -174,6 +195,9 @@ export class InvariantChecker {
   #leaseWatermark = 0;
   readonly #pending: RebootRequest[] = [];
   readonly requests: RebootRequest[] = [];
+  readonly #pendingCordons: CordonRecord[] = [];
+  /** Every cordon of an agent seen (its taint appearing on a node seen before). */
+  readonly cordons: CordonRecord[] = [];
   readonly violations: Violation[] = [];
   maxHolders = 0;
   /** The most nodes actually down at once (the fleet's log). */
@@ -294,6 +318,16 @@ export class InvariantChecker {
     }
     this.#nodes.set(name, node);
     const ann = node.metadata?.annotations ?? {};
+    if (prev !== undefined && !hasOurTaint(prev) && hasOurTaint(node)) {
+      const cordon: CordonRecord = {
+        node: name,
+        resourceVersion: node.metadata?.resourceVersion ?? '',
+        grant: ann[Annotation.Grant],
+      };
+      this.cordons.push(cordon);
+      this.#pendingCordons.push(cordon);
+      this.#judgePending(false);
+    }
     const phase = ann[Annotation.Phase];
     const fromBootId = ann[Annotation.RebootFromBootId];
     if (phase !== AgentPhase.Rebooting || fromBootId === undefined) return;
@@ -322,6 +356,25 @@ export class InvariantChecker {
   }
 
   #judgePending(all: boolean): void {
+    for (let i = 0; i < this.#pendingCordons.length; ) {
+      const c = this.#pendingCordons[i] as CordonRecord;
+      const rv = rvNum(c.resourceVersion);
+      if (!all && rv > this.#leaseWatermark) {
+        i++;
+        continue;
+      }
+      this.#pendingCordons.splice(i, 1);
+      const grant = grantNaming(c.node, this.leasesAt(rv));
+      c.started = grant !== undefined && c.grant !== undefined && grant.identity === c.grant && grant.started;
+      if (!c.started) {
+        this.violations.push({
+          kind: 'cordon-without-start',
+          node: c.node,
+          resourceVersion: c.resourceVersion,
+          detail: `${c.node}'s agent cordoned it (rv ${c.resourceVersion}) under recorded grant ${c.grant ?? '(none)'}, but the slot Lease naming it then ${grant === undefined ? 'did not exist' : `carried ${grant.identity}${grant.started ? '' : ' without the start acknowledged'}`}`,
+        });
+      }
+    }
     for (let i = 0; i < this.#pending.length; ) {
       const req = this.#pending[i] as RebootRequest;
       const rv = rvNum(req.resourceVersion);
@@ -354,7 +407,7 @@ export class InvariantChecker {
 
   // --- ground truth and the end ---------------------------------------------------------------
 
-  /** Judges every request still waiting, whatever the Lease stream delivered (call when quiet). */
+  /** Judges every request and cordon still waiting, whatever the Lease stream delivered (call when quiet). */
   judgeAll(): void {
     this.#judgePending(true);
   }
