@@ -153,6 +153,8 @@ export class ControllerReplica {
         {
           now,
           sleep,
+          // Seeded, so a replay writes the very same grant ids.
+          newGrantId: () => `g${world.rng.int(0, 0x7fffffff).toString(36)}`,
         },
       ),
       events: {
@@ -175,6 +177,7 @@ export class ControllerReplica {
         return '{"workloads":[],"pdbs":[]}';
       },
       readNode: (name) => link.call(() => this.#server.peek('node', name) as V1Node | undefined),
+      freshLeases: () => link.call(() => this.#server.all('lease') as V1Lease[]),
       notify: (n) => world.log(this.id, `notify ${n.event} ${n.node}${n.reason ? `: ${n.reason}` : ''}`),
       wakeIn: (ms) => {
         wake?.cancel();

@@ -598,6 +598,24 @@ describe('the agent after a restart', () => {
     expect(w.drains).toBe(0);
   });
 
+  it('two slots naming it (a controller whose cache lagged): keeps working under the grant it recorded', async () => {
+    const w = world(
+      makeNode({
+        annotations: {
+          [Annotation.Phase]: AgentPhase.Draining,
+          [Annotation.WasUnschedulable]: 'false',
+          [Annotation.Grant]: 'baton-slot-1/g1',
+        },
+        unschedulable: true,
+      }),
+    );
+    const second = { ...slot(NODE, 'g1'), metadata: { ...slot(NODE, 'g1').metadata, name: 'baton-slot-1' } };
+    w.leases = [slot(NODE, 'g0'), second];
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    expect(w.node.ann(Annotation.Grant)).toBe('baton-slot-1/g1');
+    expect(w.drains).toBe(1);
+  });
+
   it('killed mid-drain, grant gone: aborts and uncordons what it cordoned', async () => {
     const w = world(
       makeNode({

@@ -32,6 +32,7 @@ import {
   EventReason,
   type Grant,
   grantNaming,
+  grantOf,
   isRebootAcknowledged,
   type LabelPair,
   type LeaseLike,
@@ -152,6 +153,8 @@ export class Agent {
   #commandGivenAt: number | undefined;
   #running: Promise<Step> | undefined;
   #again = false;
+  /** The grant identity its node's record names, as last read (preferred should several name it). */
+  #working: string | undefined;
   /** When this process started (monotonic): a restarted process counts the shutdown grace from here. */
   readonly #startedAt: number;
 
@@ -184,9 +187,12 @@ export class Agent {
     return this.#running;
   }
 
-  /** The grant naming this node in the watched Leases, if any (the one rule, protocol's grant.ts). */
+  /**
+   * The grant naming this node in the watched Leases, if any (the one rule, protocol's grant.ts);
+   * the one it works under while a Lease still carries it, should several name it.
+   */
   #grant(): Grant | undefined {
-    return grantNaming(this.#s.nodeName, this.#d.leases.list());
+    return grantNaming(this.#s.nodeName, this.#d.leases.list(), this.#working);
   }
 
   /** The grant recorded on the node is still the one a slot Lease carries. */
@@ -231,6 +237,7 @@ export class Agent {
     const fromBootId = ann[Annotation.RebootFromBootId];
     const bootId = node.status?.nodeInfo?.bootID ?? '';
     const recorded = recordedGrant(ann);
+    this.#working = recorded;
 
     // 1. A reboot is on record. Did it happen?
     if (fromBootId !== undefined) {
@@ -354,6 +361,7 @@ export class Agent {
     // Record the grant and the node's own cordon state once, before touching it: the first
     // says which grant this work belongs to (for the controller, and so that it is never
     // started again under the same grant); the second decides whether we may uncordon later.
+    this.#working = grant.identity;
     if (recordedGrant(ann) !== grant.identity || ann[Annotation.WasUnschedulable] === undefined) {
       await this.#setPhase(AgentPhase.Cordoning, {
         [Annotation.Grant]: grant.identity,
@@ -374,8 +382,8 @@ export class Agent {
       const current = this.#grant();
       if (current === undefined || !current.started) return 'waiting-for-acknowledgement';
       const lease = await this.#d.readSlot(grant.slot);
-      const fresh = lease === undefined ? undefined : grantNaming(this.#s.nodeName, [lease]);
-      if (fresh === undefined || fresh.identity !== grant.identity)
+      const fresh = lease === undefined ? undefined : grantOf(lease);
+      if (fresh?.identity !== grant.identity || fresh.holder !== this.#s.nodeName)
         return this.#abort(await this.#d.node.read(), 'the grant was revoked before the cordon');
       if (!fresh.started) return 'waiting-for-acknowledgement';
     }
@@ -463,8 +471,12 @@ export class Agent {
   async #giveCommand(node: V1Node, grant: Grant, bootId: string): Promise<Step> {
     // The watch may lag: the one step that cannot be undone is taken on a fresh read.
     const lease = await this.#d.readSlot(grant.slot);
-    const fresh = lease === undefined ? undefined : grantNaming(this.#s.nodeName, [lease]);
-    if (fresh === undefined || fresh.identity !== grant.identity || !isRebootAcknowledged(fresh, bootId)) {
+    const fresh = lease === undefined ? undefined : grantOf(lease);
+    if (
+      fresh?.identity !== grant.identity ||
+      fresh.holder !== this.#s.nodeName ||
+      !isRebootAcknowledged(fresh, bootId)
+    ) {
       this.#recordedRebooting = false;
       return this.#abort(node, 'the grant was revoked before the reboot command');
     }

@@ -264,6 +264,8 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         gateConditions: kubeGateConditionWriter(core),
         settle,
         recordWorkloads: (node) => recordWorkloads(workloadsApi, node),
+        freshLeases: async () =>
+          (await coordination.listNamespacedLease({ namespace: config.namespace })).items,
         readNode: async (name) => {
           try {
             return await core.readNode({ name });

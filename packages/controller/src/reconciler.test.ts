@@ -63,6 +63,7 @@ function setup(state: {
   leases: V1Lease[];
   leader?: boolean;
   fresh?: (name: string) => V1Node | undefined;
+  freshLeases?: () => V1Lease[];
   recordWorkloads?: (node: string) => Promise<string>;
   settings?: Partial<PlanSettings>;
 }) {
@@ -79,6 +80,7 @@ function setup(state: {
       synced: () => true,
       recordWorkloads: state.recordWorkloads,
       readNode: state.fresh === undefined ? undefined : async (n) => state.fresh?.(n),
+      freshLeases: state.freshLeases === undefined ? undefined : async () => state.freshLeases?.() ?? [],
       slots: {
         grant: async (slot, node, _wasUnschedulable, workloads) => {
           writes.push(`grant ${slot} ${node}`);
@@ -184,6 +186,29 @@ describe('Reconciler: leadership is asked before every write', () => {
     });
     await s.r.reconcile();
     expect(s.writes).toEqual(['renew baton-slot-0 a/g-a']);
+  });
+});
+
+describe('Reconciler: grants on a fresh list of the Leases', () => {
+  it('never grants a node a second slot, or a slot too many, because its cache lags', async () => {
+    // The simulation found a controller whose Lease cache did not show yet the grant it had just
+    // made: it granted the same node a second slot.
+    const state = {
+      nodes: [node('a', { needs: true }), node('b', { needs: true })],
+      leases: [] as V1Lease[],
+      settings: { concurrency: 2 },
+      freshLeases: () => [held('a', 1)],
+    };
+    const s = setup(state);
+    await s.r.reconcile();
+    // The cache shows nothing held: a and b are both planned; the fresh list shows a holding a
+    // slot already, so only b is granted.
+    expect(s.grants.map((g) => g.node)).toEqual(['b']);
+    // Two slots held on the API server: nothing more.
+    state.freshLeases = () => [held('a', 1), { ...held('c', 1), metadata: { name: 'baton-slot-1' } }];
+    const t = setup({ ...state, nodes: [node('d', { needs: true })] });
+    await t.r.reconcile();
+    expect(t.grants).toEqual([]);
   });
 });
 

@@ -85,6 +85,13 @@ export interface ReconcilerDeps {
    * Absent: the cached view decides (unit tests of other parts).
    */
   readonly readNode?: ((name: string) => Promise<V1Node | undefined>) | undefined;
+  /**
+   * A fresh list of the namespace's Leases from the API server (not the cache), just before each
+   * grant: a cache that does not show yet a grant this controller (or the previous leader) just
+   * made must not grant the same node a second slot, or one slot too many. Absent: the cached
+   * view decides (unit tests of other parts).
+   */
+  readonly freshLeases?: (() => Promise<readonly V1Lease[]>) | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
 }
@@ -300,6 +307,11 @@ export class Reconciler {
       // The listing may have taken long: the leadership this pass began with may be gone.
       if (!this.#mayWrite('grant')) return;
       try {
+        const stale = await this.#staleGrant(g.node, p);
+        if (stale !== undefined) {
+          log.info({ slot: g.slot, node: g.node, why: stale }, 'not granting: the cache lags');
+          continue;
+        }
         if (await slots.grant(g.slot, g.node, g.wasUnschedulable, workloads)) {
           grantedNow.set(g.node, g.slot);
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
@@ -361,6 +373,25 @@ export class Reconciler {
     metrics.fleet(nodes, this.#d.leases(), now);
     const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
     if (this.#d.mayAct()) await this.#writeGateConditions(nodes, blocked, holding, now);
+  }
+
+  /**
+   * Why granting `node` now would rest on a stale cache, from a fresh list of the Leases: a slot
+   * already names it, or the slots held (plus the nodes mid-reboot without one) already reach the
+   * concurrency. Undefined: grant.
+   */
+  async #staleGrant(node: string, p: Plan): Promise<string | undefined> {
+    if (this.#d.freshLeases === undefined) return undefined;
+    const slots = (await this.#d.freshLeases()).filter(
+      (l) => slotIndexOf(l.metadata?.name ?? '') !== undefined,
+    );
+    const naming = slots.find((l) => l.spec?.holderIdentity === node);
+    if (naming !== undefined) return `${naming.metadata?.name} already names ${node}`;
+    const held = slots.filter((l) => (l.spec?.holderIdentity ?? '') !== '').length;
+    const orphans = [...p.holding.values()].filter((h) => h.stage === 'Orphaned').length;
+    if (held + orphans >= this.#s.concurrency)
+      return `${held} slot(s) held and ${orphans} node(s) mid-reboot without one: no slot is free`;
+    return undefined;
   }
 
   /**

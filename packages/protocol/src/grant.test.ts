@@ -56,6 +56,7 @@ describe('grantOf: a grant is a holder and a grant id, nothing about time', () =
       holder: 'node-a',
       id: 'abc-123',
       identity: 'baton-slot-2/abc-123',
+      started: false,
       rebootFromBootId: 'boot-9',
     });
   });
@@ -90,6 +91,13 @@ describe('grantNaming', () => {
     const leases = [held(3, 'node-a', 'late'), held(0, 'node-b'), held(1, 'node-a', 'early')];
     expect(grantNaming('node-a', leases)?.identity).toBe('baton-slot-1/early');
     expect(grantNaming('node-c', leases)).toBeUndefined();
+  });
+
+  it('prefers the grant the node already works under, so it never switches in the middle', () => {
+    const leases = [held(0, 'node-a', 'late'), held(1, 'node-a', 'first')];
+    expect(grantNaming('node-a', leases)?.identity).toBe('baton-slot-0/late');
+    expect(grantNaming('node-a', leases, 'baton-slot-1/first')?.identity).toBe('baton-slot-1/first');
+    expect(grantNaming('node-a', leases, 'baton-slot-1/gone')?.identity).toBe('baton-slot-0/late');
   });
 
   it('ignores a holder that only resembles the node name', () => {

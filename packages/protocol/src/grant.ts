@@ -83,13 +83,16 @@ export function grantOf(lease: LeaseLike): Grant | undefined {
 
 /**
  * The grant naming `node` among `leases`, or undefined. If (against the protocol) several slots
- * name the node, the lowest slot wins, so every reader picks the same one.
+ * name the node, the one with identity `prefer` (the grant the node already works under) wins,
+ * else the lowest slot, so a node never switches grants in the middle of its work.
  */
-export function grantNaming(node: string, leases: readonly LeaseLike[]): Grant | undefined {
+export function grantNaming(node: string, leases: readonly LeaseLike[], prefer?: string): Grant | undefined {
   let best: Grant | undefined;
   for (const lease of leases) {
     const g = grantOf(lease);
-    if (g?.holder === node && (best === undefined || g.slotIndex < best.slotIndex)) best = g;
+    if (g?.holder !== node) continue;
+    if (g.identity === prefer) return g;
+    if (best === undefined || g.slotIndex < best.slotIndex) best = g;
   }
   return best;
 }
