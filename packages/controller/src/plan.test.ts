@@ -318,9 +318,26 @@ describe('plan: holders', () => {
     // Its slot index stays reserved even with room elsewhere.
     const two = run([rebooting, node('b', { needs: true })], [], { concurrency: 2 });
     expect(two.grants).toMatchObject([{ slot: 'baton-slot-1', node: 'b' }]);
-    // A person gave up on that very grant: no longer counted.
-    const givenUp = node('a', { phase: AgentPhase.Rebooting, fromBoot: 'b1', givenUp: 'baton-slot-0/g-a' });
-    expect(run([givenUp, node('b', { needs: true })], []).grants).toMatchObject([{ node: 'b' }]);
+    // A person gave up on that very grant: no longer counted, and not granted again before its
+    // agent reports back (the next node goes first, as kubectl baton release --force promises).
+    const givenUp = node('a', {
+      needs: true,
+      phase: AgentPhase.Rebooting,
+      fromBoot: 'b1',
+      givenUp: 'baton-slot-0/g-a',
+      since: 9999,
+    });
+    const next = run([givenUp, node('b', { needs: true })], []);
+    expect(next.grants).toMatchObject([{ node: 'b' }]);
+    expect(next.waiting.get('a')?.reason).toBe('GivenUp');
+    // Its agent came back and finished: an ordinary pending node again.
+    const back = node('a', {
+      needs: true,
+      phase: AgentPhase.Rebooted,
+      givenUp: 'baton-slot-0/g-a',
+      since: 9999,
+    });
+    expect(run([back, node('b', { needs: true })], []).grants).toMatchObject([{ node: 'a' }]);
   });
 
   it('acknowledges the start of the work, then a recorded reboot, once each, on the grant it belongs to', () => {

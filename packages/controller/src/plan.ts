@@ -21,6 +21,7 @@ import {
   Annotation,
   GateReason,
   type Grant,
+  givenUpOn,
   grantOf,
   inFlightGrant,
   type LeaseLike,
@@ -459,6 +460,12 @@ export function plan(input: PlanInput): Plan {
       blocks.push({ reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
     }
     if (input.paused !== undefined) blocks.push({ reason: GateReason.Paused, detail: input.paused });
+    if (givenUpOn(n.metadata?.annotations ?? {})) {
+      blocks.push({
+        reason: GateReason.GivenUp,
+        detail: `a person gave up on its reboot under ${recordedGrant(n.metadata?.annotations ?? {})} (${Annotation.GivenUp}); it is granted again once its agent reports back`,
+      });
+    }
     if (halted) blocks.push({ reason: GateReason.RolloutHalted, detail: halted.detail });
     if (!window.open) blocks.push({ reason: window.why, detail: window.detail });
     const backoff = backingOff.has(name) ? undefined : seen.backoffRemainingMs(name);

@@ -120,11 +120,27 @@ export const IN_FLIGHT_PHASES: ReadonlySet<string> = new Set<string>([
 export function inFlightGrant(annotations: Readonly<Record<string, string>>): string | undefined {
   const identity = recordedGrant(annotations);
   if (identity === undefined || annotations[Annotation.GivenUp] === identity) return undefined;
+  return recordsWorkInFlight(annotations) ? identity : undefined;
+}
+
+function recordsWorkInFlight(annotations: Readonly<Record<string, string>>): boolean {
   const phase = annotations[Annotation.Phase];
-  const working =
+  return (
     (phase !== undefined && IN_FLIGHT_PHASES.has(phase)) ||
-    annotations[Annotation.RebootFromBootId] !== undefined;
-  return working ? identity : undefined;
+    annotations[Annotation.RebootFromBootId] !== undefined
+  );
+}
+
+/**
+ * A person gave up on the node's reboot in progress ({@link Annotation.GivenUp}) and its agent
+ * has not reported back since: it no longer counts as holding a slot, and it is not granted
+ * again either (the next node goes first) until its agent finishes or undoes that work.
+ */
+export function givenUpOn(annotations: Readonly<Record<string, string>>): boolean {
+  const identity = recordedGrant(annotations);
+  return (
+    identity !== undefined && annotations[Annotation.GivenUp] === identity && recordsWorkInFlight(annotations)
+  );
 }
 
 /**

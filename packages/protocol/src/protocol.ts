@@ -107,6 +107,11 @@ export const GateReason = {
    * 16×), so a drain that is always refused does not cordon and uncordon the node in a loop.
    */
   BackingOff: 'BackingOff',
+  /**
+   * A person gave up on the node's reboot in progress (`kubectl baton release NODE --force`) and
+   * its agent has not reported back since: it is not granted again until it does.
+   */
+  GivenUp: 'GivenUp',
 } as const;
 export type GateReason = (typeof GateReason)[keyof typeof GateReason];
 
