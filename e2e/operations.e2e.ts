@@ -31,6 +31,7 @@ import { downtimeOverlap } from './harness/invariants.ts';
 import { loadKubeConfig, mergePatch, waitFor } from './harness/kube.ts';
 import {
   grantTimes,
+  heldBack,
   kubectl,
   kubectlBaton,
   neverGranted,
@@ -101,10 +102,7 @@ describe('operations (README "Operations")', () => {
         b.recorder.holders().length === 0,
       60_000,
     );
-    await waitFor(
-      'the second node held back by the pause',
-      async () => (await b.rebootGate(second.name))?.reason === GateReason.Paused,
-    );
+    await heldBack(b, second, GateReason.Paused);
     expect(await metricSample(ctl.metricsUrl, 'baton_paused', {})).toBe(1);
     // Several controller periods (1 s): nothing granted.
     await neverGranted(b, [second, optedOut], 5000);
@@ -120,10 +118,7 @@ describe('operations (README "Operations")', () => {
     const pausedAt = Date.now();
     await baton(0, 'pause', '--for', '8s');
     await third.touchSentinel();
-    await waitFor(
-      'the third node held back by the pause',
-      async () => (await b.rebootGate(third.name))?.reason === GateReason.Paused,
-    );
+    await heldBack(b, third, GateReason.Paused);
     await neverGranted(b, [third, optedOut], pausedAt + 6000 - Date.now());
     await waitFor('the third node granted once the pause ended', () => b.slotOf(third.name), 30_000);
     const [thirdGranted] = grantTimes(b, third);
@@ -255,10 +250,7 @@ describe('operations (README "Operations")', () => {
       body: { metadata: { name: 'baton-slot-0' }, spec: { holderIdentity: `${MANUAL_HOLDER_PREFIX}ops` } },
     });
     await byHand.touchSentinel();
-    await waitFor(
-      'waiting for the slot',
-      async () => (await b.rebootGate(byHand.name))?.reason === GateReason.WaitingForSlot,
-    );
+    await heldBack(b, byHand, GateReason.WaitingForSlot);
     await neverGranted(b, [byHand], 4000);
     const released = await baton(0, 'release', 'baton-slot-0');
     expect(released.stdout).toBe(`Released baton-slot-0 (was held by ${MANUAL_HOLDER_PREFIX}ops).\n`);
@@ -277,10 +269,7 @@ describe('operations (README "Operations")', () => {
     );
     expect(invalid.type).toBe('Warning');
     expect(invalid.message).toMatch(/has no baton\.dev\/grant-id annotation: it is not a grant/);
-    await waitFor(
-      'waiting for the slot',
-      async () => (await b.rebootGate(afterInvalid.name))?.reason === GateReason.WaitingForSlot,
-    );
+    await heldBack(b, afterInvalid, GateReason.WaitingForSlot);
     await neverGranted(b, [afterInvalid], 4000);
     await emptyWithKubectl();
     await rolloutDone(b, [afterInvalid]);

@@ -28,6 +28,7 @@ import type { InvariantRecorder } from './harness/invariant-recorder.ts';
 import { loadKubeConfig, mergePatch, waitFor } from './harness/kube.ts';
 import {
   grantTimes,
+  heldBack,
   kubectlBaton,
   nodeEvents,
   phaseOf,
@@ -216,10 +217,7 @@ describe('safety (issue points 1, 2, 3, 6)', () => {
       await first.touchSentinel();
       const slot = await waitFor('the first grant', () => b.slotOf(first.name), 60_000);
       await second.touchSentinel();
-      await waitFor(
-        'the second node waiting for the slot',
-        async () => (await b.rebootGate(second.name))?.reason === GateReason.WaitingForSlot,
-      );
+      await heldBack(b, second, GateReason.WaitingForSlot);
       await waitFor(
         'the first machine down',
         async () => first.reboots === 1 && first.agent === undefined,
@@ -329,10 +327,7 @@ describe('safety (issue points 1, 2, 3, 6)', () => {
         // The agent's clock is skewed indeed: it wrote its phase-since with it.
         const since = Date.parse(draining.metadata?.annotations?.[Annotation.PhaseSince] ?? '');
         expect(Math.abs(since - (Date.now() + Number(offset)))).toBeLessThan(60_000);
-        await waitFor(
-          'the next node waiting for the slot',
-          async () => (await b.rebootGate(next.name))?.reason === GateReason.WaitingForSlot,
-        );
+        await heldBack(b, next, GateReason.WaitingForSlot);
         // The agent reports the need gone while it drains: the controller, which used to release
         // a holder that no longer needs a reboot, keeps the slot for the work under way.
         await waitFor(

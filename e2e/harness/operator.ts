@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentPhase, Annotation, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import { AgentPhase, Annotation, type GateReason, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import type { CoreV1Api, CoreV1Event, V1Node } from '@kubernetes/client-node';
 import type { FleetReboot, SimulatedNode } from './fleet.ts';
 import { InvariantRecorder } from './invariant-recorder.ts';
@@ -124,6 +124,28 @@ export async function neverGranted(bed: Testbed, nodes: readonly SimulatedNode[]
     }
     await new Promise((r) => setTimeout(r, 300));
   } while (Date.now() < until);
+}
+
+/**
+ * Waits until the controller's RebootGate on `node` gives `reason`; fails at once (not at the
+ * timeout) if the node is granted meanwhile.
+ */
+export async function heldBack(
+  bed: Testbed,
+  node: SimulatedNode,
+  reason: GateReason,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const seen = await waitFor(
+    `${node.name} held back (${reason}), or granted`,
+    async () => {
+      const slot = await bed.slotOf(node.name);
+      if (slot !== undefined) return `granted ${slot}`;
+      return (await bed.rebootGate(node.name))?.reason === reason ? reason : undefined;
+    },
+    timeoutMs,
+  );
+  if (seen !== reason) throw new Error(`${node.name} must be held back (${reason}), and was ${seen}`);
 }
 
 /** The Events regarding a node, in order of creation (each writer's are in order). */
