@@ -210,14 +210,12 @@ describe('operations (README "Operations")', () => {
       async () => (await metricSample(ctl.metricsUrl, 'baton_rollout_halted', {})) === 0,
       30_000,
     );
-    // "baton then goes on with the next node": the freed slot goes to the waiting node.
-    // KNOWN PRODUCT BUG (reported; this assertion fails on purpose until it is fixed): the
-    // controller grants the slot right back to the node given up on (its agent is dead, its
-    // last RebootRequired still says True, and it is the longest waiting); that grant lapses
-    // only after --grant-duration (default 5m, 60 s here), the node backs off, and only then is
-    // the next node granted — and the dead node is granted again after each back-off.
+    // "baton then goes on with the next node": the freed slot goes to the waiting node, not back
+    // to the node given up on (its agent is dead, its last RebootRequired still says True): that
+    // one waits, RebootGate GivenUp, until its agent reports back.
     const nextGrant = await waitFor('the next grant', async () => b.recorder.grants[grantsBefore], 30_000);
     expect(nextGrant.node, `granted ${nextGrant.slot} to the node given up on`).toBe(waiting.name);
+    await heldBack(b, lost, GateReason.GivenUp);
     await rolloutDone(b, [waiting]);
     expect([lost.reboots, waiting.reboots]).toEqual([1, 1]);
     expect(await metricSample(ctl.metricsUrl, 'baton_halts_total', {})).toBe(1);
