@@ -8,11 +8,13 @@
  * missing, unreadable, not a kubeconfig or without a current context, or none at all). The last
  * two print one line per problem and no stack trace; nothing printed ever carries a credential.
  */
+
 import { redactCredentials } from '@baton/protocol';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildHttpServer, type HttpServer, type Readiness } from './http-server.ts';
 import { KubeConnectionError } from './kube-connection.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { wallClock } from './wall-clock.ts';
 
 /** Exit code for a configuration the process refuses to run with. */
 export const EXIT_BAD_CONFIG = 2;
@@ -84,6 +86,7 @@ export async function startProcess<C extends CommonConfig>(
   let config: C;
   try {
     config = spec.parseConfig({ argv, env });
+    wallClock(env); // the tests' clock offset, checked with the rest of the configuration
   } catch (err) {
     io.stderr.write(
       `${spec.name}: invalid configuration, not starting:\n${redactCredentials((err as Error).message)}\n`,

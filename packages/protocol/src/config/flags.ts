@@ -161,7 +161,12 @@ export function camelCase(name: string): string {
  * `BATON_` variables that are not options: the development tooling's (README, e2e harness).
  * Without this list a controller started from a developer's shell would refuse to run.
  */
-export const NON_OPTION_BATON_ENV: readonly string[] = ['BATON_TOOLS_CACHE', 'BATON_CLUSTERS_DIR'];
+export const NON_OPTION_BATON_ENV: readonly string[] = [
+  'BATON_TOOLS_CACHE',
+  'BATON_CLUSTERS_DIR',
+  // Tests only: shifts the process's wall clock (packages/runtime/src/wall-clock.ts).
+  'BATON_TEST_CLOCK_OFFSET_MS',
+];
 
 function valueTypeOf(def: OptionDef): ValueType<unknown> {
   return def.kind === 'boolean' ? booleanValue : def;
