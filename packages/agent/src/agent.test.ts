@@ -616,6 +616,26 @@ describe('the agent after a restart', () => {
     expect(w.drains).toBe(1);
   });
 
+  it('a phase overwritten by hand mid-drain: goes on under its grant, or undoes; never leaves the node cordoned', async () => {
+    // The simulation found a node left cordoned for good after a person wrote a phase that is
+    // none: the agent took the node for idle, the controller held its slot.
+    const garbled = () =>
+      makeNode({
+        annotations: {
+          [Annotation.Phase]: 'Exploded',
+          [Annotation.WasUnschedulable]: 'false',
+          [Annotation.Grant]: G1,
+        },
+        unschedulable: true,
+      });
+    const w = world(garbled());
+    w.leases = [slot(NODE)];
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    const gone = world(garbled());
+    expect(await gone.agent.reconcile()).toBe('aborted');
+    expect(gone.node.node.spec?.unschedulable).toBe(false);
+  });
+
   it('killed mid-drain, grant gone: aborts and uncordons what it cordoned', async () => {
     const w = world(
       makeNode({

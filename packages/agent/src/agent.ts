@@ -118,6 +118,23 @@ export type Step =
   | 'completed';
 
 const ACTING_PHASES: readonly string[] = [AgentPhase.Cordoning, AgentPhase.Draining];
+const KNOWN_PHASES: readonly string[] = Object.values(AgentPhase);
+
+/**
+ * The agent was cordoning or draining: its phase says so — or says something that is no phase
+ * at all (a hand edit) while its own record of the cordon state is still there (it is removed
+ * when the work ends). Then it goes on under the same grant, or undoes its changes: never leaves
+ * the node cordoned because a person overwrote a word.
+ */
+function interrupted(ann: Readonly<Record<string, string>>): boolean {
+  const phase = ann[Annotation.Phase];
+  if (phase !== undefined && ACTING_PHASES.includes(phase)) return true;
+  return (
+    ann[Annotation.WasUnschedulable] !== undefined &&
+    ann[Annotation.RebootFromBootId] === undefined &&
+    (phase === undefined || !KNOWN_PHASES.includes(phase))
+  );
+}
 
 function isReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -209,7 +226,7 @@ export class Agent {
     const ann = node.metadata?.annotations ?? {};
     if (ann[Annotation.RebootFromBootId] !== undefined) return false;
     const phase = ann[Annotation.Phase];
-    if (phase !== undefined && ACTING_PHASES.includes(phase)) return false;
+    if (interrupted(ann)) return false;
     if (this.#needEnded(ann)) return false;
     if (!this.#d.leases.synced()) return false;
     // A grant naming this node that its own record does not show as used: read the node fresh
@@ -263,7 +280,7 @@ export class Agent {
 
     // 2. Interrupted mid-way (agent restarted while cordoning or draining): go on only under the
     // very grant it started with.
-    if (phase !== undefined && ACTING_PHASES.includes(phase)) {
+    if (interrupted(ann)) {
       if (grant !== undefined && grant.identity === recorded) return this.#act(node, grant);
       return this.#abort(node, 'the grant it started under was revoked or replaced');
     }
