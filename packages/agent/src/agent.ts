@@ -225,7 +225,6 @@ export class Agent {
   #idleGiven(node: V1Node): boolean {
     const ann = node.metadata?.annotations ?? {};
     if (ann[Annotation.RebootFromBootId] !== undefined) return false;
-    const phase = ann[Annotation.Phase];
     if (interrupted(ann)) return false;
     if (this.#needEnded(ann)) return false;
     if (!this.#d.leases.synced()) return false;
@@ -250,7 +249,6 @@ export class Agent {
     if (watched !== undefined && !working && this.#idleGiven(watched)) return 'idle';
     const node = await this.#d.node.read();
     const ann = node.metadata?.annotations ?? {};
-    const phase = ann[Annotation.Phase];
     const fromBootId = ann[Annotation.RebootFromBootId];
     const bootId = node.status?.nodeInfo?.bootID ?? '';
     const recorded = recordedGrant(ann);
