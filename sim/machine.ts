@@ -101,8 +101,11 @@ export class Machine {
     this.link = new ProcessLink(world, server, `agent:${name}`);
   }
 
-  /** The Node as its kubelet registers it. */
+  /** The Node as its kubelet registers it (Ready on this boot, if the machine is up). */
   register(): void {
+    const open = this.reboots.at(-1);
+    if (this.up && open !== undefined && open.upAt === undefined && this.bootedAt > open.commandAt)
+      open.upAt = this.world.now;
     const now = this.clock.wall().toISOString();
     this.server.create(
       'node',
