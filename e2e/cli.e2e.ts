@@ -579,17 +579,24 @@ describe('kubectl baton', { timeout: 300_000 }, () => {
       const granted = report.nodes.find((n: { granted: boolean }) => n.granted);
       return granted?.gate?.reason === 'Granted' ? (granted.name as string) : undefined;
     });
-    expect([node(0), node(1)]).toContain(holder);
+    // Node 0 was given up on (release --force above) and its agent has not reported back: the
+    // controller does not grant it again meanwhile, and says why.
+    expect(holder).toBe(node(1));
     expect((await cli('why', holder)).stdout.split('\n')[0]).toMatch(
       new RegExp(`^${holder} holds baton-slot-0: it may reboot now`),
     );
-    // The other pending node now waits for the one slot, in the controller's words.
-    const other = holder === node(0) ? node(1) : node(0);
-    await waitFor(
-      'the other node to wait for a slot',
-      async () => (await gate(nodes.indexOf(other)))?.reason === 'WaitingForSlot',
+    await waitFor('node 0 held back as given up on', async () => (await gate(0))?.reason === 'GivenUp');
+    expect((await cli('why', node(0))).stdout).toMatch(
+      new RegExp(`controller\\s+BLOCKS\\s+the controller holds it back: GivenUp: .*${node0Grant}`),
     );
-    expect((await cli('why', other)).stdout).toMatch(
+    // Its agent reports back (it undid its work): now node 0 waits for the one slot, in the
+    // controller's words.
+    await annotate(node(0), {
+      [Annotation.Phase]: 'Aborted',
+      [Annotation.PhaseSince]: new Date().toISOString(),
+    });
+    await waitFor('node 0 to wait for a slot', async () => (await gate(0))?.reason === 'WaitingForSlot');
+    expect((await cli('why', node(0))).stdout).toMatch(
       /controller\s+BLOCKS\s+the controller holds it back: WaitingForSlot: /,
     );
   });

@@ -124,8 +124,9 @@ describe('rollout scenarios', () => {
       expect(ours.map((e) => e.reason)).toEqual([]);
     }
 
-    // The logs: the controller grants, acknowledges the reboot, then releases; the agent cordons,
-    // drains, waits for the acknowledgement, reboots, verifies.
+    // The logs: the controller grants, acknowledges the start and then the reboot, then releases;
+    // the agent records the grant and cordons, drains, waits for the acknowledgement, reboots,
+    // verifies.
     const inOrder = (text: string, steps: string[]) => {
       let at = -1;
       for (const s of steps) {
@@ -138,8 +139,9 @@ describe('rollout scenarios', () => {
     inOrder(ctlLog, [
       'baton-controller started',
       `"node":"${target.name}","msg":"granted reboot"`,
+      `"node":"${target.name}","msg":"acknowledged the start of its work"`,
       `"node":"${target.name}","bootId":`,
-      'acknowledged the reboot',
+      'acknowledged its reboot from boot',
       'released slot',
     ]);
     expect(ctlLog).toMatch(
