@@ -99,7 +99,9 @@ try {
     rebootMs: 1000,
     rebootCommandMs: 1000,
     kubeletPodStatus: true,
-    agentArgs: ['--drain-delay=1s'],
+    // A short shutdown grace: an agent killed while its reboot command runs waits it out before
+    // it concludes anything (the default 10m would stall a round).
+    agentArgs: ['--drain-delay=1s', '--shutdown-grace=20s'],
     tokenExpirationSeconds: 48 * 3600,
   });
   await fleet.add(names);
@@ -122,6 +124,7 @@ try {
       '--period=1s',
       '--grant-duration=30s',
       '--settle-time=0s',
+      '--abort-backoff=5s',
       '--leader-election-lease-duration=6s',
       '--leader-election-renew-deadline=4s',
       '--leader-election-retry-period=1s',
