@@ -15,6 +15,7 @@ import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { Agent, type AgentSettings } from '../packages/agent/src/agent.ts';
 import type { DrainResult } from '../packages/agent/src/drain/index.ts';
 import type { NodeApi } from '../packages/agent/src/kube.ts';
+import { RebootNotStartedError } from '../packages/agent/src/rebooter.ts';
 import { Reporter } from '../packages/agent/src/reporter.ts';
 import type { SentinelReading } from '../packages/agent/src/sentinel.ts';
 import type { SimApiServer } from './api-server.ts';
@@ -30,7 +31,11 @@ export type RebootBehavior =
   /** The command fails and nothing happens. */
   | 'fail'
   /** The command fails (or times out), but the shutdown is already under way. */
-  | 'fail-then-down';
+  | 'fail-then-down'
+  /** The command hangs until the agent's 60 s timeout kills it; the machine goes down or not. */
+  | 'hang'
+  /** The command cannot even start (not found): nothing goes down. */
+  | 'not-started';
 
 /** How the drain goes. */
 export type DrainBehavior = 'ok' | 'refused' | 'timeout';
@@ -343,7 +348,10 @@ export class Machine {
     const world = this.world;
     const behavior = this.rebootBehavior;
     await sleep(world.rng.int(5, 500));
-    const goesDown = behavior === 'normal' || behavior === 'fail-then-down';
+    const goesDown =
+      behavior === 'normal' ||
+      behavior === 'fail-then-down' ||
+      (behavior === 'hang' && world.rng.chance(0.5));
     world.log(this.name, `reboot command (${behavior})`);
     if (goesDown) {
       this.reboots.push({ node: this.name, commandAt: world.now, upAt: undefined });
@@ -356,6 +364,14 @@ export class Machine {
       throw new Error(
         'reboot command "systemctl reboot" failed (exit code 1): Failed to talk to init daemon',
       );
+    }
+    if (behavior === 'hang') {
+      // The agent's command runner gives up after 60 s (if the process is still alive by then).
+      await sleep(60_000);
+      throw new Error('reboot command "systemctl reboot" failed (signal SIGKILL): timed out after 60 s');
+    }
+    if (behavior === 'not-started') {
+      throw new RebootNotStartedError('reboot command "systemctl reboot" could not be started (ENOENT)');
     }
   }
 

@@ -47,6 +47,8 @@ export type ActionKind =
   | 'reboot-never'
   | 'reboot-fail'
   | 'reboot-fail-then-down'
+  | 'reboot-hang'
+  | 'reboot-not-started'
   | 'drain-refused'
   | 'drain-timeout'
   | 'slow-kubelet'
@@ -81,6 +83,7 @@ export type ActionKind =
   | 'uncordon'
   | 'delete-node'
   | 'garbage-annotations'
+  | 'garbage-condition'
   | 'request'
   | 'cancel'
   | 'clear-sentinel'
@@ -94,6 +97,8 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'reboot-never',
   'reboot-fail',
   'reboot-fail-then-down',
+  'reboot-hang',
+  'reboot-not-started',
   'drain-refused',
   'drain-timeout',
   'slow-kubelet',
@@ -125,6 +130,7 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'uncordon',
   'delete-node',
   'garbage-annotations',
+  'garbage-condition',
   'request',
   'cancel',
   'clear-sentinel',
@@ -579,6 +585,24 @@ class People {
           this.#server.patchMetadata('node', m.name, { annotations }, 'person'),
         );
         if (variant === 0) this.#inv.tampered(m.name);
+        return;
+      }
+      case 'garbage-condition': {
+        // A person (or a rogue controller) edits the agent's RebootRequired condition: a status
+        // that is not one, or True with a reason of their own. The agent writes it back on its
+        // next report; meanwhile the controller must not act on nonsense.
+        const variant = a.arg % 3;
+        const condition = [
+          { type: 'RebootRequired', status: 'Maybe', reason: 'Whatever', message: 'edited by hand' },
+          { type: 'RebootRequired', status: 'True', reason: 'BecauseISaidSo', message: 'edited by hand' },
+          { type: 'RebootRequired', status: 'False', reason: 'NoSentinel', message: 'edited by hand' },
+        ][variant] as { type: string; status: string; reason: string; message: string };
+        this.#kubectl(
+          `kubectl edit node ${m.name} --subresource=status (RebootRequired ${condition.status}/${condition.reason})`,
+          () => this.#server.patchNodeConditions(m.name, [condition], 'person'),
+        );
+        // A True written by hand is a person asking: a need of its own.
+        if (condition.status === 'True') this.#inv.requested(m.name);
         return;
       }
       case 'request':
