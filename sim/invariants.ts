@@ -59,6 +59,12 @@ export class Invariants {
   readonly #tampered = new Set<string>();
   /** Nodes a person gave up on while their machine was down: not counted until they are up. */
   readonly #givenUpWhileDown = new Set<string>();
+  /**
+   * Nodes a person gave up on while their machine was up, before their agent's next reboot
+   * command: the agent may have passed its last check (a fresh read of its slot) before the
+   * give-up landed, so that one command races the override and is the override's, not baton's.
+   */
+  readonly #givenUpRacing = new Set<string>();
   /** Nodes baton cordoned or rebooted that have not settled yet, by ground truth. */
   readonly #disturbed = new Set<string>();
   readonly #healthySince = new Map<string, number>();
@@ -108,6 +114,7 @@ export class Invariants {
   gaveUp(node: string): void {
     const m = this.#machines.get(node);
     if (m?.isDown()) this.#givenUpWhileDown.add(node);
+    else this.#givenUpRacing.add(node);
   }
 
   overridden(node: string): void {
@@ -156,6 +163,7 @@ export class Invariants {
     if (!wasCordoned && cordoned && w.actor.startsWith('agent:')) {
       // Work under a new grant: an earlier override no longer covers this node.
       this.#exempt.delete(w.name);
+      this.#givenUpRacing.delete(w.name);
       this.#disturbed.add(w.name);
     }
     const phaseBefore = before?.metadata?.annotations?.[Annotation.Phase];
@@ -214,6 +222,7 @@ export class Invariants {
         );
       }
     }
+    if (goesDown && this.#givenUpRacing.delete(m.name)) this.#givenUpWhileDown.add(m.name);
     if (goesDown) {
       const n = (this.#rebootsThisNeed.get(m.name) ?? 0) + 1;
       this.#rebootsThisNeed.set(m.name, n);
