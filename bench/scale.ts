@@ -29,8 +29,8 @@ import { loadKubeConfig, strategicMerge, waitFor } from '../e2e/harness/kube.ts'
 import { releaseSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantControllerRbac } from '../e2e/harness/rbac.ts';
-import { type PlanSettings, plan } from '../packages/controller/src/plan.ts';
-import { baseSettings } from '../packages/controller/src/test-support.ts';
+import { type PlanSettings, plan } from '../packages/controller/src/plan/plan.ts';
+import { baseSettings } from '../packages/controller/src/testing/test-support.ts';
 import { cpuSeconds, LoadSampler, percentile, round, rssMiB, sleep, watchStamped } from './lib.ts';
 
 export interface ScaleResult {

@@ -114,8 +114,10 @@ describe('the image bundles', () => {
       const map = JSON.parse(await readFile(join(out, `${bundles['kubectl-baton'].out}.map`), 'utf8')) as {
         sources: string[];
       };
-      expect(map.sources.some((s) => s.endsWith('packages/controller/src/pause.ts'))).toBe(true);
-      expect(map.sources.some((s) => s.endsWith('packages/controller/src/process.ts'))).toBe(false);
+      expect(map.sources.some((s) => s.endsWith('packages/controller/src/gates/pause.ts'))).toBe(true);
+      expect(map.sources.some((s) => s.endsWith('packages/controller/src/wiring/start-controller.ts'))).toBe(
+        false,
+      );
       expect(map.sources.some((s) => s.includes('node_modules/prom-client/'))).toBe(false);
     });
   });

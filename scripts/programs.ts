@@ -168,7 +168,7 @@ export const EXPRESSIONS: Readonly<Record<string, readonly string[]>> = {
   'scripts/bundle.test.ts: file': ['kubectl-baton'],
   // The agent runs its configured sentinel and reboot commands, through nsenter on a real node;
   // the tests configure touch and sh scripts (e2e/harness/fleet.ts), sh and sleep (sentinel.test.ts).
-  'packages/agent/src/sentinel.ts: file': ['nsenter', 'touch', 'sh', 'sleep'],
+  'packages/agent/src/sentinel/sentinel.ts: file': ['nsenter', 'touch', 'sh', 'sleep'],
   // after_kwok, a function of the script.
   'e2e/tools/build.sh: "after_$name"': [],
   // The workspace's Node 24 (or the PATH's).

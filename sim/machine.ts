@@ -12,12 +12,12 @@
 import { Annotation, REBOOT_REQUIRED_CONDITION, SLOT_LEASE_PREFIX } from '@baton/protocol';
 import { updateWithRetry } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
-import { Agent, type AgentSettings } from '../packages/agent/src/agent.ts';
 import type { DrainResult } from '../packages/agent/src/drain/index.ts';
-import type { NodeApi } from '../packages/agent/src/kube.ts';
-import { RebootNotStartedError } from '../packages/agent/src/rebooter.ts';
-import { Reporter } from '../packages/agent/src/reporter.ts';
-import type { SentinelReading } from '../packages/agent/src/sentinel.ts';
+import { RebootNotStartedError } from '../packages/agent/src/host/rebooter.ts';
+import type { NodeApi } from '../packages/agent/src/kube/agent-api.ts';
+import { Agent, type AgentSettings } from '../packages/agent/src/reboot/agent.ts';
+import { Reporter } from '../packages/agent/src/sentinel/reporter.ts';
+import type { SentinelReading } from '../packages/agent/src/sentinel/sentinel.ts';
 import type { SimApiServer } from './api-server.ts';
 import { ProcessLink, SimInformer } from './net.ts';
 import { MachineClock, type World } from './world.ts';

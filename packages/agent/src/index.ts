@@ -1,1 +1,1 @@
-export { agentProcess } from './process.ts';
+export { agentProcess } from './wiring/start-agent.ts';

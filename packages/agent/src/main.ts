@@ -1,4 +1,4 @@
 import { runMain } from '@baton/runtime';
-import { agentProcess } from './process.ts';
+import { agentProcess } from './wiring/start-agent.ts';
 
 await runMain(agentProcess);

@@ -1,1 +1,1 @@
-export { controllerProcess } from './process.ts';
+export { controllerProcess } from './wiring/start-controller.ts';

@@ -1,4 +1,4 @@
 import { runMain } from '@baton/runtime';
-import { controllerProcess } from './process.ts';
+import { controllerProcess } from './wiring/start-controller.ts';
 
 await runMain(controllerProcess);

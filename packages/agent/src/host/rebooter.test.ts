@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { CommandResult } from '../sentinel/sentinel.ts';
 import { commandRebooter, RebootNotStartedError, signalRebooter } from './rebooter.ts';
-import type { CommandResult } from './sentinel.ts';
 
 const ok: CommandResult = { code: 0, signal: null, spawnError: undefined, timedOut: false, stderr: '' };
 

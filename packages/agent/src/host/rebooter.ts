@@ -4,7 +4,7 @@
  * PID 1 (SIGRTMIN+5 makes systemd reboot; needs only CAP_KILL and hostPID).
  */
 import type { AgentConfig } from '@baton/protocol';
-import { type CommandRunner, hostCommand, runCommand } from './sentinel.ts';
+import { type CommandRunner, hostCommand, runCommand } from '../sentinel/sentinel.ts';
 
 /**
  * The reboot request could not even be made (the command was not found or could not be

@@ -17,7 +17,7 @@ import {
   updateWithRetry,
 } from '@baton/runtime';
 import type { EventsV1Event, V1Eviction, V1Node, V1NodeCondition, V1PodList } from '@kubernetes/client-node';
-import type { DrainCoreApi } from './drain/index.ts';
+import type { DrainCoreApi } from '../drain/index.ts';
 
 export interface NodeMetadataPatch {
   /** `null` removes the key. */

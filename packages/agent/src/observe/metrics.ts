@@ -4,8 +4,8 @@
  */
 import { AgentPhase } from '@baton/protocol';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DrainEvent } from './drain/index.ts';
-import type { SentinelReading } from './sentinel.ts';
+import type { DrainEvent } from '../drain/index.ts';
+import type { SentinelReading } from '../sentinel/sentinel.ts';
 
 export function agentMetrics(registry: Registry) {
   const required = new Gauge({

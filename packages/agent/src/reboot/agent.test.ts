@@ -5,11 +5,11 @@
 import { AgentPhase, Annotation, type LeaseLike, SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { DrainResult } from '../drain/index.ts';
+import { RebootNotStartedError } from '../host/rebooter.ts';
+import type { NodeApi, NodeMetadataPatch } from '../kube/agent-api.ts';
+import type { SentinelReading } from '../sentinel/sentinel.ts';
 import { Agent, type AgentDeps, type AgentSettings } from './agent.ts';
-import type { DrainResult } from './drain/index.ts';
-import type { NodeApi, NodeMetadataPatch } from './kube.ts';
-import { RebootNotStartedError } from './rebooter.ts';
-import type { SentinelReading } from './sentinel.ts';
 
 const NOW = new Date('2026-11-25T03:00:00.000Z');
 const NODE = 'node-a';

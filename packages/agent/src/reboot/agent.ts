@@ -42,11 +42,11 @@ import {
   type Taint as TaintSpec,
 } from '@baton/protocol';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
-import { attemptsOf, desiredCondition } from './condition.ts';
-import type { DrainOptions, DrainResult } from './drain/index.ts';
-import type { EventSink, NodeApi } from './kube.ts';
-import { type Rebooter, RebootNotStartedError } from './rebooter.ts';
-import type { SentinelReading } from './sentinel.ts';
+import type { DrainOptions, DrainResult } from '../drain/index.ts';
+import { type Rebooter, RebootNotStartedError } from '../host/rebooter.ts';
+import type { EventSink, NodeApi } from '../kube/agent-api.ts';
+import { attemptsOf, desiredCondition } from '../sentinel/condition.ts';
+import type { SentinelReading } from '../sentinel/sentinel.ts';
 
 export interface AgentSettings {
   readonly nodeName: string;

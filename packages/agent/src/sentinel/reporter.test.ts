@@ -1,6 +1,6 @@
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import type { NodeApi } from './kube.ts';
+import type { NodeApi } from '../kube/agent-api.ts';
 import { Reporter } from './reporter.ts';
 import type { SentinelReading } from './sentinel.ts';
 

@@ -6,8 +6,8 @@
  */
 import { REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
+import type { NodeApi } from '../kube/agent-api.ts';
 import { conditionEntry, desiredCondition } from './condition.ts';
-import type { NodeApi } from './kube.ts';
 import type { SentinelReading } from './sentinel.ts';
 
 export interface ReporterDeps {

@@ -21,20 +21,20 @@ import {
   wallClock,
 } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
-import { Agent } from './agent.ts';
 import {
   createKubeDrainApi,
   type DrainLog,
   drainNode,
   drainOptionsFromConfig,
   systemClock,
-} from './drain/index.ts';
-import { kubeDrainCore, kubeEventSink, kubeNodeApi } from './kube.ts';
-import { agentMetrics } from './metrics.ts';
-import { startSentinelMonitor } from './monitor.ts';
-import { rebooterFor } from './rebooter.ts';
-import { Reporter } from './reporter.ts';
-import { commandSentinel, fileSentinel } from './sentinel.ts';
+} from '../drain/index.ts';
+import { rebooterFor } from '../host/rebooter.ts';
+import { kubeDrainCore, kubeEventSink, kubeNodeApi } from '../kube/agent-api.ts';
+import { agentMetrics } from '../observe/metrics.ts';
+import { Agent } from '../reboot/agent.ts';
+import { startSentinelMonitor } from '../sentinel/monitor.ts';
+import { Reporter } from '../sentinel/reporter.ts';
+import { commandSentinel, fileSentinel } from '../sentinel/sentinel.ts';
 
 /** The drain engine names the node in its log fields; every line already carries it. */
 function withoutNodeField(log: Logger): DrainLog {

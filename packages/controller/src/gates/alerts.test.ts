@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GateReason, parseAlertLabelMatcher, parseRegex } from '@baton/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeHttpGet } from '../prometheus/http-get.ts';
 import {
   type Alert,
   type AlertFilter,
@@ -15,7 +16,6 @@ import {
   parseAlertmanagerAlerts,
   parsePrometheusAlerts,
 } from './alerts.ts';
-import { nodeHttpGet } from './http-get.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
 const noFilter: AlertFilter = {

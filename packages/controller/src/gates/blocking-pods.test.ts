@@ -1,7 +1,7 @@
 import { GateReason } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { blockingPodsGate, type PodView } from './pods.ts';
+import { blockingPodsGate, type PodView } from './blocking-pods.ts';
 
 const node = (name: string): V1Node => ({ metadata: { name } });
 const pod = (name: string, nodeName: string | undefined, phase = 'Running', ns = 'db'): V1Pod => ({

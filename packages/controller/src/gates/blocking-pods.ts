@@ -10,8 +10,8 @@
  */
 import { GateReason } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { GateBlock } from '../plan/plan.ts';
 import type { NodeGate } from './gates.ts';
-import type { GateBlock } from './plan.ts';
 
 export type BlockingPodScope = 'node' | 'cluster';
 

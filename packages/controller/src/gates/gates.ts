@@ -4,8 +4,8 @@
  * their own loops, so one reconcile asks each of them a cheap, synchronous question per node.
  */
 import type { V1Node } from '@kubernetes/client-node';
+import type { GateBlock } from '../plan/plan.ts';
 import type { AlertGate } from './alerts.ts';
-import type { GateBlock } from './plan.ts';
 
 export interface NodeGate {
   /** What holds `node` back now, or `undefined`. Synchronous: answered from a cache. */

@@ -4,6 +4,10 @@ import { createLogger } from '@baton/runtime';
 import type { V1Lease, V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { plan } from '../plan/plan.ts';
+import { Reconciler } from '../reconcile/reconciler.ts';
+import type { SlotWriter } from '../slots/slot-writes.ts';
+import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import {
   desiredGate,
   explainBlocked,
@@ -13,10 +17,6 @@ import {
   MESSAGE_REFRESH_MS,
 } from './gate-condition.ts';
 import { controllerMetrics } from './metrics.ts';
-import { plan } from './plan.ts';
-import { Reconciler } from './reconciler.ts';
-import type { SlotWriter } from './slots.ts';
-import { baseSettings, NOW, testNode, testSlot } from './test-support.ts';
 
 const withGate = (n: V1Node, c: Partial<V1NodeCondition>): V1Node => ({
   ...n,

@@ -17,7 +17,7 @@ import {
   RebootRequiredReason,
 } from '@baton/protocol';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
-import type { Plan } from './plan.ts';
+import type { Plan } from '../plan/plan.ts';
 
 export interface GateState {
   readonly status: 'True' | 'False';

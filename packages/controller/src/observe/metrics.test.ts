@@ -2,8 +2,8 @@ import { AgentPhase } from '@baton/protocol';
 import type { V1Lease } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { controllerMetrics } from './metrics.ts';
-import { NOW, testNode, testSlot } from './test-support.ts';
 
 describe('controllerMetrics().fleet', () => {
   it('exports per-node required and phase, slot holders, and stage durations as they end', async () => {

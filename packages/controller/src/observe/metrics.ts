@@ -2,8 +2,8 @@
 import { type GateReason, grantOf, leaseTime } from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { PhaseTracker, phaseOf, rebootRequired } from './phase-tracker.ts';
-import type { Plan, ReleaseKind } from './plan.ts';
+import type { Plan, ReleaseKind } from '../plan/plan.ts';
+import { PhaseTracker, phaseOf, rebootRequired } from './phase-metrics.ts';
 
 export interface ControllerMetrics {
   granted(): void;

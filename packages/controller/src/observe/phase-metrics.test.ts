@@ -1,7 +1,7 @@
 import { AgentPhase, Annotation, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { PhaseTracker } from './phase-tracker.ts';
+import { PhaseTracker } from './phase-metrics.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 2, 0, 0);
 const at = (s: number) => new Date(T0 + s * 1000);

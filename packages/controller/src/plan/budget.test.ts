@@ -1,8 +1,8 @@
 import { GateReason, type MaxUnavailable } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
+import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { type BudgetSettings, budget, unavailableLimit } from './budget.ts';
 import { plan } from './plan.ts';
-import { baseSettings, NOW, testNode, testSlot } from './test-support.ts';
 
 const ZONE = 'topology.kubernetes.io/zone';
 const inZone = (name: string, zone: string | undefined, o: Parameters<typeof testNode>[1] = {}) =>

@@ -4,8 +4,8 @@
  */
 import { GateReason } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
+import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { type GateBlock, plan } from './plan.ts';
-import { baseSettings, NOW, testNode, testSlot } from './test-support.ts';
 
 describe('plan: gates from outside the planner', () => {
   const alertBlock: GateBlock = {

@@ -1,6 +1,7 @@
 import { AgentPhase, Annotation, SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { baseSettings, NOW } from '../testing/test-support.ts';
 import {
   GRANTED_NODE_ANNOTATION,
   type PlanObservations,
@@ -8,7 +9,6 @@ import {
   plan,
   type SlotLease,
 } from './plan.ts';
-import { baseSettings, NOW } from './test-support.ts';
 
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 

@@ -36,7 +36,6 @@ import {
   windowVerdict,
 } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
-import { type BudgetSettings, budget } from './budget.ts';
 import {
   GRANTED_UNSCHEDULABLE_ANNOTATION,
   type ReleaseKind,
@@ -44,11 +43,12 @@ import {
   type SettleGrant,
   SettleStage,
   settleCheck,
-} from './settle.ts';
+} from '../settle/settle.ts';
+import { parseWorkloadRecord } from '../settle/workloads.ts';
+import { type BudgetSettings, budget } from './budget.ts';
 import { slotProblem } from './slot-check.ts';
-import { parseWorkloadRecord } from './workloads.ts';
 
-export type { ReleaseKind } from './settle.ts';
+export type { ReleaseKind } from '../settle/settle.ts';
 
 /** Annotation the controller puts on a slot Lease it grants: the node it granted it to. */
 export const GRANTED_NODE_ANNOTATION = SlotAnnotation.GrantedNode;

@@ -1,9 +1,9 @@
 import { SlotAnnotation } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { baseSettings, NOW } from '../testing/test-support.ts';
 import { GRANTED_NODE_ANNOTATION, type PlanSettings, plan, type SlotLease } from './plan.ts';
 import { slotProblem } from './slot-check.ts';
-import { baseSettings, NOW } from './test-support.ts';
 
 const at = (s: number) => new Date(NOW.getTime() + s * 1000).toISOString();
 

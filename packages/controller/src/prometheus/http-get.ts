@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { HttpGet } from './alerts.ts';
+import type { HttpGet } from '../gates/alerts.ts';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 

@@ -2,10 +2,10 @@ import { AgentPhase, Annotation, SlotAnnotation } from '@baton/protocol';
 import { createLogger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import type { Notification } from './notify.ts';
-import type { PlanSettings } from './plan.ts';
+import type { Notification } from '../observe/notify.ts';
+import type { PlanSettings } from '../plan/plan.ts';
+import { baseSettings, NOW } from '../testing/test-support.ts';
 import { Reconciler } from './reconciler.ts';
-import { baseSettings, NOW } from './test-support.ts';
 
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 

@@ -5,7 +5,7 @@
  *
  * Leadership is asked again before every write, not once per pass: a pass can take a while
  * (workload listings before a grant), and a replica that lost its lease meanwhile must stop at
- * once. Each write is itself a compare-and-swap on the very grant the plan saw (slots.ts), so
+ * once. Each write is itself a compare-and-swap on the very grant the plan saw (slots/slot-writes.ts), so
  * even a write already on its way cannot touch a newer grant.
  *
  * The Reconciler also keeps what the plan needs to know about time, measured on this process's
@@ -24,21 +24,21 @@ import {
 } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import { blockersOf, type NodeGate } from '../gates/gates.ts';
+import { pauseState } from '../gates/pause.ts';
 import {
   desiredGate,
   explainBlocked,
   type GateConditionWriter,
   type GateState,
   gateConditionUpdate,
-} from './gate-condition.ts';
-import { blockersOf, type NodeGate } from './gates.ts';
-import type { LeaseEvents } from './lease-events.ts';
-import type { ControllerMetrics } from './metrics.ts';
-import { type Notification, NotificationEvent } from './notify.ts';
-import { pauseState } from './pause.ts';
-import { needsReboot, type Plan, type PlanObservations, type PlanSettings, plan } from './plan.ts';
-import type { SettleObserver } from './settle-observer.ts';
-import type { SlotWriter } from './slots.ts';
+} from '../observe/gate-condition.ts';
+import type { LeaseEvents } from '../observe/lease-events.ts';
+import type { ControllerMetrics } from '../observe/metrics.ts';
+import { type Notification, NotificationEvent } from '../observe/notify.ts';
+import { needsReboot, type Plan, type PlanObservations, type PlanSettings, plan } from '../plan/plan.ts';
+import type { SettleObserver } from '../settle/settle-observer.ts';
+import type { SlotWriter } from '../slots/slot-writes.ts';
 
 export interface NodeEvents {
   record(node: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;

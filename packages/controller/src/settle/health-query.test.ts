@@ -1,7 +1,7 @@
 import { createLogger } from '@baton/runtime';
 import { describe, expect, it } from 'vitest';
+import type { PromResult } from '../prometheus/promql.ts';
 import { HealthQuery, healthVerdict } from './health-query.ts';
-import type { PromResult } from './promql.ts';
 
 const vector = (...values: number[]): PromResult => ({
   kind: 'vector',

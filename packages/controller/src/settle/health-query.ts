@@ -9,7 +9,7 @@
  * refresh interval; when it finishes, `onChange` asks for another reconcile.
  */
 import type { Logger } from '@baton/runtime';
-import type { PromResult } from './promql.ts';
+import type { PromResult } from '../prometheus/promql.ts';
 import type { HealthView } from './settle.ts';
 
 /** Whether a query result means "healthy", and what it showed. */

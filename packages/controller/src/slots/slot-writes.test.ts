@@ -6,7 +6,7 @@
 import { SlotAnnotation } from '@baton/protocol';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { kubeSlotWriter } from './slots.ts';
+import { kubeSlotWriter } from './slot-writes.ts';
 
 const NOW = new Date('2026-12-07T10:00:00.000Z');
 

@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { emptiedSlot, FieldManager, grantOf, LEASE_PART_OF_LABEL, SlotAnnotation } from '@baton/protocol';
 import { isAlreadyExists, isNotFound, updateWithRetry } from '@baton/runtime';
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
-import { GRANTED_NODE_ANNOTATION } from './plan.ts';
-import { GRANTED_UNSCHEDULABLE_ANNOTATION } from './settle.ts';
+import { GRANTED_NODE_ANNOTATION } from '../plan/plan.ts';
+import { GRANTED_UNSCHEDULABLE_ANNOTATION } from '../settle/settle.ts';
 
 /** The grant a write expects to find: its holder and its acquisition. */
 export interface ExpectedGrant {

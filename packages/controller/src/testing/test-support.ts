@@ -1,6 +1,6 @@
 /** Nodes and slot Leases for the planner's unit tests. */
 import type { V1Node } from '@kubernetes/client-node';
-import { GRANTED_NODE_ANNOTATION, type PlanSettings, type SlotLease } from './plan.ts';
+import { GRANTED_NODE_ANNOTATION, type PlanSettings, type SlotLease } from '../plan/plan.ts';
 
 export const NOW = new Date('2026-11-25T12:00:00.000Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();

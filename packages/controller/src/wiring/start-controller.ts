@@ -1,6 +1,6 @@
 /**
  * The controller process: watches Nodes and the Leases of its namespace, and grants, renews
- * and releases slot Leases (see plan.ts for the decision, slots.ts for the writes).
+ * and releases slot Leases (see plan/plan.ts for the decision, slots/slot-writes.ts for the writes).
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -35,23 +35,23 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { AlertGate, evaluateAlerts } from './alerts.ts';
-import { kubeGateConditionWriter } from './gate-condition-writer.ts';
-import { alertNodeGate, type NodeGate } from './gates.ts';
-import { HealthQuery } from './health-query.ts';
-import { nodeHttpGet } from './http-get.ts';
-import { LeaderElector } from './leader.ts';
-import { kubeLeaderStore } from './leader-store.ts';
-import { leaseEventRecorder } from './lease-events.ts';
-import { controllerMetrics, type ReconcileSource, reconcileRequestMetric } from './metrics.ts';
-import { NodeChangeFilter, relevantLeaseChange } from './node-changes.ts';
-import { Notifier, notifierMetrics } from './notify.ts';
-import { blockingPodsGate } from './pods.ts';
-import { promInstantQuery } from './promql.ts';
-import { Reconciler } from './reconciler.ts';
-import { settleObserver } from './settle-observer.ts';
-import { kubeSlotWriter } from './slots.ts';
-import { kubeWorkloadsApi, recordWorkloads } from './workloads-probe.ts';
+import { AlertGate, evaluateAlerts } from '../gates/alerts.ts';
+import { blockingPodsGate } from '../gates/blocking-pods.ts';
+import { alertNodeGate, type NodeGate } from '../gates/gates.ts';
+import { LeaderElector } from '../leader/leader.ts';
+import { kubeLeaderStore } from '../leader/leader-store.ts';
+import { kubeGateConditionWriter } from '../observe/gate-condition-writer.ts';
+import { leaseEventRecorder } from '../observe/lease-events.ts';
+import { controllerMetrics, type ReconcileSource, reconcileRequestMetric } from '../observe/metrics.ts';
+import { Notifier, notifierMetrics } from '../observe/notify.ts';
+import { nodeHttpGet } from '../prometheus/http-get.ts';
+import { promInstantQuery } from '../prometheus/promql.ts';
+import { NodeChangeFilter, relevantLeaseChange } from '../reconcile/node-changes.ts';
+import { Reconciler } from '../reconcile/reconciler.ts';
+import { HealthQuery } from '../settle/health-query.ts';
+import { settleObserver } from '../settle/settle-observer.ts';
+import { kubeWorkloadsApi, recordWorkloads } from '../settle/workloads-probe.ts';
+import { kubeSlotWriter } from '../slots/slot-writes.ts';
 
 /** How long one question to Prometheus or Alertmanager may take before it counts as unreachable. */
 const ALERT_TIMEOUT_MS = 10_000;
