@@ -10,17 +10,20 @@
 import { pauseState } from '@baton/controller/pause';
 import {
   Annotation,
+  ConditionStatus,
   grantNaming,
   grantOf,
   IN_FLIGHT_PHASES,
+  isRebootHeld,
   type LeaseLike,
   leaseExpiry,
   leaseTime,
+  needsReboot,
+  nodeCondition,
   PAUSE_LEASE,
   PAUSE_REASON_ANNOTATION,
   REBOOT_GATE_CONDITION,
-  REBOOT_REQUIRED_CONDITION,
-  RebootRequiredReason,
+  rebootRequiredOf,
   slotIndexOf,
 } from '@baton/protocol';
 
@@ -141,15 +144,15 @@ export interface NodeView {
 
 const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
 
-export function condition(node: NodeLike, type: string): ConditionLike | undefined {
-  return node.status?.conditions?.find((c) => c.type === type);
-}
-
+/**
+ * The agent's `RebootRequired` condition in the CLI's words: protocol's {@link needsReboot} and
+ * {@link isRebootHeld}, plus what a person also wants told apart (`no`, `unknown`, `unreported`).
+ */
 export function needsRebootOf(c: ConditionLike | undefined): NeedsReboot {
   if (c === undefined) return 'unreported';
-  if (c.status === 'True') return c.reason === RebootRequiredReason.AttemptLimitReached ? 'held' : 'yes';
-  if (c.status === 'False') return 'no';
-  return 'unknown';
+  if (isRebootHeld(c)) return 'held';
+  if (needsReboot(c)) return 'yes';
+  return c.status === ConditionStatus.False ? 'no' : 'unknown';
 }
 
 export function pauseView(lease: AnnotatedLease | undefined, now: Date): PauseView {
@@ -196,8 +199,8 @@ function latest(...times: (Date | undefined)[]): Date | undefined {
 export function nodeView(node: NodeLike, leases: readonly LeaseLike[], optOutLabel: string): NodeView {
   const name = node.metadata?.name ?? '';
   const ann = node.metadata?.annotations ?? {};
-  const reboot = condition(node, REBOOT_REQUIRED_CONDITION);
-  const gate = condition(node, REBOOT_GATE_CONDITION);
+  const reboot = rebootRequiredOf(node);
+  const gate = nodeCondition(node, REBOOT_GATE_CONDITION);
   const phaseSince = leaseTime(ann[Annotation.PhaseSince]);
   const rebootSince = leaseTime(reboot?.lastTransitionTime);
   const gateSince = leaseTime(gate?.lastTransitionTime);
@@ -229,7 +232,7 @@ export function nodeView(node: NodeLike, leases: readonly LeaseLike[], optOutLab
             message: gate.message ?? null,
             since: iso(gateSince),
           },
-    blocked: gate?.status === 'True' ? (gate.reason ?? 'Unknown') : null,
+    blocked: gate?.status === ConditionStatus.True ? (gate.reason ?? 'Unknown') : null,
     since: iso(latest(phaseSince, rebootSince, gateSince)),
     requestedBy: ann[Annotation.RebootRequested] ?? null,
     attempts: attemptsText !== undefined && /^[0-9]{1,9}$/.test(attemptsText) ? Number(attemptsText) : null,

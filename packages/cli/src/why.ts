@@ -7,7 +7,7 @@
  * agent's condition, the attempt limit, the opt-out label, the pause, the grant, the cordon) it
  * checks from the objects, so the answer holds even while the controller is down.
  */
-import { Annotation, RebootRequiredReason } from '@baton/protocol';
+import { AgentPhase, Annotation, ConditionStatus, RebootRequiredReason } from '@baton/protocol';
 import { IN_PROGRESS_PHASES, type NodeView, type PauseView, type SlotView } from './view.ts';
 
 export type Verdict = 'pass' | 'block' | 'info';
@@ -78,7 +78,7 @@ export function whyReport(input: {
       gates.push({
         gate: 'reboot-required',
         verdict: 'block',
-        text: `unknown: the agent could not check the sentinel (RebootRequired=${rr?.status ?? 'Unknown'}, ${reason}${rr?.message ? `: ${rr.message}` : ''}); unknown never means reboot`,
+        text: `unknown: the agent could not check the sentinel (RebootRequired=${rr?.status ?? ConditionStatus.Unknown}, ${reason}${rr?.message ? `: ${rr.message}` : ''}); unknown never means reboot`,
       });
       break;
     case 'unreported':
@@ -104,7 +104,7 @@ export function whyReport(input: {
         },
   );
 
-  const held = n.needsReboot === 'held' || n.phase === 'Held';
+  const held = n.needsReboot === 'held' || n.phase === AgentPhase.Held;
   gates.push(
     held
       ? {
@@ -191,7 +191,7 @@ export function whyReport(input: {
       : reason;
     const words = `${said}${at(g.since)}`;
     gates.push(
-      g.status === 'True'
+      g.status === ConditionStatus.True
         ? { gate: 'controller', verdict: 'block', text: `the controller holds it back: ${words}` }
         : { gate: 'controller', verdict: 'pass', text: `the controller does not hold it back: ${words}` },
     );

@@ -17,6 +17,17 @@ export const DOMAIN = 'baton.dev';
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * The statuses a node condition takes (Kubernetes' own three words), for the conditions below and
+ * the kubelet's `Ready`. Written by: whoever owns the condition. Read by: everyone who reads it.
+ */
+export const ConditionStatus = {
+  True: 'True',
+  False: 'False',
+  Unknown: 'Unknown',
+} as const;
+export type ConditionStatus = (typeof ConditionStatus)[keyof typeof ConditionStatus];
+
+/**
  * Node condition type `RebootRequired`.
  * Written by: the agent on its own node (status subresource, strategic merge keyed by `type`, so
  * the kubelet's conditions stay intact), on every change and on a heartbeat.

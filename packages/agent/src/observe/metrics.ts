@@ -2,7 +2,7 @@
  * The agent's own metrics (the fleet view is the controller's): what the sentinel says and when
  * it was last checked, evictions, drain duration, and the phase of the current work.
  */
-import { AgentPhase } from '@baton/protocol';
+import { AgentPhase, ConditionStatus } from '@baton/protocol';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DrainEvent } from '../drain/index.ts';
 import type { SentinelReading } from '../sentinel/sentinel.ts';
@@ -42,7 +42,7 @@ export function agentMetrics(registry: Registry) {
   return {
     drainDuration,
     sentinelChecked(r: SentinelReading) {
-      required.set(r.status === 'True' ? 1 : r.status === 'False' ? 0 : -1);
+      required.set(r.status === ConditionStatus.True ? 1 : r.status === ConditionStatus.False ? 0 : -1);
       lastCheck.set(Date.now() / 1000);
     },
     onDrainEvent(e: DrainEvent) {

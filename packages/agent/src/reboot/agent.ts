@@ -29,14 +29,17 @@
 import {
   AgentPhase,
   Annotation,
+  ConditionStatus,
   EventReason,
   type Grant,
   grantNaming,
   grantOf,
+  isNodeReady,
   isRebootAcknowledged,
   type LabelPair,
   type LeaseLike,
   mayStartUnder,
+  needsReboot,
   REBOOTING_TAINT,
   recordedGrant,
   type Taint as TaintSpec,
@@ -134,10 +137,6 @@ function interrupted(ann: Readonly<Record<string, string>>): boolean {
     ann[Annotation.RebootFromBootId] === undefined &&
     (phase === undefined || !KNOWN_PHASES.includes(phase))
   );
-}
-
-function isReady(node: V1Node): boolean {
-  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 function sameTaint(a: V1Taint, key: string, effect: string): boolean {
@@ -239,7 +238,7 @@ export class Agent {
     return (
       ann[Annotation.RebootAttempts] !== undefined &&
       ann[Annotation.RebootRequested] === undefined &&
-      this.#d.lastReading?.()?.status === 'False'
+      this.#d.lastReading?.()?.status === ConditionStatus.False
     );
   }
 
@@ -294,7 +293,7 @@ export class Agent {
     if (!mayStartUnder(grant, ann)) return 'idle'; // one grant, one attempt
     const reading = await this.#d.checkSentinel();
     const condition = desiredCondition(reading, ann, this.#s.maxRebootAttempts);
-    if (condition.status !== 'True' || condition.reason === 'AttemptLimitReached') {
+    if (!needsReboot(condition)) {
       this.#d.log.info(
         { slot: grant.slot, condition: condition.reason },
         'granted, but this node does not need a reboot now; not acting',
@@ -320,7 +319,7 @@ export class Agent {
     const now = this.#d.clock.monotonicMs();
     // The reboot did not happen only if, after the grace, a live kubelet says so: Ready on the
     // very boot it reboots from. A NotReady node may be booting behind a slow kubelet.
-    const stillOnOldBoot = () => isReady(node);
+    const stillOnOldBoot = () => isNodeReady(node);
     if (this.#commandGivenAt !== undefined) {
       // This process gave the command: the machine is going down (a shutdown can take minutes).
       // A grant that lapses or is emptied meanwhile changes nothing.
@@ -538,14 +537,15 @@ export class Agent {
         AgentPhase.Verifying,
         restore === undefined ? {} : { [Annotation.Grant]: restore },
       );
-    if (!isReady(node)) return 'waiting-for-ready';
+    if (!isNodeReady(node)) return 'waiting-for-ready';
 
     const reading = await this.#d.checkSentinel();
     const requested = ann[Annotation.RebootRequested] !== undefined;
     // Only "no reboot needed" ends the need. A sentinel that cannot be read (a command that
     // times out right after boot) counts as still there: otherwise a flaky reading would reset
     // the count and the attempt limit would never be reached.
-    const satisfied = reading.status === 'False' || (requested && reading.status !== 'True');
+    const satisfied =
+      reading.status === ConditionStatus.False || (requested && reading.status !== ConditionStatus.True);
     // A count that is not one stays as written (held): a hand edit never resets it.
     const attempts = satisfied ? 0 : attemptsOf(ann) + 1;
     const held = !satisfied && attempts >= this.#s.maxRebootAttempts;
@@ -582,7 +582,7 @@ export class Agent {
       await this.#d.events.record(
         'Normal',
         EventReason.Rebooted,
-        `rebooted into boot ${bootId}${satisfied ? '' : ` (sentinel ${reading.status === 'True' ? 'still present' : 'unreadable'}: attempt ${attempts} of ${this.#s.maxRebootAttempts})`}`,
+        `rebooted into boot ${bootId}${satisfied ? '' : ` (sentinel ${reading.status === ConditionStatus.True ? 'still present' : 'unreadable'}: attempt ${attempts} of ${this.#s.maxRebootAttempts})`}`,
       );
     }
     this.#d.log.info({ bootId, attempts, held }, 'reboot verified: new bootID; node released');

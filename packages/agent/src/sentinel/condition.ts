@@ -2,9 +2,14 @@
  * What the agent reports in its node's `RebootRequired` condition, from the sentinel reading and
  * the node's own annotations. Pure, so every combination is a table row in the tests.
  */
-import { Annotation, REBOOT_REQUIRED_CONDITION, RebootRequiredReason } from '@baton/protocol';
+import {
+  Annotation,
+  ConditionStatus,
+  REBOOT_REQUIRED_CONDITION,
+  RebootRequiredReason,
+} from '@baton/protocol';
 import type { V1NodeCondition } from '@kubernetes/client-node';
-import type { ConditionStatus, SentinelReading } from './sentinel.ts';
+import type { SentinelReading } from './sentinel.ts';
 
 export interface ReportedCondition {
   readonly status: ConditionStatus;
@@ -31,18 +36,18 @@ export function desiredCondition(
   // A person's explicit request wins over "no sentinel" and over a sentinel error: they asked.
   const base: ReportedCondition = requested
     ? {
-        status: 'True',
+        status: ConditionStatus.True,
         reason: RebootRequiredReason.RebootRequested,
         message: `requested with the ${Annotation.RebootRequested} annotation`,
       }
     : reading;
   const attempts = attemptsOf(annotations);
-  if (base.status === 'True' && attempts >= maxAttempts) {
+  if (base.status === ConditionStatus.True && attempts >= maxAttempts) {
     const count = Number.isFinite(attempts)
       ? `still required after ${attempts} reboot(s) (limit ${maxAttempts})`
       : `annotation ${Annotation.RebootAttempts}=${JSON.stringify(annotations?.[Annotation.RebootAttempts])} is not a count`;
     return {
-      status: 'True',
+      status: ConditionStatus.True,
       reason: RebootRequiredReason.AttemptLimitReached,
       message: `${count}: held, not rebooting again; delete annotation ${Annotation.RebootAttempts} to allow new attempts (${base.message})`,
     };

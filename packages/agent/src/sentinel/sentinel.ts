@@ -10,9 +10,7 @@
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RebootRequiredReason } from '@baton/protocol';
-
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
+import { ConditionStatus, RebootRequiredReason } from '@baton/protocol';
 
 export interface SentinelReading {
   readonly status: ConditionStatus;
@@ -50,12 +48,16 @@ export function fileSentinel(path: string, statFn: StatFn = stat): Sentinel {
     async check() {
       try {
         await statFn(path);
-        return { status: 'True', reason: RebootRequiredReason.SentinelPresent, message: `${path} exists` };
+        return {
+          status: ConditionStatus.True,
+          reason: RebootRequiredReason.SentinelPresent,
+          message: `${path} exists`,
+        };
       } catch (err) {
         const code = errnoOf(err);
         if (code !== 'ENOENT') {
           return {
-            status: 'Unknown',
+            status: ConditionStatus.Unknown,
             reason: RebootRequiredReason.SentinelError,
             message: `cannot check ${path}: ${code}`,
           };
@@ -65,12 +67,16 @@ export function fileSentinel(path: string, statFn: StatFn = stat): Sentinel {
         await statFn(dir);
       } catch (err) {
         return {
-          status: 'Unknown',
+          status: ConditionStatus.Unknown,
           reason: RebootRequiredReason.SentinelError,
           message: `directory ${dir} of the sentinel cannot be read (${errnoOf(err)}); is the host directory mounted at this path in the agent's container?`,
         };
       }
-      return { status: 'False', reason: RebootRequiredReason.NoSentinel, message: `${path} does not exist` };
+      return {
+        status: ConditionStatus.False,
+        reason: RebootRequiredReason.NoSentinel,
+        message: `${path} does not exist`,
+      };
     },
   };
 }
@@ -129,7 +135,7 @@ const lastLine = (text: string): string => text.trim().split('\n').at(-1)?.slice
 /** The one place that decides what a sentinel command's outcome means. Pure. */
 export function interpretCommandResult(command: string, r: CommandResult): SentinelReading {
   const unknown = (why: string): SentinelReading => ({
-    status: 'Unknown',
+    status: ConditionStatus.Unknown,
     reason: RebootRequiredReason.SentinelError,
     message: `sentinel command "${command}" ${why}; not rebooting on that`,
   });
@@ -142,12 +148,16 @@ export function interpretCommandResult(command: string, r: CommandResult): Senti
   switch (r.code) {
     case 0:
       return {
-        status: 'True',
+        status: ConditionStatus.True,
         reason: RebootRequiredReason.SentinelCommandSaysReboot,
         message: `"${command}" exited 0`,
       };
     case 1:
-      return { status: 'False', reason: RebootRequiredReason.NoSentinel, message: `"${command}" exited 1` };
+      return {
+        status: ConditionStatus.False,
+        reason: RebootRequiredReason.NoSentinel,
+        message: `"${command}" exited 1`,
+      };
     case 126:
       return unknown('exited 126 (not executable)');
     case 127:

@@ -11,16 +11,18 @@
  */
 import {
   Annotation,
+  ConditionStatus,
   GateReason,
+  isRebootHeld,
+  nodeCondition,
   REBOOT_GATE_CONDITION,
-  REBOOT_REQUIRED_CONDITION,
-  RebootRequiredReason,
+  rebootRequiredOf,
 } from '@baton/protocol';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import type { Plan } from '../plan/plan.ts';
 
 export interface GateState {
-  readonly status: 'True' | 'False';
+  readonly status: typeof ConditionStatus.True | typeof ConditionStatus.False;
   readonly reason: GateReason;
   readonly message: string;
 }
@@ -28,8 +30,6 @@ export interface GateState {
 /** A message-only change (a counter in a detail) is written at most this often per node. */
 export const MESSAGE_REFRESH_MS = 60_000;
 const MAX_MESSAGE = 1024;
-
-const condition = (n: V1Node, type: string) => n.status?.conditions?.find((c) => c.type === type);
 
 /**
  * Why every node is or is not held back, for the condition and the metric: the plan's waiting
@@ -40,23 +40,23 @@ export function explainBlocked(nodes: readonly V1Node[], plan: Plan): Map<string
   const out = new Map<string, GateState>();
   for (const [name, w] of plan.waiting) {
     const message = [w, ...w.also].map((b) => `${b.reason}: ${b.detail}`).join('; ');
-    out.set(name, { status: 'True', reason: w.reason, message });
+    out.set(name, { status: ConditionStatus.True, reason: w.reason, message });
   }
   const holders = new Set([...plan.renewals, ...plan.grants].map((g) => g.node));
   for (const n of nodes) {
     const name = n.metadata?.name ?? '';
     if (out.has(name) || holders.has(name)) continue;
-    const rr = condition(n, REBOOT_REQUIRED_CONDITION);
-    if (rr?.status === 'True' && rr.reason === RebootRequiredReason.AttemptLimitReached) {
+    const rr = rebootRequiredOf(n);
+    if (isRebootHeld(rr)) {
       const attempts = n.metadata?.annotations?.[Annotation.RebootAttempts] ?? '?';
       out.set(name, {
-        status: 'True',
+        status: ConditionStatus.True,
         reason: GateReason.AttemptLimitReached,
         message: `the reboot was still required after ${attempts} reboot(s); delete annotation ${Annotation.RebootAttempts} to try again`,
       });
-    } else if (rr?.status === 'Unknown') {
+    } else if (rr?.status === ConditionStatus.Unknown) {
       out.set(name, {
-        status: 'True',
+        status: ConditionStatus.True,
         reason: GateReason.SentinelUnknown,
         message: `the agent cannot tell whether a reboot is needed: ${rr.message ?? rr.reason ?? 'no message'}`,
       });
@@ -79,18 +79,18 @@ export function desiredGate(
   if (b !== undefined) return b;
   const slot = granted.get(name);
   if (slot !== undefined)
-    return { status: 'False', reason: GateReason.Granted, message: `${slot} names this node` };
-  const rr = condition(n, REBOOT_REQUIRED_CONDITION);
+    return { status: ConditionStatus.False, reason: GateReason.Granted, message: `${slot} names this node` };
+  const rr = rebootRequiredOf(n);
   // Needs a reboot but neither waiting nor granted: a grant lost a race this round; the next
   // reconcile decides again, so leave the condition alone.
-  if (rr?.status === 'True') return undefined;
-  if (condition(n, REBOOT_GATE_CONDITION) === undefined) return undefined;
-  return { status: 'False', reason: GateReason.NotRequired, message: 'no reboot needed' };
+  if (rr?.status === ConditionStatus.True) return undefined;
+  if (nodeCondition(n, REBOOT_GATE_CONDITION) === undefined) return undefined;
+  return { status: ConditionStatus.False, reason: GateReason.NotRequired, message: 'no reboot needed' };
 }
 
 /** The condition to write, or `undefined` when the node already says the same thing. */
 export function gateConditionUpdate(n: V1Node, want: GateState, now: Date): V1NodeCondition | undefined {
-  const have = condition(n, REBOOT_GATE_CONDITION);
+  const have = nodeCondition(n, REBOOT_GATE_CONDITION);
   const message =
     want.message.length > MAX_MESSAGE ? `${want.message.slice(0, MAX_MESSAGE - 1)}…` : want.message;
   const sameState = have?.status === want.status && have.reason === want.reason;

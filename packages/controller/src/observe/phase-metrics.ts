@@ -5,7 +5,7 @@
  * finished, aborted or were held. Pure: it is fed snapshots and times, and remembers only the
  * last phase it saw per node. A controller restart loses the phases in flight, never invents one.
  */
-import { AgentPhase, Annotation, leaseTime, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import { AgentPhase, Annotation, ConditionStatus, leaseTime, rebootRequiredOf } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 
 export type Stage = 'waiting' | 'draining' | 'rebooting' | 'settling';
@@ -43,16 +43,15 @@ export function phaseOf(node: V1Node): { phase: string; since: number } | undefi
   return phase === undefined || since === undefined ? undefined : { phase, since };
 }
 
+/** The RebootRequired condition is True, held nodes included: the `required` gauge counts the need, not the grantable. */
 export function rebootRequired(node: V1Node): boolean {
-  return (
-    node.status?.conditions?.some((c) => c.type === REBOOT_REQUIRED_CONDITION && c.status === 'True') ?? false
-  );
+  return rebootRequiredOf(node)?.status === ConditionStatus.True;
 }
 
 /** When the node's RebootRequired condition last turned True (epoch ms), if it is True. */
 function requiredSince(node: V1Node): number | undefined {
-  const c = node.status?.conditions?.find((x) => x.type === REBOOT_REQUIRED_CONDITION);
-  if (c?.status !== 'True') return undefined;
+  const c = rebootRequiredOf(node);
+  if (c?.status !== ConditionStatus.True) return undefined;
   const t = c.lastTransitionTime;
   const d = t instanceof Date ? t : typeof t === 'string' ? new Date(t) : undefined;
   return d === undefined || Number.isNaN(d.getTime()) ? undefined : d.getTime();

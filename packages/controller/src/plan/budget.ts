@@ -12,7 +12,7 @@
  * Pure arithmetic over the Nodes the controller sees and the holders it keeps; the planner
  * calls {@link Budget.take} for each grant it makes so later nodes in the same plan see it.
  */
-import { GateReason, type MaxUnavailable } from '@baton/protocol';
+import { GateReason, isNodeReady, type MaxUnavailable } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GateBlock } from './plan.ts';
 
@@ -34,8 +34,7 @@ const nameOf = (n: V1Node) => n.metadata?.name ?? '';
 
 /** NotReady (Ready not True, including no Ready condition yet) or cordoned. */
 export function isUnavailable(n: V1Node): boolean {
-  const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  return !ready || n.spec?.unschedulable === true;
+  return !isNodeReady(n) || n.spec?.unschedulable === true;
 }
 
 /** The node count `--max-unavailable` allows out of `total` nodes (a percentage rounds down). */

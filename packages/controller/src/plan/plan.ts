@@ -26,8 +26,9 @@ import {
   inFlightGrant,
   type LeaseLike,
   leaseTime,
-  REBOOT_REQUIRED_CONDITION,
+  nodeNeedsReboot,
   type RebootWindow,
+  rebootRequiredOf,
   recordedGrant,
   SlotAnnotation,
   slotIndexOf,
@@ -191,16 +192,6 @@ export interface Waiting extends GateBlock {
 
 const ann = (n: V1Node, key: string) => n.metadata?.annotations?.[key];
 
-function rebootCondition(n: V1Node) {
-  return n.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
-}
-
-/** Needs a reboot and may have one: condition True for a reason other than the attempt limit. */
-export function needsReboot(n: V1Node): boolean {
-  const c = rebootCondition(n);
-  return c?.status === 'True' && c.reason !== 'AttemptLimitReached';
-}
-
 /** A holder the settle facts do not mention: its pods were never seen, so it has not settled. */
 const UNOBSERVED: SettleFacts = { pods: { observed: false, notReady: [] } };
 
@@ -210,7 +201,7 @@ function priority(n: V1Node, label: string): number {
 }
 
 function waitingSince(n: V1Node): number {
-  const t = leaseTime(rebootCondition(n)?.lastTransitionTime);
+  const t = leaseTime(rebootRequiredOf(n)?.lastTransitionTime);
   return t?.getTime() ?? 0;
 }
 
@@ -360,7 +351,7 @@ export function plan(input: PlanInput): Plan {
 
     if (outcome === undefined && !working) {
       // Nothing done under this grant yet.
-      if (!needsReboot(node)) {
+      if (!nodeNeedsReboot(node)) {
         release(slot, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`);
         freed();
         continue;
@@ -435,7 +426,7 @@ export function plan(input: PlanInput): Plan {
 
   // Pending nodes, best first.
   const pending = [...nodes.values()]
-    .filter((n) => needsReboot(n) && !holders.has(n.metadata?.name ?? ''))
+    .filter((n) => nodeNeedsReboot(n) && !holders.has(n.metadata?.name ?? ''))
     .sort(
       (a, b) =>
         priority(b, s.priorityLabel) - priority(a, s.priorityLabel) ||

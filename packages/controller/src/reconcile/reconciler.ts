@@ -18,6 +18,7 @@ import {
   EventReason,
   grantIdentity,
   leaseTime,
+  nodeNeedsReboot,
   PAUSE_LEASE,
   recordedGrant,
   slotIndexOf,
@@ -36,7 +37,7 @@ import {
 import type { LeaseEvents } from '../observe/lease-events.ts';
 import type { ControllerMetrics } from '../observe/metrics.ts';
 import { type Notification, NotificationEvent } from '../observe/notify.ts';
-import { needsReboot, type Plan, type PlanObservations, type PlanSettings, plan } from '../plan/plan.ts';
+import { type Plan, type PlanObservations, type PlanSettings, plan } from '../plan/plan.ts';
 import type { SettleObserver } from '../settle/settle-observer.ts';
 import type { SlotWriter } from '../slots/slot-writes.ts';
 
@@ -404,7 +405,7 @@ export class Reconciler {
     if (fresh === undefined) return true;
     const identity = r.grantId === undefined ? undefined : grantIdentity(r.slot, r.grantId);
     const worked = identity !== undefined && recordedGrant(fresh.metadata?.annotations ?? {}) === identity;
-    if (worked || (r.kind === 'NotNeeded' && needsReboot(fresh))) {
+    if (worked || (r.kind === 'NotNeeded' && nodeNeedsReboot(fresh))) {
       this.#d.log.info(
         { slot: r.slot, node: r.holder, kind: r.kind },
         'not releasing: the node, read fresh, is working under its grant (the watch lags)',

@@ -14,7 +14,7 @@
  * "not healthy": a node that never settles halts the rollout at the reboot timeout, with the
  * reason given here.
  */
-import { SlotAnnotation } from '@baton/protocol';
+import { AgentPhase, ConditionStatus, isNodeReady, SlotAnnotation } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { WorkloadRecord } from './workloads.ts';
 
@@ -87,8 +87,12 @@ export interface SettleFacts {
 }
 
 export interface SettleGrant {
-  /** How the agent's work under this grant ended, by its record; `RecordLost`: see below. */
-  readonly outcome: 'Rebooted' | 'Held' | 'Aborted' | 'RecordLost';
+  /** How the agent's work under this grant ended, by its record (its phase); `RecordLost`: see below. */
+  readonly outcome:
+    | typeof AgentPhase.Rebooted
+    | typeof AgentPhase.Held
+    | typeof AgentPhase.Aborted
+    | 'RecordLost';
   /** Whether the node was cordoned when granted (from {@link GRANTED_UNSCHEDULABLE_ANNOTATION}). */
   readonly wasUnschedulable: boolean;
   /**
@@ -119,10 +123,6 @@ const not = (kind: ReleaseKind, stage: SettleStage, why: string): SettleCheck =>
   why,
 });
 
-function condition(n: V1Node, type: string) {
-  return n.status?.conditions?.find((c) => c.type === type);
-}
-
 /** Pods that must be Ready for their node to count as settled, and how they stand. */
 export function podsView(pods: readonly V1Pod[]): PodsView {
   const notReady: string[] = [];
@@ -131,7 +131,8 @@ export function podsView(pods: readonly V1Pod[]): PodsView {
     if (p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null) continue;
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
     const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') notReady.push(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
+    if (ready?.status !== ConditionStatus.True)
+      notReady.push(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
   }
   notReady.sort();
   return { observed: true, notReady };
@@ -149,7 +150,7 @@ function listSome(items: readonly string[], max = 3): string {
  */
 export function settleCheck(n: V1Node, grant: SettleGrant, facts: SettleFacts | undefined): SettleCheck {
   const kind: ReleaseKind =
-    grant.outcome === 'Held' ? 'Held' : grant.outcome === 'Aborted' ? 'Aborted' : 'Settled';
+    grant.outcome === AgentPhase.Held ? 'Held' : grant.outcome === AgentPhase.Aborted ? 'Aborted' : 'Settled';
   if (grant.outcome === 'RecordLost') {
     const bootId = n.status?.nodeInfo?.bootID ?? '';
     if (bootId === '' || bootId === grant.rebootFromBootId) {
@@ -160,8 +161,7 @@ export function settleCheck(n: V1Node, grant: SettleGrant, facts: SettleFacts | 
       );
     }
   }
-  const ready = condition(n, 'Ready');
-  if (ready?.status !== 'True') return not(kind, SettleStage.NodeNotReady, 'node not Ready');
+  if (!isNodeReady(n)) return not(kind, SettleStage.NodeNotReady, 'node not Ready');
   if (n.spec?.unschedulable === true && !grant.wasUnschedulable) {
     return not(kind, SettleStage.Cordoned, 'still cordoned (it was not cordoned when granted)');
   }
