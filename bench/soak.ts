@@ -21,7 +21,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentPhase, Annotation } from '@baton/protocol';
+import { AgentPhase, Annotation, IN_FLIGHT_PHASES } from '@baton/protocol';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { startCluster } from '../e2e/harness/cluster.ts';
 import { ControllerReplicas, FAULT_KINDS, FaultInjector, type FaultKind } from '../e2e/harness/faults.ts';
@@ -192,15 +192,10 @@ try {
           .catch(() => undefined);
         // Every node rebooted and none still at work: an Aborted node that rebooted all the same is
         // for the end-state checks to judge, not a reason to wait forever.
-        const acting: readonly string[] = [
-          AgentPhase.Cordoning,
-          AgentPhase.Draining,
-          AgentPhase.Rebooting,
-          AgentPhase.Verifying,
-        ];
         done =
-          nodes?.items.every((n) => !acting.includes(n.metadata?.annotations?.[Annotation.Phase] ?? '')) ??
-          false;
+          nodes?.items.every(
+            (n) => !IN_FLIGHT_PHASES.has(n.metadata?.annotations?.[Annotation.Phase] ?? ''),
+          ) ?? false;
       }
       await sleep(500);
     }

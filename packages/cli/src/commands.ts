@@ -7,6 +7,7 @@ import {
   Annotation,
   emptiedSlot,
   grantOf,
+  IN_FLIGHT_PHASES,
   inFlightGrant,
   LEASE_PART_OF_LABEL,
   MANUAL_HOLDER_PREFIX,
@@ -20,7 +21,7 @@ import type { Command, GlobalOptions } from './args.ts';
 import type { Cluster } from './cluster.ts';
 import { CliError, ExitCode } from './errors.ts';
 import { formatAge, formatStatus, formatWhy } from './format.ts';
-import { IN_PROGRESS_PHASES, nodeView, pauseView, slotViews, statusReport } from './view.ts';
+import { nodeView, pauseView, slotViews, statusReport } from './view.ts';
 import { whyReport } from './why.ts';
 
 export interface CommandContext {
@@ -347,7 +348,7 @@ async function cancel(ctx: CommandContext, name: string) {
   await ctx.cluster.annotateNode(name, Annotation.RebootRequested, null);
   ctx.stdout(`Cancelled the reboot request on ${name} (was "${existing}").\n`);
   const phase = node.metadata?.annotations?.[Annotation.Phase];
-  if (phase !== undefined && IN_PROGRESS_PHASES.has(phase)) {
+  if (phase !== undefined && IN_FLIGHT_PHASES.has(phase)) {
     ctx.stdout(
       `Note: ${name} is already mid-reboot (phase ${phase}); cancelling the request does not stop it.\n`,
     );

@@ -13,7 +13,6 @@ import {
   ConditionStatus,
   grantNaming,
   grantOf,
-  IN_FLIGHT_PHASES,
   isRebootHeld,
   type LeaseLike,
   leaseExpiry,
@@ -264,6 +263,3 @@ export function statusReport(input: {
       .sort((a, b) => a.name.localeCompare(b.name)),
   };
 }
-
-/** Agent phases during which the node is being taken down or is down: its slot must not move. */
-export const IN_PROGRESS_PHASES: ReadonlySet<string> = IN_FLIGHT_PHASES;

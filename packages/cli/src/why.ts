@@ -7,8 +7,14 @@
  * agent's condition, the attempt limit, the opt-out label, the pause, the grant, the cordon) it
  * checks from the objects, so the answer holds even while the controller is down.
  */
-import { AgentPhase, Annotation, ConditionStatus, RebootRequiredReason } from '@baton/protocol';
-import { IN_PROGRESS_PHASES, type NodeView, type PauseView, type SlotView } from './view.ts';
+import {
+  AgentPhase,
+  Annotation,
+  ConditionStatus,
+  IN_FLIGHT_PHASES,
+  RebootRequiredReason,
+} from '@baton/protocol';
+import type { NodeView, PauseView, SlotView } from './view.ts';
 
 export type Verdict = 'pass' | 'block' | 'info';
 
@@ -202,7 +208,7 @@ export function whyReport(input: {
     verdict: 'info',
     text: !n.cordoned
       ? 'schedulable (not cordoned)'
-      : n.phase !== null && IN_PROGRESS_PHASES.has(n.phase)
+      : n.phase !== null && IN_FLIGHT_PHASES.has(n.phase)
         ? 'cordoned, by baton for this reboot (it uncordons after the reboot unless the node was cordoned before)'
         : 'cordoned (not by a reboot in progress; baton never undoes a cordon it did not make)',
   });
