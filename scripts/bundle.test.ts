@@ -110,14 +110,12 @@ describe('the image bundles', () => {
       expect((none as { stderr: string }).stderr).toMatch(/no cluster: none of the KUBECONFIG files exist/);
     });
 
-    it('keeps the controller process out of the plugin (it only borrows the pause semantics)', async () => {
+    it('keeps the controller out of the plugin (the pause semantics it shares come from protocol)', async () => {
       const map = JSON.parse(await readFile(join(out, `${bundles['kubectl-baton'].out}.map`), 'utf8')) as {
         sources: string[];
       };
-      expect(map.sources.some((s) => s.endsWith('packages/controller/src/gates/pause.ts'))).toBe(true);
-      expect(map.sources.some((s) => s.endsWith('packages/controller/src/wiring/start-controller.ts'))).toBe(
-        false,
-      );
+      expect(map.sources.some((s) => s.endsWith('packages/protocol/src/pause.ts'))).toBe(true);
+      expect(map.sources.filter((s) => s.includes('packages/controller/'))).toEqual([]);
       expect(map.sources.some((s) => s.includes('node_modules/prom-client/'))).toBe(false);
     });
   });

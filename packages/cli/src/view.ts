@@ -7,7 +7,6 @@
  * The JSON shape ({@link StatusReport}) is stable: fields are only ever added, and `version`
  * changes if one ever has to change meaning.
  */
-import { pauseState } from '@baton/controller/pause';
 import {
   Annotation,
   ConditionStatus,
@@ -21,6 +20,7 @@ import {
   nodeCondition,
   PAUSE_LEASE,
   PAUSE_REASON_ANNOTATION,
+  pauseState,
   REBOOT_GATE_CONDITION,
   rebootRequiredOf,
   slotIndexOf,

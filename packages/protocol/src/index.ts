@@ -8,5 +8,6 @@ export * from './config/time.ts';
 export * from './config/values.ts';
 export * from './grant.ts';
 export * from './node-state.ts';
+export * from './pause.ts';
 export * from './protocol.ts';
 export * from './window.ts';

@@ -20,13 +20,13 @@ import {
   leaseTime,
   nodeNeedsReboot,
   PAUSE_LEASE,
+  pauseState,
   recordedGrant,
   slotIndexOf,
 } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { blockersOf, type NodeGate } from '../gates/gates.ts';
-import { pauseState } from '../gates/pause.ts';
 import {
   desiredGate,
   explainBlocked,
