@@ -14,7 +14,7 @@ import {
   controllerOptions,
   describeOptions,
   type OptionTable,
-} from '@baton/protocol';
+} from '@baton/protocol/config';
 
 export const chartDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'charts', 'baton');
 export const chartSchemaPath = join(chartDir, 'values.schema.json');

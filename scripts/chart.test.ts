@@ -14,7 +14,7 @@ import {
   type OptionDef,
   parseAgentConfig,
   parseControllerConfig,
-} from '@baton/protocol';
+} from '@baton/protocol/config';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartPath, helm, type K8sObject, only, renderChart, toolBinary, withValuesFile } from './chart.ts';
 import { chartOwnedFlags, chartSchemaPath, renderChartSchema } from './chart-schema.ts';

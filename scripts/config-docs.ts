@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { agentOptions, controllerOptions, describeOptions } from '@baton/protocol';
+import { agentOptions, controllerOptions, describeOptions } from '@baton/protocol/config';
 import { formatReferenceTable } from '@baton/runtime';
 
 export const configDocPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'configuration.md');

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { agentOptions, controllerOptions, describeOptions } from '@baton/protocol';
+import { agentOptions, controllerOptions, describeOptions } from '@baton/protocol/config';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { bundles } from './bundle.ts';

@@ -7,15 +7,15 @@
  * label key syntax), so `--for 48h` means here what `48h` means everywhere in baton.
  */
 import { parseArgs } from 'node:util';
+import { Label } from '@baton/protocol';
 import {
   controllerOptions,
   duration,
   issueDetail,
-  Label,
   labelKey,
   namespaceName,
   type ValueType,
-} from '@baton/protocol';
+} from '@baton/protocol/config';
 import { usageError } from './errors.ts';
 import { commandHelp, mainHelp } from './help.ts';
 

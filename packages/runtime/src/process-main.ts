@@ -9,7 +9,7 @@
  * two print one line per problem and no stack trace; nothing printed ever carries a credential.
  */
 
-import { redactCredentials } from '@baton/protocol';
+import { redactCredentials } from '@baton/protocol/config';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildHttpServer, type HttpServer, type Readiness } from './http-server.ts';
 import { KubeConnectionError } from './kube-connection.ts';

@@ -2,7 +2,7 @@
  * `--help` text and the Markdown configuration reference, both rendered from the option tables
  * of @baton/protocol, so neither can drift from what the parser accepts.
  */
-import type { OptionRow } from '@baton/protocol';
+import type { OptionRow } from '@baton/protocol/config';
 
 function envText(row: OptionRow): string {
   return row.env.join(', ');

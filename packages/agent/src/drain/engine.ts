@@ -13,7 +13,7 @@
  * - The engine never deletes a pod and never decides what a timeout means: it reports what
  *   is left and why, and the caller applies --drain-timeout-policy.
  */
-import type { LabelSelector } from '@baton/protocol';
+import type { LabelSelector } from '@baton/protocol/config';
 import { describeKubeError, isTransient } from '@baton/runtime';
 import type { V1Pod } from '@kubernetes/client-node';
 import { forEachLimited } from './parallel.ts';

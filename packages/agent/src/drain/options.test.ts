@@ -1,4 +1,4 @@
-import { parseAgentConfig } from '@baton/protocol';
+import { parseAgentConfig } from '@baton/protocol/config';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from './clock.ts';
 import { drainOptionsFromConfig } from './options.ts';

@@ -1,5 +1,5 @@
 /** The engine's options from the agent's parsed configuration (the flag ↔ option mapping in one place). */
-import type { AgentConfig } from '@baton/protocol';
+import type { AgentConfig } from '@baton/protocol/config';
 import type { DrainOptions } from './engine.ts';
 
 export type DrainConfig = Pick<

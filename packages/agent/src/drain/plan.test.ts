@@ -1,4 +1,4 @@
-import { parseLabelSelector } from '@baton/protocol';
+import { parseLabelSelector } from '@baton/protocol/config';
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { pod } from './fakes.ts';

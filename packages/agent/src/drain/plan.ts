@@ -6,7 +6,7 @@
  * with `IgnoreAllDaemonSets`, `DeleteEmptyDirData` and `Force` fixed to true; baton makes the
  * last two options so that an operator can choose to stop instead of losing data or pods.
  */
-import { type LabelSelector, matchesLabelSelector } from '@baton/protocol';
+import { type LabelSelector, matchesLabelSelector } from '@baton/protocol/config';
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 
 /** The kubelet marks the API copies of static pods with this; deleting them does nothing. */

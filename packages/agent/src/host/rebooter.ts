@@ -3,7 +3,7 @@
  * `systemctl reboot`, through nsenter into PID 1's mount namespace) or a signal to the host's
  * PID 1 (SIGRTMIN+5 makes systemd reboot; needs only CAP_KILL and hostPID).
  */
-import type { AgentConfig } from '@baton/protocol';
+import type { AgentConfig } from '@baton/protocol/config';
 import { type CommandRunner, hostCommand, runCommand } from '../sentinel/sentinel.ts';
 
 /**

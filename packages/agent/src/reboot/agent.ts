@@ -36,14 +36,13 @@ import {
   grantOf,
   isNodeReady,
   isRebootAcknowledged,
-  type LabelPair,
   type LeaseLike,
   mayStartUnder,
   needsReboot,
   REBOOTING_TAINT,
   recordedGrant,
-  type Taint as TaintSpec,
 } from '@baton/protocol';
+import type { LabelPair, Taint as TaintSpec } from '@baton/protocol/config';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import type { DrainOptions, DrainResult } from '../drain/index.ts';
 import { type Rebooter, RebootNotStartedError } from '../host/rebooter.ts';

@@ -2,13 +2,8 @@
  * The agent process: wires the sentinel, the reporter and the grant-driven state machine to the
  * API server, and exposes /healthz, /readyz and /metrics.
  */
-import {
-  type AgentConfig,
-  agentOptions,
-  describeOptions,
-  parseAgentConfig,
-  SLOT_LEASE_PREFIX,
-} from '@baton/protocol';
+import { SLOT_LEASE_PREFIX } from '@baton/protocol';
+import { type AgentConfig, agentOptions, describeOptions, parseAgentConfig } from '@baton/protocol/config';
 import {
   createKubeClient,
   formatUsage,

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GateReason, parseAlertLabelMatcher, parseRegex } from '@baton/protocol';
+import { GateReason } from '@baton/protocol';
+import { parseAlertLabelMatcher, parseRegex } from '@baton/protocol/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeHttpGet } from '../prometheus/http-get.ts';
 import {

@@ -14,8 +14,9 @@
  *   as the empty string, as in PromQL).
  * - firing only: Prometheus's pending alerts do not count. Alertmanager only knows firing alerts.
  */
-import type { AlertLabelMatcher } from '@baton/protocol';
+
 import { GateReason } from '@baton/protocol';
+import type { AlertLabelMatcher } from '@baton/protocol/config';
 
 export interface Alert {
   readonly name: string;

@@ -1,4 +1,5 @@
-import { GateReason, type MaxUnavailable } from '@baton/protocol';
+import { GateReason } from '@baton/protocol';
+import type { MaxUnavailable } from '@baton/protocol/config';
 import { describe, expect, it } from 'vitest';
 import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { type BudgetSettings, budget, unavailableLimit } from './budget.ts';

@@ -12,7 +12,8 @@
  * Pure arithmetic over the Nodes the controller sees and the holders it keeps; the planner
  * calls {@link Budget.take} for each grant it makes so later nodes in the same plan see it.
  */
-import { GateReason, isNodeReady, type MaxUnavailable } from '@baton/protocol';
+import { GateReason, isNodeReady } from '@baton/protocol';
+import type { MaxUnavailable } from '@baton/protocol/config';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GateBlock } from './plan.ts';
 

@@ -27,7 +27,6 @@ import {
   type LeaseLike,
   leaseTime,
   nodeNeedsReboot,
-  type RebootWindow,
   rebootRequiredOf,
   recordedGrant,
   SlotAnnotation,
@@ -36,6 +35,7 @@ import {
   splitGrantIdentity,
   windowVerdict,
 } from '@baton/protocol';
+import type { RebootWindow } from '@baton/protocol/config';
 import type { V1Node } from '@kubernetes/client-node';
 import {
   GRANTED_UNSCHEDULABLE_ANNOTATION,

@@ -8,7 +8,7 @@
  * (wherever its pods landed) and every recorded PDB back at its desired healthy count. Pure: the
  * API calls are in workloads-probe.ts.
  */
-import { type LabelRequirement, type LabelSelector, matchesLabelSelector } from '@baton/protocol';
+import { type LabelRequirement, type LabelSelector, matchesLabelSelector } from '@baton/protocol/config';
 import type {
   V1Deployment,
   V1LabelSelector,

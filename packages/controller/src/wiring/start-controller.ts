@@ -4,16 +4,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { EventSource, GateReason, LEADER_LEASE } from '@baton/protocol';
 import {
   type ControllerConfig,
   controllerOptions,
   describeOptions,
-  EventSource,
   formatLabelSelector,
-  GateReason,
-  LEADER_LEASE,
   parseControllerConfig,
-} from '@baton/protocol';
+} from '@baton/protocol/config';
 import {
   dropManagedFields,
   formatUsage,
