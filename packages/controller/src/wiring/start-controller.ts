@@ -44,7 +44,7 @@ import { kubeGateConditionWriter } from '../observe/gate-condition-writer.ts';
 import { leaseEventRecorder } from '../observe/lease-events.ts';
 import { controllerMetrics, type ReconcileSource, reconcileRequestMetric } from '../observe/metrics.ts';
 import { Notifier, notifierMetrics } from '../observe/notify.ts';
-import { nodeHttpGet } from '../prometheus/http-get.ts';
+import { nodeHttpRequest } from '../prometheus/client.ts';
 import { promInstantQuery } from '../prometheus/promql.ts';
 import { NodeChangeFilter, relevantLeaseChange } from '../reconcile/node-changes.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
@@ -76,7 +76,7 @@ function alertGate(config: ControllerConfig, onChange: () => void, log: Logger, 
   return new AlertGate({
     ask: () =>
       evaluateAlerts(settings, filter, {
-        get: nodeHttpGet,
+        get: nodeHttpRequest,
         readFile: (path) => readFile(path, 'utf8'),
         now,
       }),
