@@ -8,6 +8,7 @@ export * from './kubeconfig.ts';
 export * from './list-watch.ts';
 export * from './logger.ts';
 export * from './process-main.ts';
+export * from './single-flight.ts';
 export * from './update.ts';
 export * from './usage.ts';
 export * from './wall-clock.ts';
