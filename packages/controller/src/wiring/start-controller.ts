@@ -15,6 +15,7 @@ import {
   parseControllerConfig,
 } from '@baton/protocol';
 import {
+  clientNodeListWatchSource,
   dropManagedFields,
   formatUsage,
   isNotFound,
@@ -112,9 +113,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     const eventsApi = kc.makeApiClient(EventsV1Api);
     const nodes = superviseInformer<V1Node>({
       name: 'nodes',
-      kubeConfig: kc,
-      path: '/api/v1/nodes',
-      list: () => core.listNode(),
+      source: clientNodeListWatchSource(kc, '/api/v1/nodes', () => core.listNode()),
       log,
       // Never read, and most of a Node's size: the cache of thousands of them shrinks to the rest.
       trim: (n) => {
@@ -124,9 +123,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     });
     const leases = superviseInformer<V1Lease>({
       name: 'leases',
-      kubeConfig: kc,
-      path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
-      list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      source: clientNodeListWatchSource(
+        kc,
+        `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+        () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      ),
       log,
       trim: dropManagedFields,
     });
@@ -135,10 +136,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       const labelSelector = formatLabelSelector(selector);
       const informer = superviseInformer<V1Pod>({
         name: `blocking-pods-${i}`,
-        kubeConfig: kc,
-        path: '/api/v1/pods',
-        labelSelector,
-        list: () => core.listPodForAllNamespaces({ labelSelector }),
+        source: clientNodeListWatchSource(
+          kc,
+          '/api/v1/pods',
+          () => core.listPodForAllNamespaces({ labelSelector }),
+          { labelSelector },
+        ),
         log,
         trim: dropManagedFields,
       });
@@ -176,10 +179,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         const fieldSelector = `spec.nodeName=${node}`;
         return superviseInformer<V1Pod>({
           name: `pods-on-${node}`,
-          kubeConfig: kc,
-          path: '/api/v1/pods',
-          fieldSelector,
-          list: () => core.listPodForAllNamespaces({ fieldSelector }),
+          source: clientNodeListWatchSource(
+            kc,
+            '/api/v1/pods',
+            () => core.listPodForAllNamespaces({ fieldSelector }),
+            { fieldSelector },
+          ),
           log,
           trim: dropManagedFields,
         });
