@@ -205,6 +205,8 @@ export function superviseInformer<T extends KubernetesObject>(
   const run = async (stop: AbortSignal) => {
     let backoff = initialBackoff;
     const fail = async (err: unknown, what: string) => {
+      // Nothing for the watchdog to abandon while backing off.
+      attempt = undefined;
       inSync = false;
       restartCount++;
       lastError = describeKubeError(err);
