@@ -1,6 +1,6 @@
 /**
  * The agent's small Kubernetes client (runtime/kube-client.ts, kube-connection.ts,
- * list-watch.ts) against the real API server: client-certificate and token kubeconfigs, the
+ * informer.ts) against the real API server: client-certificate and token kubeconfigs, the
  * error shapes the one normalizer reads, the compare-and-swap helper, strategic merge on node
  * status, and an informer that follows real watch events.
  */
@@ -17,7 +17,7 @@ import {
   loadKubeConnection,
   normalizeKubeError,
   PatchType,
-  superviseListWatch,
+  superviseInformer,
   updateWithRetry,
 } from '@baton/runtime';
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
@@ -161,7 +161,7 @@ describe('the small Kubernetes client', () => {
     const client = createKubeClient(await loadKubeConnection(inject('kubeconfig')), {
       watchTimeoutSeconds: 2,
     });
-    const informer = superviseListWatch<V1ConfigMap>({
+    const informer = superviseInformer<V1ConfigMap>({
       name: 'configmaps',
       source: kubeListWatchSource(client, `/api/v1/namespaces/${ns}/configmaps`, {
         labelSelector: 'watched=yes',

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadKubeConfig as loadRuntimeKubeConfig } from '@baton/runtime';
 import {
   CoreV1Api,
   KubeConfig,
@@ -22,10 +23,9 @@ export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 export const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** The runtime's one kubeconfig loader, for the tests' own clients too. */
 export function loadKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
+  return loadRuntimeKubeConfig(path);
 }
 
 export interface FakeNodeOptions {

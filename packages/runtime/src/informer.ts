@@ -1,25 +1,24 @@
 /**
- * A supervised informer. client-node's ListWatch re-lists on 410 and reconnects after its own
- * client-side timeout, but on any other failure (connection refused, 403, 5xx, a failed list)
- * it calls its error handlers and stops for good. This wrapper restarts it with jittered
- * exponential backoff, knows whether the cache is in sync (for /readyz and for "do not decide on
- * a stale view"), and reports every change to one handler.
+ * The one informer: list, then watch from the list's resourceVersion; watch again from the last
+ * seen version (bookmarks included) when the server ends a watch; list again on 410 Gone; on any
+ * other failure mark the cache unsynced and retry with jittered exponential backoff; `stop()`
+ * ends it. It knows whether the cache is in sync (for /readyz and for "do not decide on a stale
+ * view") and reports every change to its handlers.
  *
  * A watchdog covers what no error reports: a list or a watch request that hangs, a connection
  * that stays open but delivers nothing, a cache that drifted. When neither an event nor a
- * successful list was seen for `watchdogMs`, the informer is replaced by a fresh one that lists
- * everything again (so a quiet resource is also relisted that often: the periodic resync). Until
- * the new list succeeds, `synced()` is false and `list()` still answers from the old cache.
+ * successful list was seen for `watchdogMs`, the current request is abandoned and everything is
+ * listed again (so a quiet resource is also relisted that often: the periodic resync). Until that
+ * list succeeds, `synced()` is false and `list()` still answers from the cache as it was.
+ *
+ * The loop is written against {@link ListWatchSource}, so its decisions are unit-tested with a
+ * scripted source. Two real sources: {@link kubeListWatchSource} over baton's small
+ * {@link KubeClient} (the agent's: no client-node), and `clientNodeListWatchSource`
+ * (client-node-source.ts, the controller's). This module imports no client-node code.
  */
-import {
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  ListWatch,
-  Watch,
-} from '@kubernetes/client-node';
-import { describeKubeError } from './kube-errors.ts';
-import type { Logger } from './logger.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient, WatchEvent } from './kube-client.ts';
+import { describeKubeError, normalizeKubeError } from './kube-errors.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -27,63 +26,57 @@ export interface SupervisedInformer<T extends KubernetesObject> {
   /** Starts listing and watching; resolves once the first list succeeded (retrying until then) or `stop()` is called. */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** True while the cache reflects a successful list and an open watch. */
+  /** True while the cache reflects a successful list and the watch that followed it. */
   synced(): boolean;
   list(): readonly T[];
   get(name: string, namespace?: string): T | undefined;
-  /** Registers the handler for every change; also called with `resync` on (re)list completion. */
+  /** Registers a handler for every change; also called with `resync` on (re)list completion. */
   onChange(handler: (event: InformerEvent | 'resync', obj: T | undefined) => void): void;
-  /** How many times the informer was restarted (after an error, or by the watchdog). */
+  /** How many times the informer restarted (after a failure, or by the watchdog). */
   restarts(): number;
   /** The last error while not in sync (for "why not ready" messages); undefined once synced. */
   lastError(): string | undefined;
 }
 
-/** The part of client-node's ListWatch used here (a seam for unit tests). */
-export interface ListWatchLike<T extends KubernetesObject> {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
-  on(verb: 'error', cb: (err: unknown) => void): void;
-  list(): ReadonlyArray<T>;
-  get(name: string, namespace?: string): T | undefined;
-  latestResourceVersion(): string;
+export interface ListResult<T> {
+  readonly items: readonly T[];
+  readonly resourceVersion: string;
 }
 
-export interface InformerOptions<T extends KubernetesObject> {
+export interface ListWatchSource<T> {
+  list(): Promise<ListResult<T>>;
+  /**
+   * Streams events until the server ends the watch (resolves), the watch fails (rejects; a
+   * rejection with code 410 means "list again"), or `signal` aborts (resolves).
+   */
+  watch(resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal): Promise<void>;
+}
+
+export interface InformerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface InformerOptions<T> {
   readonly name: string;
-  readonly kubeConfig: KubeConfig;
-  /** API path, e.g. `/api/v1/nodes` or `/apis/coordination.k8s.io/v1/namespaces/baton/leases`. */
-  readonly path: string;
-  readonly list: () => Promise<KubernetesListObject<T>>;
-  readonly labelSelector?: string;
-  readonly fieldSelector?: string;
-  readonly log: Logger;
+  readonly source: ListWatchSource<T>;
+  readonly log: InformerLog;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
-  /** Relist from scratch after this long without an event or a successful list; 0 = never (default 5 min). */
+  /** A watch that ends sooner than this without an event counts as a failure (no hot loop). */
+  readonly minWatchMs?: number;
+  /** List again after this long without an event or a successful list; 0 = never (default 5 min). */
   readonly watchdogMs?: number;
-  readonly now?: () => number;
-  /** Makes the underlying ListWatch; default client-node's. */
-  readonly createListWatch?: () => ListWatchLike<T>;
   /**
    * Drops what the caller never reads from each object before it is cached (in place, on every
    * listed and watched object): at thousands of Nodes, managedFields and status.images are most
    * of the cache's memory.
    */
   readonly trim?: (obj: T) => void;
-}
-
-/** `list`, with `trim` applied to every item it returns. */
-export function trimmedList<T extends KubernetesObject>(
-  list: () => Promise<KubernetesListObject<T>>,
-  trim: (obj: T) => void,
-): () => Promise<KubernetesListObject<T>> {
-  return async () => {
-    const page = await list();
-    for (const item of page.items) trim(item);
-    return page;
-  };
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly now?: () => number;
+  readonly random?: () => number;
 }
 
 /** Every object's managedFields: written by the API server for server-side apply, never read here. */
@@ -93,152 +86,265 @@ export function dropManagedFields(obj: KubernetesObject): void {
 
 export const DEFAULT_WATCHDOG_MS = 5 * 60_000;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const abortableSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+
+const ABANDONED = Symbol('abandoned');
+
+/** `p`, or {@link ABANDONED} as soon as `signal` aborts (a list cannot be cancelled; its late answer is dropped). */
+function unlessAborted<V>(p: Promise<V>, signal: AbortSignal): Promise<V | typeof ABANDONED> {
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.resolve(ABANDONED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABANDONED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve(ABANDONED);
+        else reject(err);
+      },
+    );
+  });
+}
+
+const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 export function superviseInformer<T extends KubernetesObject>(
   opts: InformerOptions<T>,
 ): SupervisedInformer<T> {
-  const log = opts.log.child({ informer: opts.name });
   const initialBackoff = opts.initialBackoffMs ?? 500;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
+  const minWatchMs = opts.minWatchMs ?? 1_000;
   const watchdogMs = opts.watchdogMs ?? DEFAULT_WATCHDOG_MS;
+  const sleep = opts.sleep ?? abortableSleep;
   const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
   const trim = opts.trim;
-  const list = trim === undefined ? opts.list : trimmedList(opts.list, trim);
-  const createListWatch =
-    opts.createListWatch ??
-    (() =>
-      new ListWatch<T>(
-        opts.path,
-        new Watch(opts.kubeConfig),
-        list,
-        false,
-        opts.labelSelector,
-        opts.fieldSelector,
-        // client-node's default delay function is setTimeout, which it awaits: pass a real delay.
-        { delayFn: sleep },
-      ));
+  const cache = new Map<string, T>();
   const handlers: ((event: InformerEvent | 'resync', obj: T | undefined) => void)[] = [];
-  let stopping = false;
-  let failed = false;
-  let restartCount = 0;
-  let backoff = initialBackoff;
-  let restartTimer: NodeJS.Timeout | undefined;
+  let controller: AbortController | undefined;
+  /** The current list-and-watch attempt; the watchdog aborts it to list again. */
+  let attempt: AbortController | undefined;
+  let loop: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
-  let firstSync: (() => void) | undefined;
   let lastActivity = now();
+  let inSync = false;
+  let restartCount = 0;
   let lastError: string | undefined;
+  let firstSync: (() => void) | undefined;
 
   const emit = (event: InformerEvent | 'resync', obj: T | undefined) => {
     for (const h of handlers) {
       try {
         h(event, obj);
       } catch (err) {
-        log.error({ err }, 'informer handler threw');
+        opts.log.error({ informer: opts.name, err: String(err) }, 'informer handler threw');
       }
     }
   };
 
-  // Events of a replaced ListWatch are ignored: only the current one speaks.
-  let lw: ListWatchLike<T>;
-  /** The cache `list()` answers from: the current ListWatch once it has listed, else the one before. */
-  let served: ListWatchLike<T>;
-  const make = (): ListWatchLike<T> => {
-    const l = createListWatch();
-    const on = (event: InformerEvent) => (o: T) => {
-      // The watched object is the one the ListWatch caches: trimmed in place, the cache shrinks.
-      trim?.(o);
-      if (l !== lw) return;
-      lastActivity = now();
-      emit(event, o);
-    };
-    l.on('add', on('add'));
-    l.on('update', on('update'));
-    l.on('delete', on('delete'));
-    l.on('error', (err) => onError(l, err));
-    return l;
-  };
-
-  const run = async () => {
-    const mine = lw;
-    failed = false;
-    await mine.start();
-    if (mine !== lw) return; // replaced by the watchdog while listing
-    if (!failed && mine.latestResourceVersion() !== '') {
-      backoff = initialBackoff;
-      lastActivity = now();
-      served = mine;
-      lastError = undefined;
-      emit('resync', undefined);
-      firstSync?.();
+  const replace = (items: readonly T[]) => {
+    const seen = new Set<string>();
+    for (const item of items) {
+      trim?.(item);
+      const key = keyOf(item);
+      seen.add(key);
+      const before = cache.get(key);
+      cache.set(key, item);
+      if (before === undefined) emit('add', item);
+      else if (before.metadata?.resourceVersion !== item.metadata?.resourceVersion) emit('update', item);
+    }
+    for (const [key, item] of [...cache]) {
+      if (seen.has(key)) continue;
+      cache.delete(key);
+      emit('delete', item);
     }
   };
 
-  const onError = (l: ListWatchLike<T>, err: unknown) => {
-    if (stopping || l !== lw) return;
-    failed = true;
-    restartCount++;
-    const delay = Math.round(backoff * (0.8 + Math.random() * 0.4));
-    backoff = Math.min(backoff * 2, maxBackoff);
-    lastError = describeKubeError(err);
-    log.warn({ err: lastError, retryInMs: delay }, 'watch failed; restarting');
-    clearTimeout(restartTimer);
-    restartTimer = setTimeout(() => {
-      if (!stopping) void run();
-    }, delay);
+  const apply = (event: WatchEvent<T>): string | undefined => {
+    const obj = event.object;
+    const rv = obj.metadata?.resourceVersion;
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        // The watched object is the one cached: trimmed in place, the cache shrinks.
+        trim?.(obj);
+        const existed = cache.has(keyOf(obj));
+        cache.set(keyOf(obj), obj);
+        emit(existed ? 'update' : 'add', obj);
+        return rv;
+      }
+      case 'DELETED':
+        trim?.(obj);
+        cache.delete(keyOf(obj));
+        emit('delete', obj);
+        return rv;
+      case 'BOOKMARK':
+        return rv;
+      default:
+        return undefined;
+    }
   };
 
-  /** Replaces the ListWatch with a fresh one, which lists everything again. */
-  const replace = (why: string) => {
-    const old = lw;
-    restartCount++;
-    clearTimeout(restartTimer);
-    log.warn({ why }, 'restarting the informer with a full relist');
-    lw = make();
-    lastActivity = now();
-    void old.stop().catch(() => undefined);
-    void run().catch((err: unknown) => onError(lw, err));
+  const run = async (stop: AbortSignal) => {
+    let backoff = initialBackoff;
+    const fail = async (err: unknown, what: string) => {
+      // Nothing for the watchdog to abandon while backing off.
+      attempt = undefined;
+      inSync = false;
+      restartCount++;
+      lastError = describeKubeError(err);
+      const delay = Math.round(backoff * (0.8 + random() * 0.4));
+      backoff = Math.min(backoff * 2, maxBackoff);
+      opts.log.warn({ informer: opts.name, err: lastError, retryInMs: delay }, `${what}; retrying`);
+      await sleep(delay, stop);
+    };
+    while (!stop.aborted) {
+      const mine = new AbortController();
+      attempt = mine;
+      lastActivity = now();
+      let listed: ListResult<T> | typeof ABANDONED;
+      try {
+        listed = await unlessAborted(opts.source.list(), mine.signal);
+      } catch (err) {
+        if (!stop.aborted) await fail(err, 'list failed');
+        continue;
+      }
+      if (stop.aborted) return;
+      if (listed === ABANDONED) continue; // the watchdog: list again
+      replace(listed.items);
+      inSync = true;
+      lastError = undefined;
+      lastActivity = now();
+      emit('resync', undefined);
+      firstSync?.();
+      let rv = listed.resourceVersion;
+      // Watch until the watch fails; the server ending a watch normally just starts the next one.
+      for (;;) {
+        const started = now();
+        let events = 0;
+        try {
+          await opts.source.watch(
+            rv,
+            (event) => {
+              if (mine.signal.aborted) return;
+              events++;
+              lastActivity = now();
+              rv = apply(event) ?? rv;
+            },
+            mine.signal,
+          );
+        } catch (err) {
+          if (mine.signal.aborted) break;
+          // A watch that worked for a while before failing starts the backoff over; one that
+          // fails at once keeps growing it (a list that works and a watch that does not must
+          // not become a tight loop).
+          if (events > 0 || now() - started >= minWatchMs) backoff = initialBackoff;
+          if (normalizeKubeError(err).code === 410) {
+            // The resourceVersion is too old (compaction): the cache may have missed deletes.
+            opts.log.info({ informer: opts.name }, 'watch expired (410); listing again');
+            inSync = false;
+          } else await fail(err, 'watch failed');
+          break;
+        }
+        if (mine.signal.aborted) break;
+        if (events === 0 && now() - started < minWatchMs) {
+          await fail(new Error('the watch ended at once without an event'), 'watch ended early');
+          break;
+        }
+        backoff = initialBackoff;
+      }
+    }
   };
 
   const checkWatchdog = () => {
-    if (stopping || watchdogMs <= 0) return;
     const quiet = now() - lastActivity;
-    if (quiet >= watchdogMs) {
-      replace(`no event and no successful list for ${Math.round(quiet / 1000)} s`);
-    }
+    if (controller?.signal.aborted !== false || quiet < watchdogMs || attempt === undefined) return;
+    if (attempt.signal.aborted) return;
+    restartCount++;
+    inSync = false;
+    opts.log.warn(
+      { informer: opts.name, why: `no event and no successful list for ${Math.round(quiet / 1000)} s` },
+      'listing everything again',
+    );
+    attempt.abort();
   };
-
-  lw = make();
-  served = lw;
 
   return {
     async start() {
-      stopping = false;
+      if (loop !== undefined) return;
+      const mine = new AbortController();
+      controller = mine;
       const synced = new Promise<void>((resolve) => (firstSync = resolve));
       lastActivity = now();
-      clearInterval(watchdog);
       if (watchdogMs > 0) {
         watchdog = setInterval(checkWatchdog, Math.max(10, Math.min(watchdogMs / 4, 30_000)));
         watchdog.unref();
       }
-      // Not `await run()`: a list that hangs would hold start() forever, even after the watchdog
-      // replaced it with one that succeeded.
-      const first = lw;
-      void run().catch((err: unknown) => onError(first, err));
-      await synced;
+      loop = run(mine.signal).catch((err: unknown) =>
+        opts.log.error({ informer: opts.name, err: String(err) }, 'informer loop ended unexpectedly'),
+      );
+      await Promise.race([synced, loop]);
     },
     async stop() {
-      stopping = true;
-      clearTimeout(restartTimer);
+      controller?.abort();
+      attempt?.abort();
       clearInterval(watchdog);
       firstSync?.();
-      await lw.stop();
+      await loop;
+      loop = undefined;
+      inSync = false;
     },
-    synced: () => !failed && !stopping && served === lw && lw.latestResourceVersion() !== '',
-    list: () => served.list(),
-    get: (name, namespace) => served.get(name, namespace),
+    synced: () => inSync && controller?.signal.aborted === false,
+    list: () => [...cache.values()],
+    get: (name, namespace) => cache.get(`${namespace ?? ''}/${name}`),
     onChange: (handler) => void handlers.push(handler),
     restarts: () => restartCount,
-    lastError: () => lastError,
+    lastError: () => (inSync ? undefined : lastError),
+  };
+}
+
+/** The source over baton's {@link KubeClient}: a collection path and optional selectors, listed in pages. */
+export function kubeListWatchSource<T extends KubernetesObject>(
+  client: KubeClient,
+  path: string,
+  selectors: { readonly fieldSelector?: string; readonly labelSelector?: string } = {},
+): ListWatchSource<T> {
+  return {
+    async list() {
+      const items: T[] = [];
+      let token: string | undefined;
+      let resourceVersion = '';
+      do {
+        const page: { items?: T[]; metadata?: { resourceVersion?: string; continue?: string } } =
+          await client.request({
+            method: 'GET',
+            path,
+            query: { ...selectors, limit: 500, ...(token !== undefined ? { continue: token } : {}) },
+          });
+        items.push(...(page.items ?? []));
+        resourceVersion = page.metadata?.resourceVersion ?? '';
+        token = page.metadata?.continue || undefined;
+      } while (token !== undefined);
+      return { items, resourceVersion };
+    },
+    watch: (resourceVersion, onEvent, signal) =>
+      client.watch<T>(path, { ...selectors, resourceVersion }, onEvent, signal),
   };
 }

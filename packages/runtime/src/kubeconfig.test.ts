@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KubeConnectionError } from './kube-connection.ts';
-import { checkCurrentContext, loadKubeConfig, loadKubeConfigFile } from './kubeconfig.ts';
+import { parse as parseYaml } from 'yaml';
+import { KubeConnectionError, resolveContext } from './kube-connection.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
 import { writeBrokenKubeconfigs } from './test-support.ts';
 
 let dir: string;
@@ -55,8 +56,9 @@ describe('loadKubeConfig (the controller, through client-node)', () => {
 
   it("passes on client-node's own checks in one line", async () => {
     const path = join(dir, 'config');
-    await writeFile(path, 'clusters: [{name: c, cluster: {}}]\n');
-    expect(refusal(() => loadKubeConfigFile(path))).toBe(
+    // The current context is fine; another cluster entry is not, and client-node says so.
+    await writeFile(path, `${GOOD}\n`.replace('clusters: [', 'clusters: [{name: d, cluster: {}}, '));
+    expect(refusal(() => loadKubeConfig(path))).toBe(
       `kubeconfig ${path}: clusters[0].cluster.server is missing`,
     );
   });
@@ -77,14 +79,36 @@ describe('loadKubeConfig (the controller, through client-node)', () => {
     expect(refusal(() => loadKubeConfig(undefined))).toMatch(/^no Kubernetes configuration found/);
   });
 
-  it('checks the current context of a configuration loaded otherwise', async () => {
-    const path = join(dir, 'config');
-    await writeFile(path, GOOD);
-    const kc = loadKubeConfigFile(path);
-    expect(checkCurrentContext(kc, 'here').href).toBe('https://10.0.0.1:6443/');
-    kc.setCurrentContext('');
-    expect(refusal(() => checkCurrentContext(kc, 'here'))).toBe(
+  it('checks the current context of a configuration loaded otherwise', () => {
+    const doc = parseYaml(GOOD) as Record<string, unknown>;
+    expect(resolveContext(doc, 'here').server.href).toBe('https://10.0.0.1:6443/');
+    expect(refusal(() => resolveContext({ ...doc, 'current-context': '' }, 'here'))).toBe(
       'here: current-context: is not set; set it with kubectl config use-context',
+    );
+  });
+
+  it('merges KUBECONFIG files as kubectl does and takes a context to use instead of the current one', async () => {
+    const other = join(dir, 'other');
+    await writeFile(
+      other,
+      [
+        'current-context: y',
+        'clusters: [{name: c, cluster: {server: "https://10.9.9.9:6443"}}, {name: e, cluster: {server: "https://10.0.0.2:6443"}}]',
+        'users: [{name: u, user: {token: t2}}]',
+        'contexts: [{name: y, context: {cluster: e, user: u}}]',
+      ].join('\n'),
+    );
+    const good = join(dir, 'good');
+    await writeFile(good, GOOD);
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', '');
+    vi.stubEnv('KUBECONFIG', `${good}:${other}`);
+    const kc = loadKubeConfig(undefined);
+    // The first file's current context and its cluster c win.
+    expect(kc.getCurrentContext()).toBe('x');
+    expect(kc.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(loadKubeConfig({ context: 'y' }).getCurrentCluster()?.server).toBe('https://10.0.0.2:6443');
+    expect(refusal(() => loadKubeConfig({ context: 'z' }))).toBe(
+      `kubeconfig ${good}:${other}: contexts: has no entry named "z"`,
     );
   });
 });

@@ -43,6 +43,7 @@ import {
   recordedGrant,
 } from '@baton/protocol';
 import type { LabelPair, Taint as TaintSpec } from '@baton/protocol/config';
+import { singleFlight } from '@baton/runtime';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import type { DrainOptions, DrainResult } from '../drain/index.ts';
 import { type Rebooter, RebootNotStartedError } from '../host/rebooter.ts';
@@ -166,8 +167,7 @@ export class Agent {
   #recordedRebooting = false;
   /** When this process gave the reboot command (monotonic), if it did. */
   #commandGivenAt: number | undefined;
-  #running: Promise<Step> | undefined;
-  #again = false;
+  readonly #steps = singleFlight(() => this.#reconcileOnce(), { again: true });
   /** The grant identity its node's record names, as last read (preferred should several name it). */
   #working: string | undefined;
   /** When this process started (monotonic): a restarted process counts the shutdown grace from here. */
@@ -184,22 +184,7 @@ export class Agent {
    * meanwhile are not lost, and calls never overlap).
    */
   reconcile(): Promise<Step> {
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    const run = async (): Promise<Step> => {
-      let step: Step;
-      do {
-        this.#again = false;
-        step = await this.#reconcileOnce();
-      } while (this.#again);
-      return step;
-    };
-    this.#running = run().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#steps.run();
   }
 
   /**

@@ -4,6 +4,7 @@
  * re-mounted under the agent). Calls `onChange` only when the reading changes.
  */
 import { type FSWatcher, watch } from 'node:fs';
+import { singleFlight } from '@baton/runtime';
 import type { Sentinel, SentinelReading } from './sentinel.ts';
 
 export interface SentinelMonitor {
@@ -18,28 +19,22 @@ export function startSentinelMonitor(
   opts: { pollMs: number; onChange: (r: SentinelReading) => void; onCheck?: (r: SentinelReading) => void },
 ): SentinelMonitor {
   let current: SentinelReading | undefined;
-  let inFlight: Promise<SentinelReading> | undefined;
   let stopped = false;
 
-  const checkNow = (): Promise<SentinelReading> => {
-    inFlight ??= sentinel
-      .check()
-      .then((r) => {
-        opts.onCheck?.(r);
-        const changed =
-          current === undefined ||
-          current.status !== r.status ||
-          current.reason !== r.reason ||
-          current.message !== r.message;
-        current = r;
-        if (changed && !stopped) opts.onChange(r);
-        return r;
-      })
-      .finally(() => {
-        inFlight = undefined;
-      });
-    return inFlight;
-  };
+  const checks = singleFlight(() =>
+    sentinel.check().then((r) => {
+      opts.onCheck?.(r);
+      const changed =
+        current === undefined ||
+        current.status !== r.status ||
+        current.reason !== r.reason ||
+        current.message !== r.message;
+      current = r;
+      if (changed && !stopped) opts.onChange(r);
+      return r;
+    }),
+  );
+  const checkNow = (): Promise<SentinelReading> => checks.run();
 
   let watcher: FSWatcher | undefined;
   const startWatch = () => {

@@ -5,6 +5,7 @@
  * dead agent shows as a stale lastHeartbeatTime.
  */
 import { REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import { singleFlight } from '@baton/runtime';
 import type { V1Node } from '@kubernetes/client-node';
 import type { NodeApi } from '../kube/agent-api.ts';
 import { conditionEntry, desiredCondition } from './condition.ts';
@@ -19,8 +20,8 @@ export interface ReporterDeps {
 
 export class Reporter {
   readonly #d: ReporterDeps;
-  #running: Promise<boolean> | undefined;
-  #again = false;
+  /** Whether any report of one flight patched. */
+  readonly #reports = singleFlight(() => this.#next(), { again: true, combine: (a, b) => a || b });
   #latest: { reading: SentinelReading; node: V1Node | undefined } | undefined;
 
   constructor(deps: ReporterDeps) {
@@ -34,25 +35,17 @@ export class Reporter {
    */
   report(reading: SentinelReading, node?: V1Node): Promise<boolean> {
     this.#latest = { reading, node };
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    const run = async () => {
-      let patched = false;
-      do {
-        this.#again = false;
-        const { reading: r, node: n } = this.#latest ?? { reading };
-        patched = (await this.#once(r, n)) || patched;
-        // A repeated run reads the node fresh: the watch copy may predate our own patch.
-        if (this.#latest) this.#latest = { reading: this.#latest.reading, node: undefined };
-      } while (this.#again);
-      return patched;
-    };
-    this.#running = run().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#reports.run();
+  }
+
+  /** One report with the newest reading. */
+  async #next(): Promise<boolean> {
+    const latest = this.#latest;
+    if (latest === undefined) return false;
+    const patched = await this.#once(latest.reading, latest.node);
+    // A repeated run reads the node fresh: the watch copy may predate our own patch.
+    if (this.#latest) this.#latest = { reading: this.#latest.reading, node: undefined };
+    return patched;
   }
 
   async #once(reading: SentinelReading, known: V1Node | undefined): Promise<boolean> {

@@ -12,7 +12,7 @@ import {
   type Logger,
   loadKubeConnection,
   type ProcessSpec,
-  superviseListWatch,
+  superviseInformer,
   wallClock,
 } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
@@ -71,14 +71,14 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
 
     const nodeApi = kubeNodeApi(client, config.nodeId);
     const events = kubeEventSink(client, config.nodeId, log);
-    const nodes = superviseListWatch<V1Node>({
+    const nodes = superviseInformer<V1Node>({
       name: 'node',
       source: kubeListWatchSource(client, '/api/v1/nodes', {
         fieldSelector: `metadata.name=${config.nodeId}`,
       }),
       log,
     });
-    const leases = superviseListWatch<V1Lease>({
+    const leases = superviseInformer<V1Lease>({
       name: 'leases',
       source: kubeListWatchSource(
         client,

@@ -1,9 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { GateReason } from '@baton/protocol';
 import { parseAlertLabelMatcher, parseRegex } from '@baton/protocol/config';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeHttpGet } from '../prometheus/http-get.ts';
+import { describe, expect, it } from 'vitest';
 import {
   type Alert,
   type AlertFilter,
@@ -489,63 +486,5 @@ describe('AlertGate', () => {
     await expect.poll(() => asked).toBeGreaterThanOrEqual(2);
     await gate.stop();
     expect(gate.verdict(new Date())).toMatchObject({ blocked: true, detail: 'asking failed: boom' });
-  });
-});
-
-describe('nodeHttpGet (loopback)', () => {
-  let server: Server;
-  let base: string;
-  const seen: string[] = [];
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      seen.push(String(req.headers.authorization ?? ''));
-      if (req.url === '/slow') return; // never answers
-      if (req.url === '/big') {
-        res.writeHead(200);
-        res.end(Buffer.alloc(17 * 1024 * 1024, 'a'));
-        return;
-      }
-      res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-
-  it('returns status and body, and sends the headers', async () => {
-    await expect(
-      nodeHttpGet(`${base}/ok`, { headers: { authorization: 'Bearer t' }, ca: undefined, timeoutMs: 5000 }),
-    ).resolves.toEqual({ status: 200, body: '{"ok":true}' });
-    expect(seen.at(-1)).toBe('Bearer t');
-  });
-  it('returns a non-2xx status rather than throwing', async () => {
-    await expect(
-      nodeHttpGet(`${base}/missing`, { headers: {}, ca: undefined, timeoutMs: 5000 }),
-    ).resolves.toMatchObject({
-      status: 404,
-    });
-  });
-  it('gives up after the timeout', async () => {
-    await expect(nodeHttpGet(`${base}/slow`, { headers: {}, ca: undefined, timeoutMs: 200 })).rejects.toThrow(
-      /no answer within 200 ms/,
-    );
-  });
-  it('refuses a body larger than 16 MiB', async () => {
-    await expect(
-      nodeHttpGet(`${base}/big`, { headers: {}, ca: undefined, timeoutMs: 10_000 }),
-    ).rejects.toThrow(/larger than/);
-  });
-  it('rejects when nothing listens', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
-    await expect(
-      nodeHttpGet(`http://127.0.0.1:${port}/`, { headers: {}, ca: undefined, timeoutMs: 5000 }),
-    ).rejects.toThrow(/ECONNREFUSED/);
   });
 });

@@ -17,6 +17,7 @@
 
 import { GateReason } from '@baton/protocol';
 import type { AlertLabelMatcher } from '@baton/protocol/config';
+import { type HttpRequest, prometheusRequestOptions, type ReadFile } from '../prometheus/client.ts';
 
 export interface Alert {
   readonly name: string;
@@ -133,18 +134,9 @@ export function parseAlertmanagerAlerts(body: string): Alert[] {
 // Asking the sources
 // ---------------------------------------------------------------------------------------------
 
-/** One HTTP GET. Resolves with any status; rejects only when no answer arrived. */
-export type HttpGet = (
-  url: string,
-  options: {
-    readonly headers: Readonly<Record<string, string>>;
-    readonly ca: string | undefined;
-    readonly timeoutMs: number;
-  },
-) => Promise<{ readonly status: number; readonly body: string }>;
-
-/** Reads a credential file; rejects with the file system's error. */
-export type ReadFile = (path: string) => Promise<string>;
+/** How the sources are asked: the one Prometheus client's request (prometheus/client.ts). */
+export type HttpGet = HttpRequest;
+export type { ReadFile };
 
 export interface AlertSourceSettings {
   readonly prometheusUrl: string | undefined;
@@ -187,39 +179,6 @@ function errorText(err: unknown): string {
     return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
   }
   return String(err);
-}
-
-/**
- * Headers and CA for a request to Prometheus or Alertmanager, from the credential files (read
- * now, so a rotated Secret is used without a restart). Throws an Error naming the flag and file
- * that could not be used. Shared with anything else that asks --prometheus-url.
- */
-export async function prometheusRequestOptions(
-  s: Pick<AlertSourceSettings, 'bearerTokenFile' | 'basicAuthFile' | 'caFile'>,
-  readFile: ReadFile,
-): Promise<{ headers: Record<string, string>; ca: string | undefined }> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  const read = async (flag: string, path: string) => {
-    try {
-      return (await readFile(path)).trim();
-    } catch (err) {
-      throw new Error(`cannot read --${flag} ${path}: ${errorText(err)}`);
-    }
-  };
-  if (s.bearerTokenFile !== undefined) {
-    const token = await read('prometheus-bearer-token-file', s.bearerTokenFile);
-    if (token === '') throw new Error(`--prometheus-bearer-token-file ${s.bearerTokenFile} is empty`);
-    headers.authorization = `Bearer ${token}`;
-  }
-  if (s.basicAuthFile !== undefined) {
-    const pair = await read('prometheus-basic-auth-file', s.basicAuthFile);
-    if (!pair.includes(':')) {
-      throw new Error(`--prometheus-basic-auth-file ${s.basicAuthFile} does not hold "user:password"`);
-    }
-    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
-  }
-  const ca = s.caFile === undefined ? undefined : await read('prometheus-ca-file', s.caFile);
-  return { headers, ca };
 }
 
 async function askSource(

@@ -24,7 +24,7 @@ import {
   recordedGrant,
   slotIndexOf,
 } from '@baton/protocol';
-import { describeKubeError, type Logger } from '@baton/runtime';
+import { describeKubeError, type Logger, singleFlight } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import { blockersOf, type NodeGate } from '../gates/gates.ts';
 import {
@@ -103,8 +103,8 @@ const CONDITION_WRITES_IN_PARALLEL = 8;
 export class Reconciler {
   readonly #s: PlanSettings;
   readonly #d: ReconcilerDeps;
-  #running: Promise<void> | undefined;
-  #again = false;
+  /** One pass at a time; a call during a pass runs exactly one more after it. */
+  readonly #passes = singleFlight(() => this.#once(), { again: true });
   #haltedNode: string | undefined;
   /** Last logged settle stage per holder, to log changes rather than every reconcile. */
   #stages = new Map<string, string>();
@@ -123,20 +123,7 @@ export class Reconciler {
   }
 
   reconcile(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    const run = async () => {
-      do {
-        this.#again = false;
-        await this.#once();
-      } while (this.#again);
-    };
-    this.#running = run().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#passes.run();
   }
 
   /** The back-off after the `streak`-th grant in a row that ended without a reboot. */

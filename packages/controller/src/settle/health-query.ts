@@ -8,7 +8,7 @@
  * evaluation at once and starts a new one in the background when that one is older than the
  * refresh interval; when it finishes, `onChange` asks for another reconcile.
  */
-import type { Logger } from '@baton/runtime';
+import { type Logger, singleFlight } from '@baton/runtime';
 import type { PromResult } from '../prometheus/promql.ts';
 import type { HealthView } from './settle.ts';
 
@@ -50,7 +50,7 @@ export class HealthQuery {
   readonly #o: HealthQueryOptions;
   #last: HealthView = { ok: false, detail: 'not evaluated yet' };
   #startedAt = Number.NEGATIVE_INFINITY;
-  #inFlight: Promise<void> | undefined;
+  readonly #evaluations = singleFlight(() => this.#evaluate());
 
   constructor(opts: HealthQueryOptions) {
     this.#o = opts;
@@ -58,7 +58,10 @@ export class HealthQuery {
 
   view(): HealthView {
     const now = this.#o.now().getTime();
-    if (this.#inFlight === undefined && now - this.#startedAt >= this.#o.refreshMs) this.#refresh(now);
+    if (!this.#evaluations.running() && now - this.#startedAt >= this.#o.refreshMs) {
+      this.#startedAt = now;
+      void this.#evaluations.run().finally(() => this.#o.onChange());
+    }
     const last = this.#last;
     if (last.checkedAt !== undefined && now - last.checkedAt.getTime() > this.#o.maxAgeMs) {
       return {
@@ -72,14 +75,13 @@ export class HealthQuery {
 
   /** Resolves when the evaluation in flight (if any) has finished; for tests and shutdown. */
   async settled(): Promise<void> {
-    await this.#inFlight;
+    await this.#evaluations.settled();
   }
 
-  #refresh(now: number): void {
-    this.#startedAt = now;
+  #evaluate(): Promise<void> {
     // The answer reflects the cluster at some point after the request left: stamp it with that.
-    const checkedAt = new Date(now);
-    this.#inFlight = this.#o
+    const checkedAt = new Date(this.#startedAt);
+    return this.#o
       .evaluate(this.#o.expr)
       .then(
         (r) => healthVerdict(r),
@@ -93,10 +95,6 @@ export class HealthQuery {
           log({ query: this.#o.expr, ok: v.ok, detail: v.detail }, 'health query changed');
         }
         this.#last = { ok: v.ok, detail: v.detail, checkedAt, since };
-      })
-      .finally(() => {
-        this.#inFlight = undefined;
-        this.#o.onChange();
       });
   }
 }

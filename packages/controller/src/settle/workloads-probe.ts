@@ -7,7 +7,7 @@
  * most every `refreshMs`, and only once the settle check has got that far (asked lazily, like the
  * health query). No cluster-wide watch of Deployments or StatefulSets.
  */
-import { describeKubeError, isNotFound } from '@baton/runtime';
+import { describeKubeError, isNotFound, singleFlight } from '@baton/runtime';
 import type {
   AppsV1Api,
   CoreV1Api,
@@ -108,7 +108,9 @@ export class WorkloadsProbe {
   #key = '';
   #last: HealthView = { ok: false, detail: 'not checked yet' };
   #startedAt = Number.NEGATIVE_INFINITY;
-  #inFlight: Promise<void> | undefined;
+  /** The record to check, its key and when the check started; set just before each check. */
+  #checking: { record: WorkloadRecord; key: string; now: Date } | undefined;
+  readonly #checks = singleFlight(() => this.#check());
 
   constructor(o: { api: WorkloadsApi; now: () => Date; refreshMs: number; onChange: () => void }) {
     this.#api = o.api;
@@ -135,19 +137,22 @@ export class WorkloadsProbe {
       this.#last = { ok: false, detail: 'not checked yet' };
       this.#startedAt = Number.NEGATIVE_INFINITY;
     }
-    if (this.#inFlight === undefined && now.getTime() - this.#startedAt >= this.#refreshMs) {
-      this.#check(record, key, now);
+    if (!this.#checks.running() && now.getTime() - this.#startedAt >= this.#refreshMs) {
+      this.#startedAt = now.getTime();
+      this.#checking = { record, key, now };
+      void this.#checks.run().finally(() => this.#onChange());
     }
     return this.#last;
   }
 
   async settled(): Promise<void> {
-    await this.#inFlight;
+    await this.#checks.settled();
   }
 
-  #check(record: WorkloadRecord, key: string, now: Date): void {
-    this.#startedAt = now.getTime();
-    this.#inFlight = Promise.all([
+  #check(): Promise<void> {
+    if (this.#checking === undefined) return Promise.resolve();
+    const { record, key, now } = this.#checking;
+    return Promise.all([
       ...record.workloads.map(async (w) => workloadProblem(w, await this.#api.workload(w))),
       ...record.pdbs.map(async (p) => pdbProblem(p, await this.#api.pdb(p))),
     ])
@@ -168,10 +173,6 @@ export class WorkloadsProbe {
         const prev = this.#last;
         const since = v.ok ? (prev.ok && prev.since !== undefined ? prev.since : now) : undefined;
         this.#last = { ok: v.ok, detail: v.detail, checkedAt: now, since };
-      })
-      .finally(() => {
-        this.#inFlight = undefined;
-        this.#onChange();
       });
   }
 }

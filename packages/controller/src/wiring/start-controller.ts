@@ -13,6 +13,7 @@ import {
   parseControllerConfig,
 } from '@baton/protocol/config';
 import {
+  clientNodeListWatchSource,
   dropManagedFields,
   formatUsage,
   isNotFound,
@@ -42,7 +43,7 @@ import { kubeGateConditionWriter } from '../observe/gate-condition-writer.ts';
 import { leaseEventRecorder } from '../observe/lease-events.ts';
 import { controllerMetrics, type ReconcileSource, reconcileRequestMetric } from '../observe/metrics.ts';
 import { Notifier, notifierMetrics } from '../observe/notify.ts';
-import { nodeHttpGet } from '../prometheus/http-get.ts';
+import { nodeHttpRequest } from '../prometheus/client.ts';
 import { promInstantQuery } from '../prometheus/promql.ts';
 import { NodeChangeFilter, relevantLeaseChange } from '../reconcile/node-changes.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
@@ -74,7 +75,7 @@ function alertGate(config: ControllerConfig, onChange: () => void, log: Logger, 
   return new AlertGate({
     ask: () =>
       evaluateAlerts(settings, filter, {
-        get: nodeHttpGet,
+        get: nodeHttpRequest,
         readFile: (path) => readFile(path, 'utf8'),
         now,
       }),
@@ -110,9 +111,7 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     const eventsApi = kc.makeApiClient(EventsV1Api);
     const nodes = superviseInformer<V1Node>({
       name: 'nodes',
-      kubeConfig: kc,
-      path: '/api/v1/nodes',
-      list: () => core.listNode(),
+      source: clientNodeListWatchSource(kc, '/api/v1/nodes', () => core.listNode()),
       log,
       // Never read, and most of a Node's size: the cache of thousands of them shrinks to the rest.
       trim: (n) => {
@@ -122,9 +121,11 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
     });
     const leases = superviseInformer<V1Lease>({
       name: 'leases',
-      kubeConfig: kc,
-      path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
-      list: () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      source: clientNodeListWatchSource(
+        kc,
+        `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+        () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      ),
       log,
       trim: dropManagedFields,
     });
@@ -133,10 +134,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       const labelSelector = formatLabelSelector(selector);
       const informer = superviseInformer<V1Pod>({
         name: `blocking-pods-${i}`,
-        kubeConfig: kc,
-        path: '/api/v1/pods',
-        labelSelector,
-        list: () => core.listPodForAllNamespaces({ labelSelector }),
+        source: clientNodeListWatchSource(
+          kc,
+          '/api/v1/pods',
+          () => core.listPodForAllNamespaces({ labelSelector }),
+          { labelSelector },
+        ),
         log,
         trim: dropManagedFields,
       });
@@ -174,10 +177,12 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
         const fieldSelector = `spec.nodeName=${node}`;
         return superviseInformer<V1Pod>({
           name: `pods-on-${node}`,
-          kubeConfig: kc,
-          path: '/api/v1/pods',
-          fieldSelector,
-          list: () => core.listPodForAllNamespaces({ fieldSelector }),
+          source: clientNodeListWatchSource(
+            kc,
+            '/api/v1/pods',
+            () => core.listPodForAllNamespaces({ fieldSelector }),
+            { fieldSelector },
+          ),
           log,
           trim: dropManagedFields,
         });
