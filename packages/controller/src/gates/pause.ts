@@ -3,7 +3,8 @@
  * `leaseDurationSeconds`, if set, ends the pause by itself. Any other content is not a pause
  * (an empty holder, or a holder without the `manual:` prefix is reported, not obeyed silently).
  */
-import { type LeaseLike, leaseExpiry, MANUAL_HOLDER_PREFIX } from '@baton/protocol';
+import { GateReason, type LeaseLike, leaseExpiry, MANUAL_HOLDER_PREFIX } from '@baton/protocol';
+import type { NodeGate } from './gate.ts';
 
 export function pauseState(lease: LeaseLike | undefined, now: Date): string | undefined {
   const holder = lease?.spec?.holderIdentity ?? '';
@@ -17,4 +18,9 @@ export function pauseState(lease: LeaseLike | undefined, now: Date): string | un
   return holder.startsWith(MANUAL_HOLDER_PREFIX)
     ? `paused by ${holder}`
     : `paused by "${holder}" (expected manual:<who>)`;
+}
+
+/** The pause gate: while the pause Lease holds (`paused` says by whom), no node starts. */
+export function pauseGate(paused: string | undefined): NodeGate {
+  return { blocks: () => (paused === undefined ? undefined : { reason: GateReason.Paused, detail: paused }) };
 }

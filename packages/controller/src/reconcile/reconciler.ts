@@ -24,7 +24,7 @@ import {
 } from '@baton/protocol';
 import { describeKubeError, type Logger } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
-import { blockersOf, type NodeGate } from '../gates/gates.ts';
+import type { NodeGate } from '../gates/gate.ts';
 import { pauseState } from '../gates/pause.ts';
 import {
   desiredGate,
@@ -205,7 +205,7 @@ export class Reconciler {
       leases,
       settings: this.#s,
       paused,
-      blockers: blockersOf(this.#d.gates ?? [], now),
+      gates: this.#d.gates ?? [],
       settleFacts,
       observed: this.#observations(new Map(nodes.map((n) => [n.metadata?.name ?? '', n]))),
     });

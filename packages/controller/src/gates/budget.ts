@@ -14,7 +14,7 @@
  */
 import { GateReason, type MaxUnavailable } from '@baton/protocol';
 import type { V1Node } from '@kubernetes/client-node';
-import type { GateBlock } from './plan.ts';
+import type { GateBlock } from './gate.ts';
 
 export interface BudgetSettings {
   readonly groupLabel?: string | undefined;
