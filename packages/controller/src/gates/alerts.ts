@@ -18,6 +18,7 @@
 import { GateReason } from '@baton/protocol';
 import type { AlertLabelMatcher } from '@baton/protocol/config';
 import { type HttpRequest, prometheusRequestOptions, type ReadFile } from '../prometheus/client.ts';
+import type { NodeGate } from './gate.ts';
 
 export interface Alert {
   readonly name: string;
@@ -369,4 +370,14 @@ export class AlertGate {
 function sameVerdict(a: AlertVerdict, b: AlertVerdict): boolean {
   if (!a.blocked || !b.blocked) return a.blocked === b.blocked;
   return a.reason === b.reason && a.detail === b.detail;
+}
+
+/** The alerts gate as the planner asks it: every node alike, from the one cached verdict. */
+export function alertNodeGate(gate: Pick<AlertGate, 'verdict'>): NodeGate {
+  return {
+    blocks(_node, now) {
+      const v = gate.verdict(now);
+      return v.blocked ? { reason: v.reason, detail: v.detail } : undefined;
+    },
+  };
 }

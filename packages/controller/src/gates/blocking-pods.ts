@@ -10,8 +10,7 @@
  */
 import { GateReason } from '@baton/protocol';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import type { GateBlock } from '../plan/plan.ts';
-import type { NodeGate } from './gates.ts';
+import type { GateBlock, NodeGate } from './gate.ts';
 
 export type BlockingPodScope = 'node' | 'cluster';
 

@@ -4,6 +4,7 @@
  */
 import { GateReason } from '@baton/protocol';
 import { describe, expect, it } from 'vitest';
+import { constantGate } from '../gates/gate.ts';
 import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { type GateBlock, plan } from './plan.ts';
 
@@ -19,7 +20,7 @@ describe('plan: gates from outside the planner', () => {
       nodes: [testNode('a', { needs: true }), testNode('b', { needs: true })],
       leases: [testSlot(0)],
       settings: { ...baseSettings, concurrency: 2 },
-      blockers: () => [alertBlock],
+      gates: [constantGate(alertBlock)],
     });
     expect(p.grants).toEqual([]);
     expect(p.waiting.get('a')).toEqual({ ...alertBlock, also: [] });
@@ -32,8 +33,12 @@ describe('plan: gates from outside the planner', () => {
       nodes: [testNode('a', { needs: true, since: 600 }), testNode('b', { needs: true, since: 60 })],
       leases: [testSlot(0)],
       settings: baseSettings,
-      blockers: (n) =>
-        n.metadata?.name === 'a' ? [{ reason: GateReason.BlockingPod, detail: 'pod db/x' }] : [],
+      gates: [
+        {
+          blocks: (n) =>
+            n.metadata?.name === 'a' ? { reason: GateReason.BlockingPod, detail: 'pod db/x' } : undefined,
+        },
+      ],
     });
     expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'b' }]);
     expect(p.waiting.get('a')?.reason).toBe(GateReason.BlockingPod);
@@ -46,7 +51,7 @@ describe('plan: gates from outside the planner', () => {
       leases: [],
       settings: { ...baseSettings, windows: [{ days: [0], startSeconds: 0, endSeconds: 60 }] },
       paused: 'paused by manual:alice',
-      blockers: () => [alertBlock],
+      gates: [constantGate(alertBlock)],
     });
     const w = p.waiting.get('a');
     expect(w?.reason).toBe(GateReason.OptedOut);
@@ -63,7 +68,7 @@ describe('plan: gates from outside the planner', () => {
       nodes: [testNode('busy', { needs: true, phase: 'Draining' }), testNode('b', { needs: true })],
       leases: [testSlot(0, 'busy'), testSlot(1)],
       settings: { ...baseSettings, concurrency: 2 },
-      blockers: () => [alertBlock],
+      gates: [constantGate(alertBlock)],
     });
     expect(p.renewals).toEqual([{ slot: 'baton-slot-0', node: 'busy', grantId: 'g-busy' }]);
     expect(p.releases).toEqual([]);

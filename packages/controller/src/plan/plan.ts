@@ -37,6 +37,14 @@ import {
 } from '@baton/protocol';
 import type { RebootWindow } from '@baton/protocol/config';
 import type { V1Node } from '@kubernetes/client-node';
+import { backoffGate } from '../gates/backoff.ts';
+import { type BudgetSettings, budget } from '../gates/budget.ts';
+import { blocksOf, type GateBlock, type NodeGate } from '../gates/gate.ts';
+import { givenUpGate } from '../gates/given-up.ts';
+import { optOutGate } from '../gates/opt-out.ts';
+import { pauseGate } from '../gates/pause.ts';
+import { rolloutHaltedGate } from '../gates/rollout-halted.ts';
+import { windowGate } from '../gates/window.ts';
 import {
   GRANTED_UNSCHEDULABLE_ANNOTATION,
   type ReleaseKind,
@@ -46,7 +54,6 @@ import {
   settleCheck,
 } from '../settle/settle.ts';
 import { parseWorkloadRecord } from '../settle/workloads.ts';
-import { type BudgetSettings, budget } from './budget.ts';
 import { slotProblem } from './slot-check.ts';
 
 export type { ReleaseKind } from '../settle/settle.ts';
@@ -75,11 +82,7 @@ export interface SlotLease extends LeaseLike {
   readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
 }
 
-/** One gate holding a node back, as reported in the RebootGate condition and the metric. */
-export interface GateBlock {
-  readonly reason: GateReason;
-  readonly detail: string;
-}
+export type { GateBlock } from '../gates/gate.ts';
 
 /**
  * What this controller has observed over time, on its own monotonic clock (the Reconciler keeps
@@ -113,10 +116,10 @@ export interface PlanInput {
   /** Set while the pause Lease is held: no new grants (holders keep theirs and finish). */
   readonly paused?: string | undefined;
   /**
-   * Gates evaluated outside the planner (alerts, blocking pods), per pending node, in the order
-   * they should be reported. Empty: nothing of theirs holds the node.
+   * The gates whose state lives outside the Node and Lease caches (alerts, blocking pods), asked
+   * after the planner's own, in the order they should be reported.
    */
-  readonly blockers?: (node: V1Node) => readonly GateBlock[];
+  readonly gates?: readonly NodeGate[];
   /**
    * The pods and health query of each node that holds a slot (see settle.ts). When given, a
    * holder missing from it has not settled; when absent, neither is checked (unit tests only).
@@ -205,143 +208,170 @@ function waitingSince(n: V1Node): number {
   return t?.getTime() ?? 0;
 }
 
-export function plan(input: PlanInput): Plan {
-  const { now, settings: s } = input;
-  const seen = input.observed ?? FIRST_SIGHT;
-  const nodes = new Map(input.nodes.map((n) => [n.metadata?.name ?? '', n]));
-  const slots = new Map<number, SlotLease>();
-  for (const l of input.leases) {
-    const i = slotIndexOf(l.metadata?.name ?? '');
-    if (i !== undefined) slots.set(i, l);
-  }
+type Holding = { stage: SettleStage; why: string; identity: string; healthy: boolean };
 
-  const grants: { slot: string; node: string; wasUnschedulable: boolean }[] = [];
-  const holding = new Map<string, { stage: SettleStage; why: string; identity: string; healthy: boolean }>();
-  let wakeInMs: number | undefined;
-  const wakeIn = (ms: number) => {
-    wakeInMs = Math.min(wakeInMs ?? ms, ms);
-  };
-  const renewals: GrantRef[] = [];
-  const acknowledgements: (GrantRef & { bootId: string | undefined })[] = [];
-  const releases: Plan['releases'][number][] = [];
-  const holders = new Set<string>();
+/**
+ * One plan in the making: what it has counted and decided so far. The steps of {@link plan}
+ * share it; each step is a method that says what it decides.
+ */
+class PlanBuilder {
+  readonly #input: PlanInput;
+  readonly #s: PlanSettings;
+  readonly #seen: PlanObservations;
+  readonly nodes: ReadonlyMap<string, V1Node>;
+  readonly slots = new Map<number, SlotLease>();
+
+  readonly grants: { slot: string; node: string; wasUnschedulable: boolean }[] = [];
+  readonly holding = new Map<string, Holding>();
+  readonly renewals: GrantRef[] = [];
+  readonly acknowledgements: (GrantRef & { bootId: string | undefined })[] = [];
+  readonly releases: Plan['releases'][number][] = [];
+  /** Nodes that keep a slot (or are named by a slot that makes no sense): no other grant. */
+  readonly holders = new Set<string>();
   /** Released in this plan after a grant that ended without a reboot: not granted again now. */
-  const backingOff = new Set<string>();
-  const grantsSeen: string[] = [];
-  let halted: Plan['halted'];
-  let taken = 0;
-  const free: number[] = [];
-
-  // Grants nodes say they are working under (identity → node): a Lease that no longer carries
-  // one leaves its node counted all the same (below).
-  const carried = new Set<string>();
-  for (const l of slots.values()) {
-    const g = grantOf(l);
-    if (g !== undefined) carried.add(g.identity);
-  }
+  readonly backingOff = new Set<string>();
+  readonly grantsSeen: string[] = [];
+  readonly invalidSlots: { slot: string; holder: string; problem: string }[] = [];
+  /** Slot indexes below the concurrency that nobody uses, lowest first. */
+  readonly free: number[] = [];
   /** Slot indexes still used by an orphaned node: not free, whatever their Lease says. */
-  const reserved = new Set<number>();
-  for (const n of nodes.values()) {
-    const identity = inFlightGrant(n.metadata?.annotations ?? {});
-    if (identity === undefined || carried.has(identity)) continue;
-    const name = n.metadata?.name ?? '';
-    const index = slotIndexOf(splitGrantIdentity(identity)?.slot ?? '');
-    if (index !== undefined) reserved.add(index);
-    taken++;
-    holders.add(name);
-    holding.set(name, {
-      stage: SettleStage.Orphaned,
-      why: `mid-reboot (phase ${ann(n, Annotation.Phase) ?? 'none'}) under ${identity}, which no slot Lease carries any more (deleted or emptied by hand?); it counts as holding a slot until its agent finishes, or a person gives up on it with kubectl baton release ${name} --force`,
-      identity,
-      healthy: false,
-    });
+  readonly reserved = new Set<number>();
+  halted: Plan['halted'];
+  taken = 0;
+  wakeInMs: number | undefined;
+
+  constructor(input: PlanInput) {
+    this.#input = input;
+    this.#s = input.settings;
+    this.#seen = input.observed ?? FIRST_SIGHT;
+    this.nodes = new Map(input.nodes.map((n) => [n.metadata?.name ?? '', n]));
+    for (const l of input.leases) {
+      const i = slotIndexOf(l.metadata?.name ?? '');
+      if (i !== undefined) this.slots.set(i, l);
+    }
   }
 
-  const release = (
-    slot: string,
-    holder: string,
-    grant: Grant | undefined,
-    kind: ReleaseKind,
-    reason: string,
-  ) => {
-    releases.push({ slot, holder, grantId: grant?.id, kind, reason });
-    if (kind === 'Aborted' || kind === 'Lapsed') backingOff.add(holder);
+  /** Plan again within `ms` (the earliest of every such wish wins). */
+  wakeIn = (ms: number): void => {
+    this.wakeInMs = Math.min(this.wakeInMs ?? ms, ms);
   };
-  const keep = (
+
+  /**
+   * Step 1: nodes whose own record says they are mid-reboot under a grant no slot Lease carries
+   * any more (deleted or emptied by hand) count as holding a slot all the same, and keep its index.
+   */
+  countOrphans(): void {
+    const carried = new Set<string>();
+    for (const l of this.slots.values()) {
+      const g = grantOf(l);
+      if (g !== undefined) carried.add(g.identity);
+    }
+    for (const n of this.nodes.values()) {
+      const identity = inFlightGrant(n.metadata?.annotations ?? {});
+      if (identity === undefined || carried.has(identity)) continue;
+      const name = n.metadata?.name ?? '';
+      const index = slotIndexOf(splitGrantIdentity(identity)?.slot ?? '');
+      if (index !== undefined) this.reserved.add(index);
+      this.taken++;
+      this.holders.add(name);
+      this.holding.set(name, {
+        stage: SettleStage.Orphaned,
+        why: `mid-reboot (phase ${ann(n, Annotation.Phase) ?? 'none'}) under ${identity}, which no slot Lease carries any more (deleted or emptied by hand?); it counts as holding a slot until its agent finishes, or a person gives up on it with kubectl baton release ${name} --force`,
+        identity,
+        healthy: false,
+      });
+    }
+  }
+
+  /**
+   * The slots below the limit and every slot Lease that exists, however large its index (a
+   * Lease named baton-slot-4000000000 must not become a loop of four billion steps).
+   */
+  slotIndexes(): number[] {
+    return [
+      ...new Set([...Array.from({ length: this.#s.concurrency }, (_, i) => i), ...this.slots.keys()]),
+    ].sort((a, b) => a - b);
+  }
+
+  /** Step 2, per slot: free, invalid, held by hand, or a grant to keep, acknowledge or release. */
+  judgeSlot(i: number): void {
+    const lease = this.slots.get(i);
+    const slot = slotLeaseName(i);
+    const holder = lease?.spec?.holderIdentity ?? '';
+    if (holder === '') {
+      this.#freed(i);
+      return;
+    }
+    const problem = lease && slotProblem(lease, (n) => this.nodes.has(n), GRANTED_NODE_ANNOTATION);
+    if (problem) {
+      this.taken++;
+      this.holders.add(holder); // and the node it names gets no other slot meanwhile
+      this.invalidSlots.push({ slot, holder, problem });
+      return;
+    }
+    const grant = lease === undefined ? undefined : grantOf(lease);
+    if (lease === undefined || grant === undefined) {
+      this.taken++; // held by hand (manual:<who>): blocks this slot until a person empties it
+      return;
+    }
+    this.grantsSeen.push(grant.identity);
+    const node = this.nodes.get(holder);
+    if (node === undefined) this.#judgeGrantOfMissingNode(i, holder, grant);
+    else this.#judgeGrant(i, lease, node, holder, grant);
+  }
+
+  #freed(i: number): void {
+    if (i < this.#s.concurrency && !this.reserved.has(i)) this.free.push(i);
+  }
+
+  #release(i: number, holder: string, grant: Grant | undefined, kind: ReleaseKind, reason: string): void {
+    this.releases.push({ slot: slotLeaseName(i), holder, grantId: grant?.id, kind, reason });
+    if (kind === 'Aborted' || kind === 'Lapsed') this.backingOff.add(holder);
+    this.#freed(i);
+  }
+
+  #keep(
     index: number,
     node: string,
     grant: Grant,
     stage: SettleStage,
     why: string,
     o: { renew?: boolean; healthy?: boolean } = {},
-  ) => {
-    taken++;
-    holders.add(node);
-    holding.set(node, { stage, why, identity: grant.identity, healthy: o.healthy ?? false });
-    if (o.renew !== false) renewals.push({ slot: slotLeaseName(index), node, grantId: grant.id });
-    const age = seen.grantAgeMs(grant.identity);
-    if (age > s.rebootTimeoutMs) {
-      halted ??= {
+  ): void {
+    this.taken++;
+    this.holders.add(node);
+    this.holding.set(node, { stage, why, identity: grant.identity, healthy: o.healthy ?? false });
+    if (o.renew !== false) this.renewals.push({ slot: slotLeaseName(index), node, grantId: grant.id });
+    const age = this.#seen.grantAgeMs(grant.identity);
+    if (age > this.#s.rebootTimeoutMs) {
+      this.halted ??= {
         node,
         detail: `${node} was granted ${Math.round(age / 1000)} s ago and has not settled (${why}); the rollout is halted until a person acts`,
       };
     }
-  };
+  }
 
-  const invalidSlots: { slot: string; holder: string; problem: string }[] = [];
-  // The slots below the limit and every slot Lease that exists, however large its index (a
-  // Lease named baton-slot-4000000000 must not become a loop of four billion steps).
-  const indexes = [...new Set([...Array.from({ length: s.concurrency }, (_, i) => i), ...slots.keys()])].sort(
-    (a, b) => a - b,
-  );
-  for (const i of indexes) {
-    const lease = slots.get(i);
-    const slot = slotLeaseName(i);
-    const holder = lease?.spec?.holderIdentity ?? '';
-    const freed = () => {
-      if (i < s.concurrency && !reserved.has(i)) free.push(i);
-    };
-    if (holder === '') {
-      freed();
-      continue;
+  /** A grant to a Node object that is gone. */
+  #judgeGrantOfMissingNode(i: number, holder: string, grant: Grant): void {
+    if (grant.rebootFromBootId !== undefined) {
+      // The Lease says the reboot began: the machine may be down now. It keeps its slot until
+      // the node is back on a new boot (or a person releases it).
+      this.#keep(
+        i,
+        holder,
+        grant,
+        SettleStage.NodeGone,
+        `the Node object is gone after its reboot from boot ${grant.rebootFromBootId} began; waiting for it to come back`,
+        { renew: false },
+      );
+    } else {
+      // No acknowledged reboot: its agent cannot have given the command under this grant.
+      this.#release(i, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`);
     }
-    const problem = lease && slotProblem(lease, (n) => nodes.has(n), GRANTED_NODE_ANNOTATION);
-    if (problem) {
-      taken++;
-      holders.add(holder); // and the node it names gets no other slot meanwhile
-      invalidSlots.push({ slot, holder, problem });
-      continue;
-    }
-    const grant = lease === undefined ? undefined : grantOf(lease);
-    if (grant === undefined) {
-      taken++; // held by hand (manual:<who>): blocks this slot until a person empties it
-      continue;
-    }
-    grantsSeen.push(grant.identity);
-    const node = nodes.get(holder);
-    if (node === undefined) {
-      if (grant.rebootFromBootId !== undefined) {
-        // The Lease says the reboot began: the machine may be down now. It keeps its slot until
-        // the node is back on a new boot (or a person releases it).
-        keep(
-          i,
-          holder,
-          grant,
-          SettleStage.NodeGone,
-          `the Node object is gone after its reboot from boot ${grant.rebootFromBootId} began; waiting for it to come back`,
-          { renew: false },
-        );
-      } else {
-        // No acknowledged reboot: its agent cannot have given the command under this grant.
-        release(slot, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`);
-        freed();
-      }
-      continue;
-    }
-    const wasUnschedulable = lease?.metadata?.annotations?.[GRANTED_UNSCHEDULABLE_ANNOTATION] === 'true';
-    const record = lease?.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads];
-    const workloads = record === undefined ? undefined : parseWorkloadRecord(record);
-    const facts = input.settleFacts === undefined ? undefined : (input.settleFacts.get(holder) ?? UNOBSERVED);
+  }
+
+  /** A grant to a node that exists: not started, working, or finished and settling. */
+  #judgeGrant(i: number, lease: SlotLease, node: V1Node, holder: string, grant: Grant): void {
     const working = recordedGrant(node.metadata?.annotations ?? {}) === grant.identity;
     const phase = working ? ann(node, Annotation.Phase) : undefined;
     let outcome: SettleGrant['outcome'] | undefined;
@@ -349,70 +379,88 @@ export function plan(input: PlanInput): Plan {
       outcome = phase;
     else if (!working && grant.rebootFromBootId !== undefined) outcome = 'RecordLost';
 
-    if (outcome === undefined && !working) {
-      // Nothing done under this grant yet.
-      if (!nodeNeedsReboot(node)) {
-        release(slot, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`);
-        freed();
-        continue;
-      }
-      const age = seen.grantAgeMs(grant.identity);
-      if (age >= s.grantDurationMs) {
-        release(
-          slot,
-          holder,
-          grant,
-          'Lapsed',
-          `${holder} started no work under the grant within ${Math.round(s.grantDurationMs / 1000)} s`,
-        );
-        freed();
-        continue;
-      }
-      wakeIn(s.grantDurationMs - age);
-      keep(i, holder, grant, SettleStage.NoProgress, 'no work recorded under this grant yet');
-      continue;
+    if (outcome === undefined && !working) this.#judgeUnstarted(i, node, holder, grant);
+    else if (outcome === undefined) this.#judgeWorking(i, node, holder, grant);
+    else this.#judgeFinished(i, lease, node, holder, grant, outcome);
+  }
+
+  /** Nothing done under this grant yet: keep it, or release it when not needed or lapsed. */
+  #judgeUnstarted(i: number, node: V1Node, holder: string, grant: Grant): void {
+    if (!nodeNeedsReboot(node)) {
+      this.#release(i, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`);
+      return;
     }
-    if (outcome === undefined) {
-      // Working under this grant: cordoning, draining, rebooting, verifying (or a phase a person
-      // wrote by hand: it is kept, never released on a guess).
-      const fromBootId = ann(node, Annotation.RebootFromBootId);
-      if (!grant.started) {
-        // Its agent recorded the grant: acknowledge the start (it cordons only after that).
-        acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: undefined });
-      } else if (fromBootId !== undefined && grant.rebootFromBootId !== fromBootId) {
-        // Drained and recorded: acknowledge on the Lease, so that it says the node may be down.
-        acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: fromBootId });
-      }
-      keep(i, holder, grant, SettleStage.Working, `phase ${ann(node, Annotation.Phase) ?? '(none)'}`);
-      continue;
+    const age = this.#seen.grantAgeMs(grant.identity);
+    if (age >= this.#s.grantDurationMs) {
+      this.#release(
+        i,
+        holder,
+        grant,
+        'Lapsed',
+        `${holder} started no work under the grant within ${Math.round(this.#s.grantDurationMs / 1000)} s`,
+      );
+      return;
     }
+    this.wakeIn(this.#s.grantDurationMs - age);
+    this.#keep(i, holder, grant, SettleStage.NoProgress, 'no work recorded under this grant yet');
+  }
+
+  /**
+   * Working under this grant: cordoning, draining, rebooting, verifying (or a phase a person
+   * wrote by hand: it is kept, never released on a guess). Acknowledge what the agent waits for.
+   */
+  #judgeWorking(i: number, node: V1Node, holder: string, grant: Grant): void {
+    const slot = slotLeaseName(i);
+    const fromBootId = ann(node, Annotation.RebootFromBootId);
+    if (!grant.started) {
+      // Its agent recorded the grant: acknowledge the start (it cordons only after that).
+      this.acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: undefined });
+    } else if (fromBootId !== undefined && grant.rebootFromBootId !== fromBootId) {
+      // Drained and recorded: acknowledge on the Lease, so that it says the node may be down.
+      this.acknowledgements.push({ slot, node: holder, grantId: grant.id, bootId: fromBootId });
+    }
+    this.#keep(i, holder, grant, SettleStage.Working, `phase ${ann(node, Annotation.Phase) ?? '(none)'}`);
+  }
+
+  /** Finished (rebooted, held, aborted, or its record lost): release once settled. */
+  #judgeFinished(
+    i: number,
+    lease: SlotLease,
+    node: V1Node,
+    holder: string,
+    grant: Grant,
+    outcome: SettleGrant['outcome'],
+  ): void {
+    const record = lease.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads];
+    const facts =
+      this.#input.settleFacts === undefined ? undefined : (this.#input.settleFacts.get(holder) ?? UNOBSERVED);
     const check = settleCheck(
       node,
       {
         outcome,
-        wasUnschedulable,
-        workloads,
+        wasUnschedulable: lease.metadata?.annotations?.[GRANTED_UNSCHEDULABLE_ANNOTATION] === 'true',
+        workloads: record === undefined ? undefined : parseWorkloadRecord(record),
         rebootFromBootId: grant.rebootFromBootId,
-        healthySince: seen.healthySince(grant.identity),
+        healthySince: this.#seen.healthySince(grant.identity),
       },
       facts,
     );
     if (!check.healthy) {
-      keep(i, holder, grant, check.stage, check.why);
-      continue;
+      this.#keep(i, holder, grant, check.stage, check.why);
+      return;
     }
-    const healthyFor = seen.healthyForMs(grant.identity) ?? 0;
-    if (healthyFor < s.settleMs) {
-      wakeIn(s.settleMs - healthyFor);
-      keep(
+    const healthyFor = this.#seen.healthyForMs(grant.identity) ?? 0;
+    if (healthyFor < this.#s.settleMs) {
+      this.wakeIn(this.#s.settleMs - healthyFor);
+      this.#keep(
         i,
         holder,
         grant,
         SettleStage.Settling,
-        `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(s.settleMs / 1000)} s`,
+        `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(this.#s.settleMs / 1000)} s`,
         { healthy: true },
       );
-      continue;
+      return;
     }
     const why =
       check.kind === 'Held'
@@ -420,92 +468,104 @@ export function plan(input: PlanInput): Plan {
         : check.kind === 'Aborted'
           ? 'the agent aborted and undid its changes; settled'
           : 'rebooted and settled';
-    release(slot, holder, grant, check.kind, why);
-    freed();
+    this.#release(i, holder, grant, check.kind, why);
   }
 
-  // Pending nodes, best first.
-  const pending = [...nodes.values()]
-    .filter((n) => nodeNeedsReboot(n) && !holders.has(n.metadata?.name ?? ''))
-    .sort(
-      (a, b) =>
-        priority(b, s.priorityLabel) - priority(a, s.priorityLabel) ||
-        // Its own node last: a reboot there moves the controller (leader election hands over).
-        Number(a.metadata?.name === s.controllerNode) - Number(b.metadata?.name === s.controllerNode) ||
-        waitingSince(a) - waitingSince(b) ||
-        (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
-    );
-
-  const waiting = new Map<string, Waiting>();
-  const hold = (name: string, [first, ...also]: readonly GateBlock[]) => {
-    if (first !== undefined) waiting.set(name, { ...first, also });
-  };
-  const window = windowVerdict(s.windows, s.timeZone, s.blackoutDates, now);
-  const limits = budget(s.budget ?? {}, input.nodes, holders);
-  for (const n of pending) {
-    const name = n.metadata?.name ?? '';
-    // Every gate that does not depend on the other grants of this plan, all of them, so people
-    // see at once everything that stands between the node and its reboot.
-    const blocks: GateBlock[] = [];
-    if (n.metadata?.labels?.[s.optOutLabel] === 'true') {
-      blocks.push({ reason: GateReason.OptedOut, detail: `label ${s.optOutLabel}=true` });
-    }
-    if (input.paused !== undefined) blocks.push({ reason: GateReason.Paused, detail: input.paused });
-    if (givenUpOn(n.metadata?.annotations ?? {})) {
-      blocks.push({
-        reason: GateReason.GivenUp,
-        detail: `a person gave up on its reboot under ${recordedGrant(n.metadata?.annotations ?? {})} (${Annotation.GivenUp}); it is granted again once its agent reports back`,
-      });
-    }
-    if (halted) blocks.push({ reason: GateReason.RolloutHalted, detail: halted.detail });
-    if (!window.open) blocks.push({ reason: window.why, detail: window.detail });
-    const backoff = backingOff.has(name) ? undefined : seen.backoffRemainingMs(name);
-    if (backingOff.has(name) || backoff !== undefined) {
-      blocks.push({
-        reason: GateReason.BackingOff,
-        detail:
-          backoff === undefined
-            ? 'its last grant ended without a reboot; waiting before granting it again'
-            : `its last grant ended without a reboot; granted again in ${Math.ceil(backoff / 1000)} s at the earliest`,
-      });
-      if (backoff !== undefined) wakeIn(backoff);
-    }
-    blocks.push(...(input.blockers?.(n) ?? []));
-    if (blocks.length > 0) {
-      hold(name, blocks);
-      continue;
-    }
-    const over = limits.check(n);
-    const slot = free.shift();
-    if (slot === undefined || taken >= s.concurrency) {
-      if (slot !== undefined) free.unshift(slot);
-      const wait = {
-        reason: GateReason.WaitingForSlot,
-        detail: `${taken} of ${s.concurrency} slot(s) taken`,
-      };
-      hold(name, over === undefined ? [wait] : [wait, over]);
-      continue;
-    }
-    if (over !== undefined) {
-      free.unshift(slot);
-      hold(name, [over]);
-      continue;
-    }
-    grants.push({ slot: slotLeaseName(slot), node: name, wasUnschedulable: n.spec?.unschedulable === true });
-    limits.take(n);
-    taken++;
+  /** Step 3: the nodes that need a reboot and hold no slot, best first. */
+  pendingInOrder(): V1Node[] {
+    const s = this.#s;
+    return [...this.nodes.values()]
+      .filter((n) => nodeNeedsReboot(n) && !this.holders.has(n.metadata?.name ?? ''))
+      .sort(
+        (a, b) =>
+          priority(b, s.priorityLabel) - priority(a, s.priorityLabel) ||
+          // Its own node last: a reboot there moves the controller (leader election hands over).
+          Number(a.metadata?.name === s.controllerNode) - Number(b.metadata?.name === s.controllerNode) ||
+          waitingSince(a) - waitingSince(b) ||
+          (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
+      );
   }
+
+  /**
+   * The gates every pending node passes, in the order they are reported. None depends on the
+   * other grants of this plan; the capacity ones (slots, budget) come after, in {@link admit}.
+   */
+  gates(): NodeGate[] {
+    return [
+      optOutGate(this.#s.optOutLabel),
+      pauseGate(this.#input.paused),
+      givenUpGate,
+      rolloutHaltedGate(this.halted),
+      windowGate(this.#s, this.#input.now),
+      backoffGate(this.backingOff, (n) => this.#seen.backoffRemainingMs(n), this.wakeIn),
+      ...(this.#input.gates ?? []),
+    ];
+  }
+
+  /**
+   * Step 4: walk the pending nodes through every gate, then the capacity: a free slot below the
+   * concurrency and the budget. Every gate that holds a node is reported, so people see at once
+   * everything that stands between it and its reboot.
+   */
+  admit(pending: readonly V1Node[]): Map<string, Waiting> {
+    const s = this.#s;
+    const waiting = new Map<string, Waiting>();
+    const hold = (name: string, [first, ...also]: readonly GateBlock[]) => {
+      if (first !== undefined) waiting.set(name, { ...first, also });
+    };
+    const gates = this.gates();
+    const limits = budget(s.budget ?? {}, this.#input.nodes, this.holders);
+    for (const n of pending) {
+      const name = n.metadata?.name ?? '';
+      const blocks = blocksOf(gates, n, this.#input.now);
+      if (blocks.length > 0) {
+        hold(name, blocks);
+        continue;
+      }
+      const over = limits.check(n);
+      const slot = this.free.shift();
+      if (slot === undefined || this.taken >= s.concurrency) {
+        if (slot !== undefined) this.free.unshift(slot);
+        const wait = {
+          reason: GateReason.WaitingForSlot,
+          detail: `${this.taken} of ${s.concurrency} slot(s) taken`,
+        };
+        hold(name, over === undefined ? [wait] : [wait, over]);
+        continue;
+      }
+      if (over !== undefined) {
+        this.free.unshift(slot);
+        hold(name, [over]);
+        continue;
+      }
+      this.grants.push({
+        slot: slotLeaseName(slot),
+        node: name,
+        wasUnschedulable: n.spec?.unschedulable === true,
+      });
+      limits.take(n);
+      this.taken++;
+    }
+    return waiting;
+  }
+}
+
+export function plan(input: PlanInput): Plan {
+  const b = new PlanBuilder(input);
+  b.countOrphans();
+  for (const i of b.slotIndexes()) b.judgeSlot(i);
+  const waiting = b.admit(b.pendingInOrder());
   return {
-    grants,
-    renewals,
-    acknowledgements,
-    releases,
+    grants: b.grants,
+    renewals: b.renewals,
+    acknowledgements: b.acknowledgements,
+    releases: b.releases,
     waiting,
-    halted,
-    taken,
-    holding,
-    invalidSlots,
-    grantsSeen,
-    wakeInMs,
+    halted: b.halted,
+    taken: b.taken,
+    holding: b.holding,
+    invalidSlots: b.invalidSlots,
+    grantsSeen: b.grantsSeen,
+    wakeInMs: b.wakeInMs,
   };
 }

@@ -26,7 +26,7 @@ import {
 } from '@baton/protocol';
 import { describeKubeError, type Logger, singleFlight } from '@baton/runtime';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
-import { blockersOf, type NodeGate } from '../gates/gates.ts';
+import type { NodeGate } from '../gates/gate.ts';
 import {
   desiredGate,
   explainBlocked,
@@ -193,7 +193,7 @@ export class Reconciler {
       leases,
       settings: this.#s,
       paused,
-      blockers: blockersOf(this.#d.gates ?? [], now),
+      gates: this.#d.gates ?? [],
       settleFacts,
       observed: this.#observations(new Map(nodes.map((n) => [n.metadata?.name ?? '', n]))),
     });

@@ -34,9 +34,9 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { AlertGate, evaluateAlerts } from '../gates/alerts.ts';
+import { AlertGate, alertNodeGate, evaluateAlerts } from '../gates/alerts.ts';
 import { blockingPodsGate } from '../gates/blocking-pods.ts';
-import { alertNodeGate, type NodeGate } from '../gates/gates.ts';
+import type { NodeGate } from '../gates/gate.ts';
 import { LeaderElector } from '../leader/leader.ts';
 import { kubeLeaderStore } from '../leader/leader-store.ts';
 import { kubeGateConditionWriter } from '../observe/gate-condition-writer.ts';

@@ -15,7 +15,7 @@
 import { GateReason, isNodeReady } from '@baton/protocol';
 import type { MaxUnavailable } from '@baton/protocol/config';
 import type { V1Node } from '@kubernetes/client-node';
-import type { GateBlock } from './plan.ts';
+import type { GateBlock } from './gate.ts';
 
 export interface BudgetSettings {
   readonly groupLabel?: string | undefined;

@@ -1,9 +1,9 @@
 import { GateReason } from '@baton/protocol';
 import type { MaxUnavailable } from '@baton/protocol/config';
 import { describe, expect, it } from 'vitest';
+import { plan } from '../plan/plan.ts';
 import { baseSettings, NOW, testNode, testSlot } from '../testing/test-support.ts';
 import { type BudgetSettings, budget, unavailableLimit } from './budget.ts';
-import { plan } from './plan.ts';
 
 const ZONE = 'topology.kubernetes.io/zone';
 const inZone = (name: string, zone: string | undefined, o: Parameters<typeof testNode>[1] = {}) =>
