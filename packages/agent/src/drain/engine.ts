@@ -212,32 +212,237 @@ export function retryDelayMs(
  * logged and retried, and show up in `lastBlockers` if the drain times out.
  */
 export async function drainNode(node: string, deps: DrainDeps, opts: DrainOptions): Promise<DrainResult> {
-  const { api, clock, log } = deps;
-  // A metrics or Events hook that throws must not end a drain half-way through a round.
-  const emit = (event: DrainEvent): void => {
-    try {
-      deps.onEvent?.(event);
-    } catch (err) {
-      log.warn({ node, event: event.type, err: String(err) }, 'drain event handler failed');
-    }
-  };
-  const pollMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  const concurrency = opts.concurrency ?? DEFAULT_EVICTION_CONCURRENCY;
-  const capMs = opts.maxRetryBackoffMs ?? DEFAULT_MAX_RETRY_BACKOFF_MS;
-  const grace = opts.gracePeriodSeconds >= 0 ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {};
-  const signal = opts.signal;
-  const start = clock.now();
+  return new Drain(node, deps, opts).run();
+}
 
-  const tracked = new Map<string, Tracked>();
+/**
+ * One drain of one node, in rounds: check the grant still holds, list the node's pods, track
+ * the ones to evict, evict those due, sleep until the next poll or retry. Every way out goes
+ * through {@link Drain.finish}, which logs the outcome once.
+ */
+class Drain {
+  readonly #node: string;
+  readonly #deps: DrainDeps;
+  readonly #opts: DrainOptions;
+  readonly #pollMs: number;
+  readonly #concurrency: number;
+  readonly #capMs: number;
+  readonly #grace: { gracePeriodSeconds?: number };
+  readonly #start: number;
+  readonly #tracked = new Map<string, Tracked>();
   /** UIDs seen gone: never tracked again, even if a stale list or a stuck pod shows them. */
-  const finished = new Set<string>();
-  let evicted = 0;
-  let rounds = 0;
-  let listProblem: string | undefined;
+  readonly #finished = new Set<string>();
+  #evicted = 0;
+  #rounds = 0;
+  #listProblem: string | undefined;
 
-  const totals = (): Totals => ({ evicted, rounds, elapsedMs: clock.now() - start });
-  const remaining = (): RemainingPod[] =>
-    [...tracked.values()]
+  constructor(node: string, deps: DrainDeps, opts: DrainOptions) {
+    this.#node = node;
+    this.#deps = deps;
+    this.#opts = opts;
+    this.#pollMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.#concurrency = opts.concurrency ?? DEFAULT_EVICTION_CONCURRENCY;
+    this.#capMs = opts.maxRetryBackoffMs ?? DEFAULT_MAX_RETRY_BACKOFF_MS;
+    this.#grace = opts.gracePeriodSeconds >= 0 ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {};
+    this.#start = deps.clock.now();
+  }
+
+  async run(): Promise<DrainResult> {
+    const { node, signal } = { node: this.#node, signal: this.#opts.signal };
+    this.#deps.log.info(
+      { node, gracePeriodSeconds: this.#opts.gracePeriodSeconds, timeoutMs: this.#opts.timeoutMs },
+      `draining node ${node}`,
+    );
+    for (;;) {
+      if (signal?.aborted) return this.#cancelled();
+      this.#rounds++;
+      if (!(await this.#deps.stillGranted()))
+        return this.#finish({ outcome: 'revoked', remaining: this.#remaining(), ...this.#totals() });
+      if (signal?.aborted) return this.#cancelled();
+
+      const listed = await this.#listPods();
+      if (listed !== undefined) {
+        const ended = this.#track(listed);
+        if (ended !== undefined) return ended;
+      }
+      if (this.#timedOut()) return this.#timeout();
+
+      if (listed !== undefined) {
+        await this.#evictDue();
+        if (signal?.aborted) return this.#cancelled();
+        if (this.#tracked.size === 0) continue; // all 404/409: confirm with a fresh list right away
+      }
+      await this.#sleep();
+    }
+  }
+
+  /** This round's list of the node's pods; undefined after a transient failure (retried). */
+  async #listPods(): Promise<V1Pod[] | undefined> {
+    const { api, log } = this.#deps;
+    const node = this.#node;
+    try {
+      const listed = await api.listPodsOnNode(node);
+      this.#listProblem = undefined;
+      return listed;
+    } catch (err) {
+      if (!isTransient(err)) {
+        log.error({ node, err: describeKubeError(err) }, `listing the pods of node ${node} failed`);
+        throw err;
+      }
+      this.#listProblem = describeKubeError(err);
+      log.warn({ node, err: this.#listProblem }, `listing the pods of node ${node} failed, will retry`);
+      return undefined;
+    }
+  }
+
+  /** Plans the drain over a fresh list and tracks what to evict; the result when it ends here. */
+  #track(listed: readonly V1Pod[]): DrainResult | undefined {
+    const plan = planDrain(listed, this.#opts);
+    if (plan.refused.length > 0)
+      return this.#finish({ outcome: 'refused', refused: plan.refused, ...this.#totals() });
+    this.#reconcile(listed, plan.evict);
+    const waiting = [...this.#tracked.values()];
+    const blocked = waiting.filter((t) => !t.accepted && t.failures > 0).length;
+    this.#emit({ type: 'round', node: this.#node, round: this.#rounds, pending: waiting.length, blocked });
+    if (this.#tracked.size === 0) return this.#finish({ outcome: 'drained', ...this.#totals() });
+    return undefined;
+  }
+
+  /** Brings the tracked pods in line with a fresh list: new UIDs in, vanished or stuck ones out. */
+  #reconcile(listed: readonly V1Pod[], toEvict: readonly V1Pod[]): void {
+    const now = this.#deps.clock.now();
+    const evictable = new Map(toEvict.map((p) => [refOf(p).uid, p]));
+    const listedUids = new Set(listed.map((p) => refOf(p).uid));
+    const listedKeys = new Set(listed.map((p) => keyOf(refOf(p))));
+    for (const t of [...this.#tracked.values()]) {
+      if (evictable.has(t.ref.uid)) continue;
+      this.#gone(
+        t,
+        listedUids.has(t.ref.uid) ? 'skipped' : listedKeys.has(keyOf(t.ref)) ? 'replaced' : 'deleted',
+      );
+    }
+    for (const [uid, pod] of evictable) {
+      if (this.#finished.has(uid)) continue;
+      let t = this.#tracked.get(uid);
+      if (t === undefined) {
+        t = {
+          ref: refOf(pod),
+          accepted: false,
+          failures: 0,
+          notBefore: now,
+          lastBlocker: undefined,
+          deletedAt: undefined,
+        };
+        this.#tracked.set(uid, t);
+      }
+      const deletion = pod.metadata?.deletionTimestamp;
+      t.deletedAt = deletion === undefined ? undefined : new Date(deletion).getTime();
+      // kubectl's --skip-wait-for-delete-timeout: a pod far past its deletion time is stuck
+      // (finalizer, unreachable kubelet); waiting longer would only hold the reboot.
+      const skipMs = this.#opts.skipWaitForDeleteTimeoutMs;
+      if (skipMs > 0 && t.deletedAt !== undefined && now - t.deletedAt > skipMs)
+        this.#gone(t, 'stuck-terminating');
+    }
+  }
+
+  /** Evicts every tracked pod whose retry time has come, a few at a time. */
+  async #evictDue(): Promise<void> {
+    const now = this.#deps.clock.now();
+    const due = [...this.#tracked.values()]
+      .filter((t) => !t.accepted && t.notBefore <= now)
+      .sort((a, b) => compareRefs(a.ref, b.ref));
+    await forEachLimited(due, this.#concurrency, (t) => this.#evictOne(t), this.#opts.signal);
+  }
+
+  async #evictOne(t: Tracked): Promise<void> {
+    const { api, clock, log } = this.#deps;
+    const node = this.#node;
+    const pod = keyOf(t.ref);
+    let outcome: EvictOutcome;
+    try {
+      outcome = await api.evictPod(t.ref.namespace, t.ref.name, { ...this.#grace, uid: t.ref.uid });
+    } catch (err) {
+      if (!isTransient(err)) {
+        log.error({ node, pod, err: describeKubeError(err) }, `evicting ${pod} from node ${node} failed`);
+        throw err;
+      }
+      t.failures++;
+      const retryInMs = retryDelayMs(t.failures, undefined, this.#opts.retryBackoffMs, this.#capMs);
+      t.notBefore = clock.now() + retryInMs;
+      t.lastBlocker = describeKubeError(err);
+      log.warn({ node, pod, err: t.lastBlocker, retryInMs }, `evicting ${pod} failed, will retry`);
+      return;
+    }
+    switch (outcome.kind) {
+      case 'accepted':
+        t.accepted = true;
+        t.lastBlocker = undefined;
+        this.#evicted++;
+        log.info({ node, pod, uid: t.ref.uid, ...this.#grace }, `evicted ${pod} from node ${node}`);
+        this.#emit({ type: 'evicted', node, pod: t.ref });
+        return;
+      case 'blocked': {
+        t.failures++;
+        const { message, retryAfterSeconds } = outcome;
+        const retryInMs = retryDelayMs(t.failures, retryAfterSeconds, this.#opts.retryBackoffMs, this.#capMs);
+        t.notBefore = clock.now() + retryInMs;
+        t.lastBlocker = message;
+        log.warn(
+          { node, pod, message, retryAfterSeconds, retryInMs, attempt: t.failures },
+          `eviction of ${pod} from node ${node} blocked: ${message}`,
+        );
+        this.#emit({ type: 'blocked', node, pod: t.ref, message, retryAfterSeconds, retryInMs });
+        return;
+      }
+      case 'gone':
+        this.#gone(t, 'deleted');
+        return;
+      case 'conflict':
+        this.#gone(t, 'replaced');
+        return;
+    }
+  }
+
+  #gone(t: Tracked, how: GoneHow): void {
+    this.#tracked.delete(t.ref.uid);
+    this.#finished.add(t.ref.uid);
+    this.#deps.log.debug({ node: this.#node, pod: keyOf(t.ref), uid: t.ref.uid, how }, 'pod gone');
+    this.#emit({ type: 'gone', node: this.#node, pod: t.ref, how });
+  }
+
+  /** Until the next poll, shortened to the next due retry and to the deadline; at least 1 ms. */
+  async #sleep(): Promise<void> {
+    const { clock } = this.#deps;
+    const now = clock.now();
+    let wait = this.#pollMs;
+    for (const t of this.#tracked.values()) if (!t.accepted) wait = Math.min(wait, t.notBefore - now);
+    if (this.#opts.timeoutMs > 0) wait = Math.min(wait, this.#start + this.#opts.timeoutMs - now);
+    try {
+      await clock.sleep(Math.max(1, wait), this.#opts.signal);
+    } catch (err) {
+      // A sleep may reject when aborted (node:timers/promises does); anything else is a bug.
+      if (this.#opts.signal?.aborted !== true) throw err;
+    }
+  }
+
+  /** A metrics or Events hook that throws must not end a drain half-way through a round. */
+  #emit(event: DrainEvent): void {
+    try {
+      this.#deps.onEvent?.(event);
+    } catch (err) {
+      this.#deps.log.warn(
+        { node: this.#node, event: event.type, err: String(err) },
+        'drain event handler failed',
+      );
+    }
+  }
+
+  #totals(): Totals {
+    return { evicted: this.#evicted, rounds: this.#rounds, elapsedMs: this.#deps.clock.now() - this.#start };
+  }
+
+  #remaining(): RemainingPod[] {
+    return [...this.#tracked.values()]
       .sort((a, b) => compareRefs(a.ref, b.ref))
       .map((t) => ({
         ...t.ref,
@@ -245,9 +450,30 @@ export async function drainNode(node: string, deps: DrainDeps, opts: DrainOption
           t.accepted || t.deletedAt !== undefined ? 'terminating' : t.failures > 0 ? 'blocked' : 'pending',
         ...(t.lastBlocker !== undefined ? { lastBlocker: t.lastBlocker } : {}),
       }));
-  const timedOut = (): boolean => opts.timeoutMs > 0 && clock.now() - start >= opts.timeoutMs;
+  }
 
-  const finish = (result: DrainResult): DrainResult => {
+  #timedOut(): boolean {
+    return this.#opts.timeoutMs > 0 && this.#deps.clock.now() - this.#start >= this.#opts.timeoutMs;
+  }
+
+  #cancelled(): DrainResult {
+    return this.#finish({ outcome: 'cancelled', remaining: this.#remaining(), ...this.#totals() });
+  }
+
+  #timeout(): DrainResult {
+    const left = this.#remaining();
+    const lastBlockers = left.flatMap((p) =>
+      p.lastBlocker !== undefined ? [`${keyOf(p)}: ${p.lastBlocker}`] : [],
+    );
+    if (this.#listProblem !== undefined)
+      lastBlockers.push(`listing the pods of node ${this.#node}: ${this.#listProblem}`);
+    return this.#finish({ outcome: 'timeout', remaining: left, lastBlockers, ...this.#totals() });
+  }
+
+  /** Logs how the drain ended, once, and returns the result. */
+  #finish(result: DrainResult): DrainResult {
+    const { log } = this.#deps;
+    const node = this.#node;
     const { outcome, evicted: count, rounds: n, elapsedMs } = result;
     const fields = { node, outcome, evicted: count, rounds: n, elapsedMs };
     if (result.outcome === 'drained' || result.outcome === 'cancelled') {
@@ -265,164 +491,6 @@ export async function drainNode(node: string, deps: DrainDeps, opts: DrainOption
       log.warn({ ...fields, remaining: result.remaining.map(keyOf) }, `drain of node ${node}: ${outcome}`);
     }
     return result;
-  };
-  const cancelled = (): DrainResult => finish({ outcome: 'cancelled', remaining: remaining(), ...totals() });
-  const timeout = (): DrainResult => {
-    const left = remaining();
-    const lastBlockers = left.flatMap((p) =>
-      p.lastBlocker !== undefined ? [`${keyOf(p)}: ${p.lastBlocker}`] : [],
-    );
-    if (listProblem !== undefined) lastBlockers.push(`listing the pods of node ${node}: ${listProblem}`);
-    return finish({ outcome: 'timeout', remaining: left, lastBlockers, ...totals() });
-  };
-
-  const gone = (t: Tracked, how: GoneHow): void => {
-    tracked.delete(t.ref.uid);
-    finished.add(t.ref.uid);
-    log.debug({ node, pod: keyOf(t.ref), uid: t.ref.uid, how }, 'pod gone');
-    emit({ type: 'gone', node, pod: t.ref, how });
-  };
-
-  /** Brings `tracked` in line with a fresh list: new UIDs in, vanished or stuck ones out. */
-  const reconcile = (listed: readonly V1Pod[], toEvict: readonly V1Pod[]): void => {
-    const now = clock.now();
-    const evictable = new Map(toEvict.map((p) => [refOf(p).uid, p]));
-    const listedUids = new Set(listed.map((p) => refOf(p).uid));
-    const listedKeys = new Set(listed.map((p) => keyOf(refOf(p))));
-    for (const t of [...tracked.values()]) {
-      if (evictable.has(t.ref.uid)) continue;
-      gone(t, listedUids.has(t.ref.uid) ? 'skipped' : listedKeys.has(keyOf(t.ref)) ? 'replaced' : 'deleted');
-    }
-    for (const [uid, pod] of evictable) {
-      if (finished.has(uid)) continue;
-      let t = tracked.get(uid);
-      if (t === undefined) {
-        t = {
-          ref: refOf(pod),
-          accepted: false,
-          failures: 0,
-          notBefore: now,
-          lastBlocker: undefined,
-          deletedAt: undefined,
-        };
-        tracked.set(uid, t);
-      }
-      const deletion = pod.metadata?.deletionTimestamp;
-      t.deletedAt = deletion === undefined ? undefined : new Date(deletion).getTime();
-      // kubectl's --skip-wait-for-delete-timeout: a pod far past its deletion time is stuck
-      // (finalizer, unreachable kubelet); waiting longer would only hold the reboot.
-      const skipMs = opts.skipWaitForDeleteTimeoutMs;
-      if (skipMs > 0 && t.deletedAt !== undefined && now - t.deletedAt > skipMs) gone(t, 'stuck-terminating');
-    }
-  };
-
-  const evictOne = async (t: Tracked): Promise<void> => {
-    const pod = keyOf(t.ref);
-    let outcome: EvictOutcome;
-    try {
-      outcome = await api.evictPod(t.ref.namespace, t.ref.name, { ...grace, uid: t.ref.uid });
-    } catch (err) {
-      if (!isTransient(err)) {
-        log.error({ node, pod, err: describeKubeError(err) }, `evicting ${pod} from node ${node} failed`);
-        throw err;
-      }
-      t.failures++;
-      const retryInMs = retryDelayMs(t.failures, undefined, opts.retryBackoffMs, capMs);
-      t.notBefore = clock.now() + retryInMs;
-      t.lastBlocker = describeKubeError(err);
-      log.warn({ node, pod, err: t.lastBlocker, retryInMs }, `evicting ${pod} failed, will retry`);
-      return;
-    }
-    switch (outcome.kind) {
-      case 'accepted':
-        t.accepted = true;
-        t.lastBlocker = undefined;
-        evicted++;
-        log.info({ node, pod, uid: t.ref.uid, ...grace }, `evicted ${pod} from node ${node}`);
-        emit({ type: 'evicted', node, pod: t.ref });
-        return;
-      case 'blocked': {
-        t.failures++;
-        const { message, retryAfterSeconds } = outcome;
-        const retryInMs = retryDelayMs(t.failures, retryAfterSeconds, opts.retryBackoffMs, capMs);
-        t.notBefore = clock.now() + retryInMs;
-        t.lastBlocker = message;
-        log.warn(
-          { node, pod, message, retryAfterSeconds, retryInMs, attempt: t.failures },
-          `eviction of ${pod} from node ${node} blocked: ${message}`,
-        );
-        emit({ type: 'blocked', node, pod: t.ref, message, retryAfterSeconds, retryInMs });
-        return;
-      }
-      case 'gone':
-        gone(t, 'deleted');
-        return;
-      case 'conflict':
-        gone(t, 'replaced');
-        return;
-    }
-  };
-
-  /** Poll interval, shortened to the next due retry and to the deadline; at least 1 ms. */
-  const nextWakeMs = (): number => {
-    const now = clock.now();
-    let wait = pollMs;
-    for (const t of tracked.values()) if (!t.accepted) wait = Math.min(wait, t.notBefore - now);
-    if (opts.timeoutMs > 0) wait = Math.min(wait, start + opts.timeoutMs - now);
-    return Math.max(1, wait);
-  };
-
-  log.info(
-    { node, gracePeriodSeconds: opts.gracePeriodSeconds, timeoutMs: opts.timeoutMs },
-    `draining node ${node}`,
-  );
-  for (;;) {
-    if (signal?.aborted) return cancelled();
-    rounds++;
-    if (!(await deps.stillGranted()))
-      return finish({ outcome: 'revoked', remaining: remaining(), ...totals() });
-    if (signal?.aborted) return cancelled();
-
-    let listed: V1Pod[] | undefined;
-    try {
-      listed = await api.listPodsOnNode(node);
-      listProblem = undefined;
-    } catch (err) {
-      if (!isTransient(err)) {
-        log.error({ node, err: describeKubeError(err) }, `listing the pods of node ${node} failed`);
-        throw err;
-      }
-      listProblem = describeKubeError(err);
-      log.warn({ node, err: listProblem }, `listing the pods of node ${node} failed, will retry`);
-    }
-
-    if (listed !== undefined) {
-      const plan = planDrain(listed, opts);
-      if (plan.refused.length > 0) return finish({ outcome: 'refused', refused: plan.refused, ...totals() });
-      reconcile(listed, plan.evict);
-      const waiting = [...tracked.values()];
-      const blocked = waiting.filter((t) => !t.accepted && t.failures > 0).length;
-      emit({ type: 'round', node, round: rounds, pending: waiting.length, blocked });
-      if (tracked.size === 0) return finish({ outcome: 'drained', ...totals() });
-    }
-    if (timedOut()) return timeout();
-
-    if (listed !== undefined) {
-      const now = clock.now();
-      const due = [...tracked.values()]
-        .filter((t) => !t.accepted && t.notBefore <= now)
-        .sort((a, b) => compareRefs(a.ref, b.ref));
-      await forEachLimited(due, concurrency, evictOne, signal);
-      if (signal?.aborted) return cancelled();
-      if (tracked.size === 0) continue; // all 404/409: confirm with a fresh list right away
-    }
-
-    try {
-      await clock.sleep(nextWakeMs(), signal);
-    } catch (err) {
-      // A sleep may reject when aborted (node:timers/promises does); anything else is a bug.
-      if (signal?.aborted !== true) throw err;
-    }
   }
 }
 
