@@ -17,6 +17,8 @@ import {
   type Logger,
   loadKubeConnection,
   type ProcessSpec,
+  type RunContext,
+  type Running,
   superviseListWatch,
   wallClock,
 } from '@baton/runtime';
@@ -66,177 +68,176 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       describeOptions(agentOptions),
     ),
   logBindings: (config) => ({ node: config.nodeId }),
-  async start({ config, log, registry, setReadiness }) {
-    const now = wallClock();
-    const client = createKubeClient(await loadKubeConnection(config.kubeconfig), {
-      userAgent: 'baton-agent',
-    });
-    log.info({ apiServer: client.description }, 'connecting to the API server');
-    const metrics = agentMetrics(registry);
-
-    const nodeApi = kubeNodeApi(client, config.nodeId);
-    const events = kubeEventSink(client, config.nodeId, log);
-    const nodes = superviseListWatch<V1Node>({
-      name: 'node',
-      source: kubeListWatchSource(client, '/api/v1/nodes', {
-        fieldSelector: `metadata.name=${config.nodeId}`,
-      }),
-      log,
-    });
-    const leases = superviseListWatch<V1Lease>({
-      name: 'leases',
-      source: kubeListWatchSource(
-        client,
-        `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
-      ),
-      log,
-    });
-
-    const sentinel = config.rebootSentinelCommand
-      ? commandSentinel(config.rebootSentinelCommand, {
-          hostMountNamespace: config.hostMountNamespace,
-          timeoutMs: SENTINEL_COMMAND_TIMEOUT_MS,
-        })
-      : fileSentinel(config.rebootSentinel);
-    const reporter = new Reporter({
-      node: nodeApi,
-      maxRebootAttempts: config.maxRebootAttempts,
-      heartbeatMs: config.heartbeatInterval,
-      now,
-    });
-    const drainApi = createKubeDrainApi(kubeDrainCore(client));
-    const agent = new Agent(
-      {
-        nodeName: config.nodeId,
-        maxRebootAttempts: config.maxRebootAttempts,
-        drainDelayMs: config.drainDelay,
-        rebootDelayMs: config.rebootDelay,
-        shutdownGraceMs: config.shutdownGrace,
-        drainTimeoutPolicy: config.drainTimeoutPolicy,
-        preRebootLabels: config.preRebootNodeLabels,
-        postRebootLabels: config.postRebootNodeLabels,
-        preRebootTaint: config.preRebootTaint,
-      },
-      {
-        node: nodeApi,
-        watchedNode: () => (nodes.synced() ? nodes.get(config.nodeId) : undefined),
-        events,
-        leases: { list: () => leases.list(), synced: () => leases.synced() },
-        readSlot: async (name) => {
-          try {
-            return await client.request<V1Lease>({
-              method: 'GET',
-              path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases/${encodeURIComponent(name)}`,
-            });
-          } catch (err) {
-            if (isNotFound(err)) return undefined;
-            throw err;
-          }
-        },
-        checkSentinel: () => monitor.checkNow(),
-        lastReading: () => monitor.current(),
-        drain: async (stillGranted, overrides) => {
-          const timer = metrics.drainDuration.startTimer();
-          try {
-            return await drainNode(
-              config.nodeId,
-              {
-                api: drainApi,
-                clock: systemClock,
-                log: withoutNodeField(log),
-                stillGranted,
-                onEvent: metrics.onDrainEvent,
-              },
-              { ...drainOptionsFromConfig(config), ...overrides },
-            );
-          } finally {
-            timer();
-          }
-        },
-        rebooter: rebooterFor(config),
-        clock: {
-          now,
-          monotonicMs: () => performance.now(),
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-        },
-        log,
-        onPhase: (phase) => metrics.setPhase(phase),
-      },
-    );
-
-    let stopped = false;
-    const report = () => {
-      const reading = monitor.current();
-      if (reading === undefined || stopped || !nodes.synced()) return;
-      reporter.report(reading, nodes.get(config.nodeId)).then(
-        (patched) =>
-          patched && log.info({ status: reading.status, reason: reading.reason }, 'reported RebootRequired'),
-        (err: unknown) => log.warn({ err: String(err) }, 'could not report the RebootRequired condition'),
-      );
-    };
-    const reconcile = () => {
-      // No decision without a current view of the node and the grants.
-      if (stopped || !nodes.synced() || !leases.synced()) return;
-      agent
-        .reconcile()
-        .catch((err: unknown) =>
-          log.error({ err: String(err) }, 'reconcile failed; retrying on the next change'),
-        );
-    };
-    const monitor = startSentinelMonitor(sentinel, {
-      pollMs: config.sentinelPollInterval,
-      onCheck: (r) => metrics.sentinelChecked(r),
-      onChange: (r) => {
-        log.info(
-          { sentinel: sentinel.description, status: r.status, reason: r.reason, message: r.message },
-          'sentinel reading changed',
-        );
-        report();
-        reconcile();
-      },
-    });
-    nodes.onChange(() => {
-      report();
-      reconcile();
-    });
-    // Slot Leases only (and relists): the controller's leader Lease renews every few seconds.
-    leases.onChange((_event, lease) => {
-      if (lease === undefined || lease.metadata?.name?.startsWith(SLOT_LEASE_PREFIX)) reconcile();
-    });
-
-    // The watches sync in the background (retrying while the API server is unreachable); until
-    // then /readyz says why, and the agent decides nothing: no view of the grants, no action.
-    setReadiness({ ready: false, reason: 'waiting for the node and Lease watches to sync' });
-    void Promise.all([nodes.start(), leases.start()]).then(() => {
-      if (stopped) return;
-      log.info('watches synced');
-      report();
-      reconcile();
-    });
-    const heartbeat = setInterval(report, Math.max(1000, Math.floor(config.heartbeatInterval / 4)));
-    const tick = setInterval(reconcile, RECONCILE_INTERVAL_MS);
-    const readinessTimer = setInterval(() => {
-      const ok = nodes.synced() && leases.synced();
-      setReadiness({
-        ready: ok,
-        reason: ok ? 'watching its node and the slot Leases' : 'a watch is not in sync',
-      });
-    }, 500);
-    log.info(
-      { sentinel: sentinel.description, reboot: rebooterFor(config).description },
-      'baton-agent started',
-    );
-
-    return {
-      async stop() {
-        stopped = true;
-        clearInterval(heartbeat);
-        clearInterval(tick);
-        clearInterval(readinessTimer);
-        monitor.stop();
-        await Promise.all([nodes.stop(), leases.stop()]);
-        client.close();
-      },
-    };
-  },
+  build: async (ctx) => ({ start: () => start(ctx) }),
 };
+
+async function start({ config, log, registry, setReadiness }: RunContext<AgentConfig>): Promise<Running> {
+  const now = wallClock();
+  const client = createKubeClient(await loadKubeConnection(config.kubeconfig), {
+    userAgent: 'baton-agent',
+  });
+  log.info({ apiServer: client.description }, 'connecting to the API server');
+  const metrics = agentMetrics(registry);
+
+  const nodeApi = kubeNodeApi(client, config.nodeId);
+  const events = kubeEventSink(client, config.nodeId, log);
+  const nodes = superviseListWatch<V1Node>({
+    name: 'node',
+    source: kubeListWatchSource(client, '/api/v1/nodes', {
+      fieldSelector: `metadata.name=${config.nodeId}`,
+    }),
+    log,
+  });
+  const leases = superviseListWatch<V1Lease>({
+    name: 'leases',
+    source: kubeListWatchSource(client, `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`),
+    log,
+  });
+
+  const sentinel = config.rebootSentinelCommand
+    ? commandSentinel(config.rebootSentinelCommand, {
+        hostMountNamespace: config.hostMountNamespace,
+        timeoutMs: SENTINEL_COMMAND_TIMEOUT_MS,
+      })
+    : fileSentinel(config.rebootSentinel);
+  const reporter = new Reporter({
+    node: nodeApi,
+    maxRebootAttempts: config.maxRebootAttempts,
+    heartbeatMs: config.heartbeatInterval,
+    now,
+  });
+  const drainApi = createKubeDrainApi(kubeDrainCore(client));
+  const agent = new Agent(
+    {
+      nodeName: config.nodeId,
+      maxRebootAttempts: config.maxRebootAttempts,
+      drainDelayMs: config.drainDelay,
+      rebootDelayMs: config.rebootDelay,
+      shutdownGraceMs: config.shutdownGrace,
+      drainTimeoutPolicy: config.drainTimeoutPolicy,
+      preRebootLabels: config.preRebootNodeLabels,
+      postRebootLabels: config.postRebootNodeLabels,
+      preRebootTaint: config.preRebootTaint,
+    },
+    {
+      node: nodeApi,
+      watchedNode: () => (nodes.synced() ? nodes.get(config.nodeId) : undefined),
+      events,
+      leases: { list: () => leases.list(), synced: () => leases.synced() },
+      readSlot: async (name) => {
+        try {
+          return await client.request<V1Lease>({
+            method: 'GET',
+            path: `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases/${encodeURIComponent(name)}`,
+          });
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      },
+      checkSentinel: () => monitor.checkNow(),
+      lastReading: () => monitor.current(),
+      drain: async (stillGranted, overrides) => {
+        const timer = metrics.drainDuration.startTimer();
+        try {
+          return await drainNode(
+            config.nodeId,
+            {
+              api: drainApi,
+              clock: systemClock,
+              log: withoutNodeField(log),
+              stillGranted,
+              onEvent: metrics.onDrainEvent,
+            },
+            { ...drainOptionsFromConfig(config), ...overrides },
+          );
+        } finally {
+          timer();
+        }
+      },
+      rebooter: rebooterFor(config),
+      clock: {
+        now,
+        monotonicMs: () => performance.now(),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      },
+      log,
+      onPhase: (phase) => metrics.setPhase(phase),
+    },
+  );
+
+  let stopped = false;
+  const report = () => {
+    const reading = monitor.current();
+    if (reading === undefined || stopped || !nodes.synced()) return;
+    reporter.report(reading, nodes.get(config.nodeId)).then(
+      (patched) =>
+        patched && log.info({ status: reading.status, reason: reading.reason }, 'reported RebootRequired'),
+      (err: unknown) => log.warn({ err: String(err) }, 'could not report the RebootRequired condition'),
+    );
+  };
+  const reconcile = () => {
+    // No decision without a current view of the node and the grants.
+    if (stopped || !nodes.synced() || !leases.synced()) return;
+    agent
+      .reconcile()
+      .catch((err: unknown) =>
+        log.error({ err: String(err) }, 'reconcile failed; retrying on the next change'),
+      );
+  };
+  const monitor = startSentinelMonitor(sentinel, {
+    pollMs: config.sentinelPollInterval,
+    onCheck: (r) => metrics.sentinelChecked(r),
+    onChange: (r) => {
+      log.info(
+        { sentinel: sentinel.description, status: r.status, reason: r.reason, message: r.message },
+        'sentinel reading changed',
+      );
+      report();
+      reconcile();
+    },
+  });
+  nodes.onChange(() => {
+    report();
+    reconcile();
+  });
+  // Slot Leases only (and relists): the controller's leader Lease renews every few seconds.
+  leases.onChange((_event, lease) => {
+    if (lease === undefined || lease.metadata?.name?.startsWith(SLOT_LEASE_PREFIX)) reconcile();
+  });
+
+  // The watches sync in the background (retrying while the API server is unreachable); until
+  // then /readyz says why, and the agent decides nothing: no view of the grants, no action.
+  setReadiness({ ready: false, reason: 'waiting for the node and Lease watches to sync' });
+  void Promise.all([nodes.start(), leases.start()]).then(() => {
+    if (stopped) return;
+    log.info('watches synced');
+    report();
+    reconcile();
+  });
+  const heartbeat = setInterval(report, Math.max(1000, Math.floor(config.heartbeatInterval / 4)));
+  const tick = setInterval(reconcile, RECONCILE_INTERVAL_MS);
+  const readinessTimer = setInterval(() => {
+    const ok = nodes.synced() && leases.synced();
+    setReadiness({
+      ready: ok,
+      reason: ok ? 'watching its node and the slot Leases' : 'a watch is not in sync',
+    });
+  }, 500);
+  log.info(
+    { sentinel: sentinel.description, reboot: rebooterFor(config).description },
+    'baton-agent started',
+  );
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(heartbeat);
+      clearInterval(tick);
+      clearInterval(readinessTimer);
+      monitor.stop();
+      await Promise.all([nodes.stop(), leases.stop()]);
+      client.close();
+    },
+  };
+}
