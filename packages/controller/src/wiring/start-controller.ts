@@ -1,6 +1,13 @@
 /**
  * The controller process: watches Nodes and the Leases of its namespace, and grants, renews
  * and releases slot Leases (see plan/plan.ts for the decision, slots/slot-writes.ts for the writes).
+ *
+ * Wired in two halves, each a list of named steps. Building (`buildController`) makes every
+ * part and touches nothing: the API clients, the watches, the gates, the settle observer, the
+ * leader elector, the reconciler, the view its HTTP API reads. Starting (`startController`)
+ * starts the watches, the timers, the leader election and the alert polling, and returns how
+ * to stop them. The runtime listens in between (process-main.ts), on the fastify server of
+ * `controllerHttp`.
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -15,6 +22,7 @@ import {
   parseControllerConfig,
 } from '@baton/protocol';
 import {
+  type Component,
   dropManagedFields,
   formatUsage,
   isNotFound,
@@ -37,6 +45,9 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { controllerHttpServer } from '../api/server.ts';
+import { ControllerView } from '../api/view.ts';
 import { AlertGate, evaluateAlerts } from '../gates/alerts.ts';
 import { blockingPodsGate } from '../gates/blocking-pods.ts';
 import { alertNodeGate, type NodeGate } from '../gates/gates.ts';
@@ -105,21 +116,85 @@ export const controllerProcess: ProcessSpec<ControllerConfig> = {
       'Grants reboot permission to nodes that need it, one slot Lease at a time.',
       describeOptions(controllerOptions),
     ),
-  build: async (ctx) => ({ start: () => start(ctx) }),
+  build: async (ctx) => buildController(ctx),
 };
 
-async function start({
-  config,
-  log,
-  registry,
-  setReadiness,
-}: RunContext<ControllerConfig>): Promise<Running> {
+/** Builds every part, then hands the runtime its HTTP server and how to start. */
+function buildController(ctx: RunContext<ControllerConfig>): Component {
+  const { config, log, registry } = ctx;
   const now = wallClock();
   const identity = config.identity ?? hostname();
+  const trigger = reconcileTrigger(registry, log);
+  const clients = buildClients(config);
+  const watches = buildWatches(config, clients, log);
+  const alerts = alertGate(config, () => trigger.schedule('gates'), log, now);
+  const gates = buildGates(config, alerts, watches);
+  const notifier = new Notifier({
+    urls: config.notifyUrl,
+    timeoutMs: 5_000,
+    log: log.child({ component: 'notify' }),
+    metrics: notifierMetrics(registry),
+  });
+  const settle = buildSettle(config, clients, trigger, log, now);
+  const elector = buildLeaderElector(config, clients, identity, trigger, log, now);
+  const view = new ControllerView({
+    namespace: config.namespace,
+    concurrency: config.concurrency,
+    optOutLabel: config.optOutLabel,
+    replica: () => ({
+      identity,
+      leaderElection: elector !== undefined,
+      leader: elector === undefined || elector.isLeader(),
+      synced: watches.nodes.synced() && watches.leases.synced(),
+    }),
+  });
+  const reconciler = buildReconciler(ctx, {
+    identity,
+    now,
+    clients,
+    watches,
+    gates,
+    settle,
+    elector,
+    notifier,
+    trigger,
+    view,
+  });
+  trigger.target(() => reconciler.reconcile());
+  const parts: Parts = { identity, trigger, watches, alerts, notifier, settle, elector };
+  return {
+    http: (surface) => controllerHttpServer({ ...surface, view, now }),
+    start: async () => startController(ctx, parts),
+  };
+}
+
+/** The parts that start and stop (the rest only answer calls). */
+interface Parts {
+  readonly identity: string;
+  readonly trigger: ReconcileTrigger;
+  readonly watches: Watches;
+  readonly alerts: AlertGate | undefined;
+  readonly notifier: Notifier;
+  readonly settle: ReturnType<typeof settleObserver>;
+  readonly elector: LeaderElector | undefined;
+}
+
+/** Step: the API clients, from the kubeconfig (or the in-cluster configuration). */
+function buildClients(config: ControllerConfig) {
   const kc = loadKubeConfig(config.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
-  const eventsApi = kc.makeApiClient(EventsV1Api);
+  return {
+    kc,
+    core,
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    events: kc.makeApiClient(EventsV1Api),
+    workloads: kubeWorkloadsApi(core, kc.makeApiClient(AppsV1Api), kc.makeApiClient(PolicyV1Api)),
+  };
+}
+type Clients = ReturnType<typeof buildClients>;
+
+/** Step: the watches of Nodes, of the namespace's Leases, and of the pods that can block. */
+function buildWatches(config: ControllerConfig, { kc, core, coordination }: Clients, log: Logger) {
   const nodes = superviseInformer<V1Node>({
     name: 'nodes',
     kubeConfig: kc,
@@ -154,7 +229,37 @@ async function start({
     });
     return { selector: labelSelector, informer };
   });
-  const grantSeconds = Math.round(config.grantDuration / 1000);
+  return { nodes, leases, podWatches };
+}
+type Watches = ReturnType<typeof buildWatches>;
+
+/** Step: the gates kept by their own loops (alerts, blocking pods), asked about each pending node. */
+function buildGates(config: ControllerConfig, alerts: AlertGate | undefined, { podWatches }: Watches) {
+  const gates: NodeGate[] = [];
+  if (alerts !== undefined) gates.push(alertNodeGate(alerts));
+  if (podWatches.length > 0) {
+    gates.push(
+      blockingPodsGate(
+        podWatches.map(({ selector, informer }) => ({
+          selector,
+          list: () => informer.list(),
+          synced: () => informer.synced(),
+        })),
+        config.blockingPodScope,
+      ),
+    );
+  }
+  return gates;
+}
+
+/** Step: what tells when a holder has settled: its pods, its workloads, the health query. */
+function buildSettle(
+  config: ControllerConfig,
+  { kc, core, workloads }: Clients,
+  trigger: ReconcileTrigger,
+  log: Logger,
+  now: () => Date,
+) {
   const promUrl = config.prometheusUrl;
   const health =
     config.healthQuery !== undefined && promUrl !== undefined
@@ -170,18 +275,11 @@ async function start({
           now,
           refreshMs: 5_000,
           maxAgeMs: 60_000,
-          onChange: () => schedule('gates'),
+          onChange: () => trigger.schedule('gates'),
           log: log.child({ component: 'health-query' }),
         })
       : undefined;
-  const notifier = new Notifier({
-    urls: config.notifyUrl,
-    timeoutMs: 5_000,
-    log: log.child({ component: 'notify' }),
-    metrics: notifierMetrics(registry),
-  });
-  const workloadsApi = kubeWorkloadsApi(core, kc.makeApiClient(AppsV1Api), kc.makeApiClient(PolicyV1Api));
-  const settle = settleObserver({
+  return settleObserver({
     podInformer: (node) => {
       const fieldSelector = `spec.nodeName=${node}`;
       return superviseInformer<V1Pod>({
@@ -196,46 +294,63 @@ async function start({
     },
     health,
     // A few GETs per holder, only once the rest has settled: every 2 s is cheap and prompt.
-    workloads: { api: workloadsApi, refreshMs: 2_000, now },
-    onChange: () => schedule('settle'),
+    workloads: { api: workloads, refreshMs: 2_000, now },
+    onChange: () => trigger.schedule('settle'),
     onError: (node, err) => log.warn({ node, err: String(err) }, 'pod watch of a holder failed'),
   });
-  const elector = config.leaderElect
-    ? new LeaderElector({
-        identity,
-        store: kubeLeaderStore(
-          coordination,
-          config.namespace,
-          LEADER_LEASE,
-          Math.ceil(config.leaderElectionLeaseDuration / 1000),
-        ),
-        leaseDurationMs: config.leaderElectionLeaseDuration,
-        renewDeadlineMs: config.leaderElectionRenewDeadline,
-        retryPeriodMs: config.leaderElectionRetryPeriod,
-        now: () => now().getTime(),
-        monotonicMs: () => performance.now(),
-        log,
-        onStartedLeading: () => schedule('leader'),
-      })
-    : undefined;
-  const electionStop = new AbortController();
-  const alerts = alertGate(config, () => schedule('gates'), log, now);
-  const gates: NodeGate[] = [];
-  if (alerts !== undefined) gates.push(alertNodeGate(alerts));
-  if (podWatches.length > 0) {
-    gates.push(
-      blockingPodsGate(
-        podWatches.map(({ selector, informer }) => ({
-          selector,
-          list: () => informer.list(),
-          synced: () => informer.synced(),
-        })),
-        config.blockingPodScope,
-      ),
-    );
-  }
+}
+
+/** Step: the leader elector, when leader election is on. */
+function buildLeaderElector(
+  config: ControllerConfig,
+  { coordination }: Clients,
+  identity: string,
+  trigger: ReconcileTrigger,
+  log: Logger,
+  now: () => Date,
+): LeaderElector | undefined {
+  if (!config.leaderElect) return undefined;
+  return new LeaderElector({
+    identity,
+    store: kubeLeaderStore(
+      coordination,
+      config.namespace,
+      LEADER_LEASE,
+      Math.ceil(config.leaderElectionLeaseDuration / 1000),
+    ),
+    leaseDurationMs: config.leaderElectionLeaseDuration,
+    renewDeadlineMs: config.leaderElectionRenewDeadline,
+    retryPeriodMs: config.leaderElectionRetryPeriod,
+    now: () => now().getTime(),
+    monotonicMs: () => performance.now(),
+    log,
+    onStartedLeading: () => trigger.schedule('leader'),
+  });
+}
+
+/** Step: the reconciler, with every side effect it acts through. */
+function buildReconciler(
+  { config, log, registry }: RunContext<ControllerConfig>,
+  p: {
+    readonly identity: string;
+    readonly now: () => Date;
+    readonly clients: Clients;
+    readonly watches: Watches;
+    readonly gates: readonly NodeGate[];
+    readonly settle: ReturnType<typeof settleObserver>;
+    readonly elector: LeaderElector | undefined;
+    readonly notifier: Notifier;
+    readonly trigger: ReconcileTrigger;
+    readonly view: ControllerView;
+  },
+): Reconciler {
+  const { core, coordination, events } = p.clients;
+  const { nodes, leases } = p.watches;
+  const { elector, now, identity } = p;
+  const grantSeconds = Math.round(config.grantDuration / 1000);
   let wake: NodeJS.Timeout | undefined;
-  const reconciler = new Reconciler(
+  p.trigger.onStop(() => clearTimeout(wake));
+  return new Reconciler(
     {
       concurrency: config.concurrency,
       settleMs: config.settleTime,
@@ -260,20 +375,16 @@ async function start({
       slots: kubeSlotWriter(coordination, config.namespace, grantSeconds, { now }),
       monotonicMs: () => performance.now(),
       abortBackoffMs: config.abortBackoff,
-      events: nodeEventRecorder(
-        kc.makeApiClient(EventsV1Api),
-        { component: EventSource.Controller, instance: identity },
-        log,
-      ),
+      events: nodeEventRecorder(events, { component: EventSource.Controller, instance: identity }, log),
       metrics: controllerMetrics(registry),
       log,
       now,
       renewAfterMs: config.grantDuration / 3,
       mayAct: () => elector === undefined || elector.isLeader(),
-      gates,
+      gates: p.gates,
       gateConditions: kubeGateConditionWriter(core),
-      settle,
-      recordWorkloads: (node) => recordWorkloads(workloadsApi, node),
+      settle: p.settle,
+      recordWorkloads: (node) => recordWorkloads(p.clients.workloads, node),
       freshLeases: async () =>
         (await coordination.listNamespacedLease({ namespace: config.namespace })).items,
       readNode: async (name) => {
@@ -284,51 +395,82 @@ async function start({
           throw err;
         }
       },
-      notify: (n) => notifier.notify(n),
+      notify: (n) => p.notifier.notify(n),
       wakeIn: (ms) => {
         clearTimeout(wake);
-        wake = setTimeout(() => schedule('wake'), ms + 100);
+        wake = setTimeout(() => p.trigger.schedule('wake'), ms + 100);
       },
       leaseEvents: leaseEventRecorder(
-        eventsApi,
+        events,
         config.namespace,
         { component: EventSource.Controller, instance: identity },
         log,
       ),
+      planned: p.view.record,
     },
   );
+}
 
+/**
+ * Coalesces a burst of reconcile requests (watch events, timers, gates) into one reconcile 50 ms
+ * after the last, and counts them by source. Built before what asks, pointed at the reconciler
+ * once it exists; asks after stop are dropped.
+ */
+function reconcileTrigger(registry: Registry, log: Logger) {
+  let reconcile: (() => Promise<void>) | undefined;
   let stopped = false;
   let debounce: NodeJS.Timeout | undefined;
+  const onStop: (() => void)[] = [];
   const requested = reconcileRequestMetric(registry);
-  const schedule = (source: ReconcileSource) => {
-    if (stopped) return;
-    requested(source);
-    clearTimeout(debounce);
-    // Coalesce a burst of watch events into one reconcile.
-    debounce = setTimeout(() => {
-      reconciler.reconcile().catch((err: unknown) => log.error({ err: String(err) }, 'reconcile failed'));
-    }, 50);
+  return {
+    schedule(source: ReconcileSource): void {
+      if (stopped) return;
+      requested(source);
+      clearTimeout(debounce);
+      debounce = setTimeout(() => {
+        reconcile?.().catch((err: unknown) => log.error({ err: String(err) }, 'reconcile failed'));
+      }, 50);
+    },
+    target(fn: () => Promise<void>): void {
+      reconcile = fn;
+    },
+    /** Runs `fn` on stop (a timer of the reconciler's own to clear). */
+    onStop(fn: () => void): void {
+      onStop.push(fn);
+    },
+    stopped: () => stopped,
+    stop(): void {
+      stopped = true;
+      clearTimeout(debounce);
+      for (const fn of onStop) fn();
+    },
   };
+}
+type ReconcileTrigger = ReturnType<typeof reconcileTrigger>;
+
+/** Starts the watches, the timers, the leader election and the alert polling; returns how to stop. */
+function startController({ config, log, setReadiness }: RunContext<ControllerConfig>, parts: Parts): Running {
+  const { trigger, watches, elector, alerts } = parts;
+  const { nodes, leases, podWatches } = watches;
   const nodeChanges = new NodeChangeFilter();
   nodes.onChange((event, node) => {
-    if (nodeChanges.relevant(event, node)) schedule('node');
+    if (nodeChanges.relevant(event, node)) trigger.schedule('node');
   });
   leases.onChange((_event, lease) => {
-    if (relevantLeaseChange(lease)) schedule('lease');
+    if (relevantLeaseChange(lease)) trigger.schedule('lease');
   });
   for (const { informer } of podWatches) {
-    informer.onChange(() => schedule('gates'));
+    informer.onChange(() => trigger.schedule('gates'));
     // Not awaited: an unsynced pod watch blocks grants (BlockingPodsUnknown), never the rest.
     void informer.start();
   }
   setReadiness({ ready: false, reason: 'waiting for the Node and Lease watches to sync' });
   void Promise.all([nodes.start(), leases.start()]).then(() => {
-    if (stopped) return;
+    if (trigger.stopped()) return;
     log.info('watches synced');
-    schedule('sync');
+    trigger.schedule('sync');
   });
-  const tick = setInterval(() => schedule('tick'), Math.min(config.period, 10_000));
+  const tick = setInterval(() => trigger.schedule('tick'), Math.min(config.period, 10_000));
   const readinessTimer = setInterval(() => {
     // Pod watches are left out: while one is out of sync grants wait, but releases and
     // renewals must go on, so the replica is still doing its job.
@@ -340,11 +482,12 @@ async function start({
       reason: ok ? `watching Nodes and Leases (${role})` : 'a watch is not in sync',
     });
   }, 500);
+  const electionStop = new AbortController();
   const election = elector?.run(electionStop.signal);
   alerts?.start();
   log.info(
     {
-      identity,
+      identity: parts.identity,
       namespace: config.namespace,
       concurrency: config.concurrency,
       windows: config.windows.length,
@@ -354,22 +497,20 @@ async function start({
   );
   return {
     async stop() {
-      stopped = true;
+      trigger.stop();
       electionStop.abort();
       await election;
-      clearTimeout(debounce);
-      clearTimeout(wake);
       clearInterval(tick);
       clearInterval(readinessTimer);
       await Promise.all([
         nodes.stop(),
         leases.stop(),
-        settle.stop(),
+        parts.settle.stop(),
         alerts?.stop(),
         ...podWatches.map(({ informer }) => informer.stop()),
       ]);
       // Give queued notifications a moment, never the whole shutdown grace period.
-      await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 3_000).unref())]);
+      await Promise.race([parts.notifier.flush(), new Promise((r) => setTimeout(r, 3_000).unref())]);
     },
   };
 }
