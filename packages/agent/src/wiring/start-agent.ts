@@ -1,6 +1,11 @@
 /**
  * The agent process: wires the sentinel, the reporter and the grant-driven state machine to the
- * API server, and exposes /healthz, /readyz and /metrics.
+ * API server, and exposes /healthz, /readyz and /metrics (the runtime's node:http server: fastify
+ * would cost the agent 7.7 MiB, docs/benchmarks.md "fastify in the agent").
+ *
+ * Built (`buildAgent`: the API client, the watches, the sentinel, the reporter, the state
+ * machine; nothing runs yet), then started (`startAgent`: the sentinel monitor, the watches, the
+ * timers), each a list of named steps.
  */
 import {
   type AgentConfig,
@@ -10,9 +15,11 @@ import {
   SLOT_LEASE_PREFIX,
 } from '@baton/protocol';
 import {
+  type Component,
   createKubeClient,
   formatUsage,
   isNotFound,
+  type KubeClient,
   kubeListWatchSource,
   type Logger,
   loadKubeConnection,
@@ -34,9 +41,9 @@ import { rebooterFor } from '../host/rebooter.ts';
 import { kubeDrainCore, kubeEventSink, kubeNodeApi } from '../kube/agent-api.ts';
 import { agentMetrics } from '../observe/metrics.ts';
 import { Agent } from '../reboot/agent.ts';
-import { startSentinelMonitor } from '../sentinel/monitor.ts';
+import { type SentinelMonitor, startSentinelMonitor } from '../sentinel/monitor.ts';
 import { Reporter } from '../sentinel/reporter.ts';
-import { commandSentinel, fileSentinel } from '../sentinel/sentinel.ts';
+import { commandSentinel, fileSentinel, type Sentinel, type SentinelReading } from '../sentinel/sentinel.ts';
 
 /** The drain engine names the node in its log fields; every line already carries it. */
 function withoutNodeField(log: Logger): DrainLog {
@@ -68,19 +75,36 @@ export const agentProcess: ProcessSpec<AgentConfig> = {
       describeOptions(agentOptions),
     ),
   logBindings: (config) => ({ node: config.nodeId }),
-  build: async (ctx) => ({ start: () => start(ctx) }),
+  build: (ctx) => buildAgent(ctx),
 };
 
-async function start({ config, log, registry, setReadiness }: RunContext<AgentConfig>): Promise<Running> {
+/** Builds every part; nothing watches, polls or ticks until `start`. */
+async function buildAgent(ctx: RunContext<AgentConfig>): Promise<Component> {
+  const { config, log, registry } = ctx;
   const now = wallClock();
   const client = createKubeClient(await loadKubeConnection(config.kubeconfig), {
     userAgent: 'baton-agent',
   });
   log.info({ apiServer: client.description }, 'connecting to the API server');
   const metrics = agentMetrics(registry);
-
   const nodeApi = kubeNodeApi(client, config.nodeId);
-  const events = kubeEventSink(client, config.nodeId, log);
+  const watches = buildWatches(config, client, log);
+  const sentinel = buildSentinel(config);
+  const reporter = new Reporter({
+    node: nodeApi,
+    maxRebootAttempts: config.maxRebootAttempts,
+    heartbeatMs: config.heartbeatInterval,
+    now,
+  });
+  const readings = laterMonitor();
+  const agent = buildStateMachine(ctx, { client, nodeApi, watches, readings, metrics, now });
+  return {
+    start: async () => startAgent(ctx, { client, watches, sentinel, reporter, readings, agent, metrics }),
+  };
+}
+
+/** Step: the watches of its own Node and of the namespace's Leases. */
+function buildWatches(config: AgentConfig, client: KubeClient, log: Logger) {
   const nodes = superviseListWatch<V1Node>({
     name: 'node',
     source: kubeListWatchSource(client, '/api/v1/nodes', {
@@ -93,21 +117,54 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
     source: kubeListWatchSource(client, `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`),
     log,
   });
+  return { nodes, leases };
+}
+type Watches = ReturnType<typeof buildWatches>;
 
-  const sentinel = config.rebootSentinelCommand
+/** Step: the sentinel, a command (in the host's mount namespace) or a file. */
+function buildSentinel(config: AgentConfig): Sentinel {
+  return config.rebootSentinelCommand
     ? commandSentinel(config.rebootSentinelCommand, {
         hostMountNamespace: config.hostMountNamespace,
         timeoutMs: SENTINEL_COMMAND_TIMEOUT_MS,
       })
     : fileSentinel(config.rebootSentinel);
-  const reporter = new Reporter({
-    node: nodeApi,
-    maxRebootAttempts: config.maxRebootAttempts,
-    heartbeatMs: config.heartbeatInterval,
-    now,
-  });
+}
+
+/** The sentinel monitor starts with the agent; the state machine, built before, asks through this. */
+function laterMonitor() {
+  let monitor: SentinelMonitor | undefined;
+  return {
+    set(m: SentinelMonitor): void {
+      monitor = m;
+    },
+    checkNow(): Promise<SentinelReading> {
+      return monitor === undefined
+        ? Promise.reject(new Error('the sentinel monitor has not started'))
+        : monitor.checkNow();
+    },
+    current: (): SentinelReading | undefined => monitor?.current(),
+    stop: () => monitor?.stop(),
+  };
+}
+type Readings = ReturnType<typeof laterMonitor>;
+
+/** Step: the grant-driven state machine (cordon, drain, reboot, verify), with its side effects. */
+function buildStateMachine(
+  { config, log }: RunContext<AgentConfig>,
+  p: {
+    readonly client: KubeClient;
+    readonly nodeApi: ReturnType<typeof kubeNodeApi>;
+    readonly watches: Watches;
+    readonly readings: Readings;
+    readonly metrics: ReturnType<typeof agentMetrics>;
+    readonly now: () => Date;
+  },
+): Agent {
+  const { client, watches, readings, metrics } = p;
+  const { nodes, leases } = watches;
   const drainApi = createKubeDrainApi(kubeDrainCore(client));
-  const agent = new Agent(
+  return new Agent(
     {
       nodeName: config.nodeId,
       maxRebootAttempts: config.maxRebootAttempts,
@@ -120,9 +177,9 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
       preRebootTaint: config.preRebootTaint,
     },
     {
-      node: nodeApi,
+      node: p.nodeApi,
       watchedNode: () => (nodes.synced() ? nodes.get(config.nodeId) : undefined),
-      events,
+      events: kubeEventSink(client, config.nodeId, log),
       leases: { list: () => leases.list(), synced: () => leases.synced() },
       readSlot: async (name) => {
         try {
@@ -135,8 +192,8 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
           throw err;
         }
       },
-      checkSentinel: () => monitor.checkNow(),
-      lastReading: () => monitor.current(),
+      checkSentinel: () => readings.checkNow(),
+      lastReading: () => readings.current(),
       drain: async (stillGranted, overrides) => {
         const timer = metrics.drainDuration.startTimer();
         try {
@@ -157,7 +214,7 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
       },
       rebooter: rebooterFor(config),
       clock: {
-        now,
+        now: p.now,
         monotonicMs: () => performance.now(),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       },
@@ -165,12 +222,28 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
       onPhase: (phase) => metrics.setPhase(phase),
     },
   );
+}
 
+/** Starts the sentinel monitor, the watches and the timers; returns how to stop them. */
+function startAgent(
+  { config, log, setReadiness }: RunContext<AgentConfig>,
+  p: {
+    readonly client: KubeClient;
+    readonly watches: Watches;
+    readonly sentinel: Sentinel;
+    readonly reporter: Reporter;
+    readonly readings: Readings;
+    readonly agent: Agent;
+    readonly metrics: ReturnType<typeof agentMetrics>;
+  },
+): Running {
+  const { nodes, leases } = p.watches;
+  const { sentinel, readings } = p;
   let stopped = false;
   const report = () => {
-    const reading = monitor.current();
+    const reading = readings.current();
     if (reading === undefined || stopped || !nodes.synced()) return;
-    reporter.report(reading, nodes.get(config.nodeId)).then(
+    p.reporter.report(reading, nodes.get(config.nodeId)).then(
       (patched) =>
         patched && log.info({ status: reading.status, reason: reading.reason }, 'reported RebootRequired'),
       (err: unknown) => log.warn({ err: String(err) }, 'could not report the RebootRequired condition'),
@@ -179,24 +252,26 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
   const reconcile = () => {
     // No decision without a current view of the node and the grants.
     if (stopped || !nodes.synced() || !leases.synced()) return;
-    agent
+    p.agent
       .reconcile()
       .catch((err: unknown) =>
         log.error({ err: String(err) }, 'reconcile failed; retrying on the next change'),
       );
   };
-  const monitor = startSentinelMonitor(sentinel, {
-    pollMs: config.sentinelPollInterval,
-    onCheck: (r) => metrics.sentinelChecked(r),
-    onChange: (r) => {
-      log.info(
-        { sentinel: sentinel.description, status: r.status, reason: r.reason, message: r.message },
-        'sentinel reading changed',
-      );
-      report();
-      reconcile();
-    },
-  });
+  readings.set(
+    startSentinelMonitor(sentinel, {
+      pollMs: config.sentinelPollInterval,
+      onCheck: (r) => p.metrics.sentinelChecked(r),
+      onChange: (r) => {
+        log.info(
+          { sentinel: sentinel.description, status: r.status, reason: r.reason, message: r.message },
+          'sentinel reading changed',
+        );
+        report();
+        reconcile();
+      },
+    }),
+  );
   nodes.onChange(() => {
     report();
     reconcile();
@@ -235,9 +310,9 @@ async function start({ config, log, registry, setReadiness }: RunContext<AgentCo
       clearInterval(heartbeat);
       clearInterval(tick);
       clearInterval(readinessTimer);
-      monitor.stop();
+      readings.stop();
       await Promise.all([nodes.stop(), leases.stop()]);
-      client.close();
+      p.client.close();
     },
   };
 }
