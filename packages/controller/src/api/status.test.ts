@@ -166,29 +166,72 @@ describe('the status answer', () => {
 describe('the node answer', () => {
   const ask = (name: string) => nodeResponse({ now: LATER, replica: leader, settings, pass: fleet(), name });
 
+  const around = (...middle: string[]) => [
+    'reboot-required:pass',
+    'request:info',
+    'pause:pass',
+    ...middle,
+    'cordon:info',
+    'phase:info',
+  ];
   it.each([
-    ['a', 'a holds baton-slot-0; phase Draining', ['reboot-required:pass', 'slot:pass']],
+    ['a', 'a holds baton-slot-0; phase Draining', around('slot:pass')],
     [
       'b',
       'b will not be granted a reboot now; held back by: WaitingForSlot',
-      ['reboot-required:pass', 'WaitingForSlot:block', 'slot:info'],
+      around('WaitingForSlot:block', 'slot:info'),
     ],
     [
       'c',
       'c will not be granted a reboot now; held back by: OptedOut',
-      ['reboot-required:pass', 'OptedOut:block', 'slot:info'],
+      around('OptedOut:block', 'slot:info'),
     ],
-    ['d', 'd does not need a reboot', ['reboot-required:block', 'slot:info']],
+    ['d', 'd does not need a reboot', ['reboot-required:block', ...around('slot:info').slice(1)]],
     [
       'e',
       'e will not be granted a reboot now; held back by: AttemptLimitReached',
-      ['reboot-required:block', 'AttemptLimitReached:block', 'slot:info'],
+      ['reboot-required:block', ...around('AttemptLimitReached:block', 'slot:info').slice(1)],
     ],
   ])('%s: %s', (name, summary, verdicts) => {
     const r = ask(name);
     expect(r?.summary).toBe(summary);
     expect(r?.gates.map((g) => `${g.gate}:${g.verdict}`)).toEqual(verdicts);
     expect(r).toMatchObject({ kind: 'BatonControllerNode', version: 1, plannedAt: NOW.toISOString() });
+  });
+
+  it('says the pause once: as the block of a pending node, as context for a holder', () => {
+    const paused = pass(
+      [testNode('a', { needs: true, phase: AgentPhase.Draining }), testNode('b', { needs: true })],
+      [testSlot(0, 'a') as V1Lease],
+      { paused: 'paused by manual:ops' },
+    );
+    const of = (name: string) =>
+      nodeResponse({ now: LATER, replica: leader, settings, pass: paused, name })?.gates.filter((g) =>
+        ['pause', GateReason.Paused].includes(g.gate),
+      );
+    expect(of('a')).toEqual([
+      { gate: 'pause', verdict: 'info', text: 'paused by manual:ops (no new grants; holders finish)' },
+    ]);
+    expect(of('b')).toEqual([{ gate: GateReason.Paused, verdict: 'block', text: 'paused by manual:ops' }]);
+  });
+
+  it('says who asked, the cordon and the attempts', () => {
+    const n = testNode('r', { needs: true, cordoned: true, phase: AgentPhase.Draining });
+    n.metadata = {
+      ...n.metadata,
+      annotations: {
+        ...n.metadata?.annotations,
+        'baton.dev/reboot-requested': 'ops',
+        'baton.dev/reboot-attempts': '2',
+      },
+    };
+    const r = nodeResponse({ now: LATER, replica: leader, settings, pass: pass([n], []), name: 'r' });
+    expect(r?.node).toMatchObject({ requestedBy: 'ops', attempts: 2, cordoned: true });
+    expect(r?.gates.find((g) => g.gate === 'request')?.text).toBe('a reboot was requested by "ops"');
+    expect(r?.gates.find((g) => g.gate === 'cordon')?.text).toBe('cordoned');
+    expect(r?.gates.find((g) => g.gate === 'phase')?.text).toBe(
+      'agent phase Draining after 2 reboot attempt(s)',
+    );
   });
 
   it('is undefined for a node the plan does not know', () => {

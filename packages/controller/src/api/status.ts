@@ -13,6 +13,7 @@
  */
 import {
   Annotation,
+  GateReason,
   REBOOT_REQUIRED_CONDITION,
   RebootRequiredReason,
   slotIndexOf,
@@ -45,6 +46,11 @@ export interface NodeEntry {
   readonly needsReboot: NeedsReboot;
   /** The agent's phase annotation (`baton.dev/phase`). */
   readonly phase: string | null;
+  /** `baton.dev/reboot-requested`: who asked for a reboot, if anyone. */
+  readonly requestedBy: string | null;
+  /** `baton.dev/reboot-attempts`, when it is a number. */
+  readonly attempts: number | null;
+  readonly cordoned: boolean;
   /** The slot it holds, is granted or is released from in this plan; null if none. */
   readonly slot: string | null;
   readonly state: NodeState;
@@ -167,10 +173,15 @@ function nodeEntries(pass: PlannedPass): NodeEntry[] {
               ? 'waiting'
               : 'idle';
       const gate = desiredGate(n, blocked, holdingSlots);
+      const ann = n.metadata?.annotations ?? {};
+      const attempts = ann[Annotation.RebootAttempts];
       return {
         name,
         needsReboot: needsRebootOf(n),
-        phase: n.metadata?.annotations?.[Annotation.Phase] ?? null,
+        phase: ann[Annotation.Phase] ?? null,
+        requestedBy: ann[Annotation.RebootRequested] ?? null,
+        attempts: attempts !== undefined && /^[0-9]{1,9}$/.test(attempts) ? Number(attempts) : null,
+        cordoned: n.spec?.unschedulable === true,
         slot:
           granting.get(name) ??
           release?.slot ??
@@ -230,15 +241,47 @@ export function statusResponse(input: Input): StatusResponse {
   };
 }
 
-/** Why one node reboots or not, per this replica's last plan; undefined when the plan has no such node. */
+/**
+ * Why one node reboots or not, per this replica's last plan, in the order of `kubectl baton why`:
+ * whether it needs a reboot, who asked, the pause, every gate in the way, its slot, its cordon
+ * and phase. Undefined when the plan has no such node.
+ */
 export function nodeResponse(
   input: Input & { readonly pass: PlannedPass; readonly name: string },
 ): NodeResponse | undefined {
   const node = nodeEntries(input.pass).find((n) => n.name === input.name);
   if (node === undefined) return undefined;
-  const gates: GateVerdict[] = [rebootRequiredVerdict(node)];
+  const paused = input.pass.paused;
+  const gates: GateVerdict[] = [
+    rebootRequiredVerdict(node),
+    {
+      gate: 'request',
+      verdict: 'info',
+      text:
+        node.requestedBy === null
+          ? `no request (annotation ${Annotation.RebootRequested} not set)`
+          : `a reboot was requested by "${node.requestedBy}"`,
+    },
+  ];
+  // A pending node held by the pause has it among its blocks below; the others only hear of it.
+  if (paused === undefined) gates.push({ gate: 'pause', verdict: 'pass', text: 'not paused' });
+  else if (!node.blockedBy.some((b) => b.reason === GateReason.Paused))
+    gates.push({ gate: 'pause', verdict: 'info', text: `${paused} (no new grants; holders finish)` });
   for (const b of node.blockedBy) gates.push({ gate: b.reason, verdict: 'block', text: b.detail });
   gates.push(slotVerdict(node));
+  gates.push({
+    gate: 'cordon',
+    verdict: 'info',
+    text: node.cordoned ? 'cordoned' : 'schedulable (not cordoned)',
+  });
+  gates.push({
+    gate: 'phase',
+    verdict: 'info',
+    text:
+      node.phase === null
+        ? 'no agent phase recorded (baton has not acted on this node)'
+        : `agent phase ${node.phase}${node.attempts !== null && node.attempts > 0 ? ` after ${node.attempts} reboot attempt(s)` : ''}`,
+  });
   return {
     kind: 'BatonControllerNode',
     version: 1,
