@@ -42,6 +42,8 @@ describe('controller and agents', () => {
   let dir: string;
   let fleet: Fleet;
   let controller: ManagedProcess | undefined;
+  /** The controller's HTTP base: its read-only API is beside /metrics. */
+  let http = '';
   const cleanups: (() => Promise<void>)[] = [];
   const prefix = `ctl-${randomBytes(2).toString('hex')}`;
   let names: string[];
@@ -70,6 +72,7 @@ describe('controller and agents', () => {
       args: ['--concurrency=1', '--grant-duration=60s'],
     });
     controller = started.process;
+    http = started.metricsUrl.replace(/\/metrics$/, '');
     recorder = (async () => {
       while (recording) {
         const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
@@ -161,6 +164,18 @@ describe('controller and agents', () => {
     await new Promise((r) => setTimeout(r, 3000));
     const leases = (await leasesApi.listNamespacedLease({ namespace: ns })).items;
     expect(grantNaming(target?.name ?? '', leases)).toBeUndefined();
+    // The controller's own API says so: paused, and the pause holds the node back.
+    const status = (await (await fetch(`${http}/api/v1/status`)).json()) as {
+      replica: { leader: boolean };
+      pause: { paused: boolean };
+    };
+    expect(status.replica.leader).toBe(true);
+    expect(status.pause.paused).toBe(true);
+    const why = await fetch(`${http}/api/v1/nodes/${target?.name}`);
+    expect(why.status).toBe(200);
+    expect(await why.json()).toMatchObject({
+      node: { name: target?.name, needsReboot: 'yes', state: 'waiting', blockedBy: [{ reason: 'Paused' }] },
+    });
 
     const resumed = Date.now();
     await leasesApi.deleteNamespacedLease({ name: PAUSE_LEASE, namespace: ns });
@@ -208,6 +223,16 @@ describe('controller and agents', () => {
     expect(target?.reboots).toBe(0);
     const held = await leasesApi.readNamespacedLease({ name: 'baton-slot-0', namespace: ns });
     expect(held.spec?.holderIdentity).toBe('manual:alice');
+    const status = (await (await fetch(`${http}/api/v1/status`)).json()) as {
+      slots: { name: string; holder: string | null }[];
+      nodes: { name: string; state: string; blockedBy: { reason: string }[] }[];
+    };
+    expect(status.slots.find((sl) => sl.name === 'baton-slot-0')?.holder).toBe('manual:alice');
+    expect(status.nodes.find((n) => n.name === target?.name)).toMatchObject({
+      state: 'waiting',
+      blockedBy: [{ reason: 'WaitingForSlot' }],
+    });
+    expect((await fetch(`${http}/api/v1/nodes/no-such-node`)).status).toBe(404);
     // Emptying the holder by hand releases it; the waiting node goes.
     await leasesApi.replaceNamespacedLease({
       name: 'baton-slot-0',

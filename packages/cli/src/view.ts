@@ -12,16 +12,16 @@ import {
   ConditionStatus,
   grantNaming,
   grantOf,
-  isRebootHeld,
   type LeaseLike,
   leaseExpiry,
   leaseTime,
-  needsReboot,
   nodeCondition,
   PAUSE_LEASE,
   PAUSE_REASON_ANNOTATION,
   pauseState,
   REBOOT_GATE_CONDITION,
+  type RebootNeed,
+  rebootNeedOf,
   rebootRequiredOf,
   slotIndexOf,
 } from '@baton/protocol';
@@ -98,7 +98,7 @@ export interface SlotView {
   readonly valid: boolean;
 }
 
-export type NeedsReboot = 'yes' | 'no' | 'unknown' | 'held' | 'unreported';
+export type NeedsReboot = RebootNeed;
 
 export interface NodeView {
   readonly name: string;
@@ -142,17 +142,6 @@ export interface NodeView {
 }
 
 const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
-
-/**
- * The agent's `RebootRequired` condition in the CLI's words: protocol's {@link needsReboot} and
- * {@link isRebootHeld}, plus what a person also wants told apart (`no`, `unknown`, `unreported`).
- */
-export function needsRebootOf(c: ConditionLike | undefined): NeedsReboot {
-  if (c === undefined) return 'unreported';
-  if (isRebootHeld(c)) return 'held';
-  if (needsReboot(c)) return 'yes';
-  return c.status === ConditionStatus.False ? 'no' : 'unknown';
-}
 
 export function pauseView(lease: AnnotatedLease | undefined, now: Date): PauseView {
   const holder = lease?.spec?.holderIdentity ?? '';
@@ -208,7 +197,7 @@ export function nodeView(node: NodeLike, leases: readonly LeaseLike[], optOutLab
   const attemptsText = ann[Annotation.RebootAttempts];
   return {
     name,
-    needsReboot: needsRebootOf(reboot),
+    needsReboot: rebootNeedOf(reboot),
     rebootRequired:
       reboot === undefined
         ? null

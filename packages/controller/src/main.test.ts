@@ -19,7 +19,7 @@ describe('baton-controller main', () => {
     expect(out).not.toContain('serving /healthz');
   });
 
-  it('starts, serves /healthz, /readyz and /metrics, and stops on SIGTERM', async () => {
+  it('starts, serves /healthz, /readyz, /metrics and the API, and stops on SIGTERM', async () => {
     const port = await freeLocalPort();
     const dir = await mkdtemp(join(tmpdir(), 'baton-controller-main-'));
     const run = runNode(
@@ -40,6 +40,22 @@ describe('baton-controller main', () => {
       expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain(
         'process_resident_memory_bytes',
       );
+      // The read-only API: who answers, and that it has planned nothing without a view.
+      const status = await fetch(`http://127.0.0.1:${port}/api/v1/status`);
+      expect(status.status).toBe(200);
+      expect(await status.json()).toMatchObject({
+        kind: 'BatonControllerStatus',
+        replica: { leaderElection: false, leader: true, synced: false },
+        plannedAt: null,
+        namespace: 'baton-test',
+        nodes: [],
+      });
+      const node = await fetch(`http://127.0.0.1:${port}/api/v1/nodes/n1`);
+      expect(node.status).toBe(503);
+      expect(await node.json()).toMatchObject({ error: { status: 503, reason: 'ServiceUnavailable' } });
+      const post = await fetch(`http://127.0.0.1:${port}/api/v1/status`, { method: 'POST' });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
     } finally {
       expect(await run.stop()).toBe(0);
       await rm(dir, { recursive: true, force: true });

@@ -27,6 +27,8 @@ export {
   needsReboot,
   nodeCondition,
   nodeNeedsReboot,
+  type RebootNeed,
+  rebootNeedOf,
   rebootRequiredOf,
 } from './node-state.ts';
 export { pauseState } from './pause.ts';

@@ -5,6 +5,7 @@ import {
   type NodeConditionLike,
   needsReboot,
   nodeNeedsReboot,
+  rebootNeedOf,
   rebootRequiredOf,
 } from './node-state.ts';
 import { ConditionStatus, REBOOT_REQUIRED_CONDITION, RebootRequiredReason } from './protocol.ts';
@@ -64,5 +65,23 @@ describe('isNodeReady', () => {
     ['no status', {}, false],
   ])('%s: %s', (_what, n, ready) => {
     expect(isNodeReady(n)).toBe(ready);
+  });
+});
+
+describe('rebootNeedOf: what people are told (CLI status, controller API)', () => {
+  it.each([
+    ['no condition', undefined, 'unreported'],
+    ['True, sentinel present', { status: 'True', reason: 'SentinelPresent' }, 'yes'],
+    ['True, requested by hand', { status: 'True', reason: 'Requested' }, 'yes'],
+    [
+      'True at the attempt limit',
+      { status: 'True', reason: RebootRequiredReason.AttemptLimitReached },
+      'held',
+    ],
+    ['False', { status: 'False', reason: 'NoSentinel' }, 'no'],
+    ['Unknown', { status: 'Unknown', reason: 'SentinelError' }, 'unknown'],
+    ['garbage status', { status: 'maybe' }, 'unknown'],
+  ] as const)('%s → %s', (_what, condition, want) => {
+    expect(rebootNeedOf(condition)).toBe(want);
   });
 });

@@ -49,6 +49,20 @@ export function isRebootHeld(condition: ConditionState | undefined): boolean {
   return condition?.status === ConditionStatus.True && isAttemptLimitReason(condition.reason);
 }
 
+/**
+ * What people are told about a node's need (the CLI's status and the controller's API alike):
+ * {@link needsReboot} is `yes`, {@link isRebootHeld} is `held`; of the rest, `no` (the sentinel
+ * is absent), `unknown` (it could not be read) and `unreported` (no condition: no agent reports).
+ */
+export type RebootNeed = 'yes' | 'no' | 'unknown' | 'held' | 'unreported';
+
+export function rebootNeedOf(condition: ConditionState | undefined): RebootNeed {
+  if (condition === undefined) return 'unreported';
+  if (isRebootHeld(condition)) return 'held';
+  if (needsReboot(condition)) return 'yes';
+  return condition.status === ConditionStatus.False ? 'no' : 'unknown';
+}
+
 /** {@link needsReboot} of the node's own `RebootRequired` condition. */
 export function nodeNeedsReboot(node: NodeConditionsLike): boolean {
   return needsReboot(rebootRequiredOf(node));

@@ -1,7 +1,9 @@
 /**
- * The HTTP surface both processes share: `/healthz` (the process is alive), `/readyz` (it can
- * do its job; the reason when not) and `/metrics` (from the process's own registry). Three
- * fixed routes need no framework: node:http keeps the agent's resident memory down.
+ * The HTTP surface of a process: `/healthz` (the process is alive), `/readyz` (it can do its
+ * job; the reason when not) and `/metrics` (from the process's own registry). Three fixed routes
+ * need no framework: node:http keeps the agent's resident memory down (docs/benchmarks.md,
+ * "fastify in the agent"). The controller serves the same three, with the same bodies, through
+ * fastify beside its read-only API (packages/controller/src/api/).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +32,19 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** What /healthz answers while the process lives (status 200). */
+export const HEALTHY_BODY = { status: 'ok' } as const;
+
+/** What /readyz answers: 200 when ready, 503 with the reason when not (the chart's probes read the code). */
+export function readinessAnswer(r: Readiness): {
+  readonly code: 200 | 503;
+  readonly body: { readonly status: 'ready' | 'not ready'; readonly reason: string };
+} {
+  return r.ready
+    ? { code: 200, body: { status: 'ready', reason: r.reason } }
+    : { code: 503, body: { status: 'not ready', reason: r.reason } };
+}
+
 function send(res: ServerResponse, code: number, contentType: string, body: string): void {
   res.writeHead(code, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   res.end(body);
@@ -46,10 +61,10 @@ async function route(opts: HttpServerOptions, req: IncomingMessage, res: ServerR
   }
   switch (path) {
     case '/healthz':
-      return json(res, 200, { status: 'ok' });
+      return json(res, 200, HEALTHY_BODY);
     case '/readyz': {
-      const r = opts.readiness();
-      return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+      const { code, body } = readinessAnswer(opts.readiness());
+      return json(res, code, body);
     }
     case '/metrics':
       return send(res, 200, opts.registry.contentType, await opts.registry.metrics());

@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { KubeConnectionError } from './kube-connection.ts';
 import {
   type CommonConfig,
+  type Component,
   EXIT_BAD_CONFIG,
   EXIT_NO_CLUSTER,
   type ProcessSpec,
+  type Running,
   startProcess,
 } from './process-main.ts';
 
@@ -26,8 +28,17 @@ const config: CommonConfig = {
   metricsPort: 0,
 };
 
-function spec(start: ProcessSpec<CommonConfig>['start'], parse = () => config): ProcessSpec<CommonConfig> {
-  return { name: 'baton-test', parseConfig: parse, usage: () => 'usage\n', start };
+function spec(
+  start: () => Promise<Running>,
+  parse = () => config,
+  http?: Component['http'],
+): ProcessSpec<CommonConfig> {
+  return {
+    name: 'baton-test',
+    parseConfig: parse,
+    usage: () => 'usage\n',
+    build: async () => ({ http, start }),
+  };
 }
 
 describe('startProcess', () => {
@@ -103,5 +114,50 @@ describe('startProcess', () => {
     expect(result.kind).toBe('started');
     if (result.kind === 'started') await result.started.stop();
     expect(c.out()).toContain('serving /healthz, /readyz and /metrics');
+  });
+
+  it('builds before it listens: an unusable kubeconfig found while building stops it the same way', async () => {
+    const c = capture();
+    const result = await startProcess(
+      {
+        name: 'baton-test',
+        parseConfig: () => config,
+        usage: () => '',
+        build: async () => {
+          throw new KubeConnectionError('kubeconfig /k: no such file');
+        },
+      },
+      [],
+      {},
+      c.io,
+    );
+    expect(result).toEqual({ kind: 'exit', code: EXIT_NO_CLUSTER });
+    expect(c.out()).toBe('');
+  });
+
+  it("serves through the component's own HTTP server when it brings one", async () => {
+    const c = capture();
+    const calls: string[] = [];
+    const result = await startProcess(
+      spec(
+        async () => ({ stop: async () => void calls.push('stop') }),
+        () => config,
+        (surface) => ({
+          listen: async () => {
+            calls.push(`listen ready=${surface.readiness().ready}`);
+            return 'http://own:1';
+          },
+          close: async () => void calls.push('close'),
+        }),
+      ),
+      [],
+      {},
+      c.io,
+    );
+    expect(result.kind).toBe('started');
+    if (result.kind !== 'started') return;
+    expect(result.started.address).toBe('http://own:1');
+    await result.started.stop();
+    expect(calls).toEqual(['listen ready=false', 'stop', 'close']);
   });
 });

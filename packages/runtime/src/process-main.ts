@@ -1,7 +1,8 @@
 /**
  * The shared life cycle of baton's two processes: parse the configuration once (a bad value
- * stops the process with exit code 2 before anything touches the cluster), log with pino, serve
- * /healthz, /readyz and /metrics, run the component, and stop cleanly on SIGTERM or SIGINT.
+ * stops the process with exit code 2 before anything touches the cluster), log with pino, build
+ * the component, serve /healthz, /readyz and /metrics (the runtime's node:http server, or the
+ * component's own), start the component, and stop cleanly on SIGTERM or SIGINT.
  *
  * Exit codes (README "Configuration"): 0 stopped on a signal or --help; 1 an unexpected failure;
  * 2 a bad flag or environment value; 3 no usable Kubernetes configuration (a kubeconfig that is
@@ -11,7 +12,7 @@
 
 import { redactCredentials } from '@baton/protocol/config';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { buildHttpServer, type HttpServer, type Readiness } from './http-server.ts';
+import { buildHttpServer, type HttpServer, type HttpServerOptions, type Readiness } from './http-server.ts';
 import { KubeConnectionError } from './kube-connection.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { wallClock } from './wall-clock.ts';
@@ -41,6 +42,20 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/**
+ * A component built and not started yet: nothing watches, ticks or listens until `start`. Built
+ * first so that its HTTP surface can read what it builds (the controller's view) and a missing
+ * kubeconfig stops the process before it listens.
+ */
+export interface Component {
+  /**
+   * Builds the process's HTTP server around the runtime's registry and readiness; it must answer
+   * /healthz, /readyz and /metrics as {@link buildHttpServer} does. Absent: that node:http server.
+   */
+  readonly http?: ((surface: HttpServerOptions) => HttpServer) | undefined;
+  start(): Promise<Running>;
+}
+
 export interface ProcessSpec<C extends CommonConfig> {
   readonly name: string;
   /** Parses argv and env; throws an Error whose message lists every bad value. */
@@ -52,7 +67,8 @@ export interface ProcessSpec<C extends CommonConfig> {
   readonly usage: () => string;
   /** Fields on every log line (the agent's node name). */
   readonly logBindings?: (config: C) => Record<string, string>;
-  readonly start: (ctx: RunContext<C>) => Promise<Running>;
+  /** Builds the component; a {@link KubeConnectionError} means exit code 3. */
+  readonly build: (ctx: RunContext<C>) => Promise<Component>;
 }
 
 export interface Started<C> {
@@ -104,19 +120,31 @@ export async function startProcess<C extends CommonConfig>(
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let readiness: Readiness = { ready: false, reason: 'starting' };
-  const http = buildHttpServer({ registry, readiness: () => readiness });
+  const noCluster = (err: unknown): StartResult<C> | undefined => {
+    if (!(err instanceof KubeConnectionError)) return undefined;
+    // The one line names the file and what is wrong; a stack would only hide it.
+    io.stderr.write(`${spec.name}: not starting: ${redactCredentials(oneLine(err.message))}\n`);
+    return { kind: 'exit', code: EXIT_NO_CLUSTER };
+  };
+  let component: Component;
+  try {
+    component = await spec.build({ config, log, registry, setReadiness: (r) => (readiness = r) });
+  } catch (err) {
+    const exit = noCluster(err);
+    if (exit !== undefined) return exit;
+    throw err;
+  }
+  const surface = { registry, readiness: () => readiness };
+  const http = component.http?.(surface) ?? buildHttpServer(surface);
   const address = await http.listen({ host: config.metricsHost, port: config.metricsPort });
 
   let running: Running;
   try {
-    running = await spec.start({ config, log, registry, setReadiness: (r) => (readiness = r) });
+    running = await component.start();
   } catch (err) {
     await http.close();
-    if (err instanceof KubeConnectionError) {
-      // The one line names the file and what is wrong; a stack would only hide it.
-      io.stderr.write(`${spec.name}: not starting: ${redactCredentials(oneLine(err.message))}\n`);
-      return { kind: 'exit', code: EXIT_NO_CLUSTER };
-    }
+    const exit = noCluster(err);
+    if (exit !== undefined) return exit;
     throw err;
   }
   // Logged once the component runs: a process that cannot start prints only why.

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Notification } from '../observe/notify.ts';
 import type { PlanSettings } from '../plan/plan.ts';
 import { baseSettings, NOW } from '../testing/test-support.ts';
-import { Reconciler } from './reconciler.ts';
+import { type PlannedPass, Reconciler } from './reconciler.ts';
 
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
@@ -66,6 +66,7 @@ function setup(state: {
   freshLeases?: () => V1Lease[];
   recordWorkloads?: (node: string) => Promise<string>;
   settings?: Partial<PlanSettings>;
+  planned?: (pass: PlannedPass) => void;
 }) {
   const sent: Notification[] = [];
   const watched: string[][] = [];
@@ -114,6 +115,7 @@ function setup(state: {
       renewAfterMs: 60_000,
       mayAct: () => state.leader ?? true,
       notify: (n) => sent.push(n),
+      planned: state.planned,
       settle: {
         facts: (holders) => {
           watched.push([...holders]);
@@ -156,6 +158,27 @@ describe('Reconciler: the workloads record of a grant', () => {
     fail = false;
     await s.r.reconcile();
     expect(s.grants.map((g) => g.node)).toEqual(['a']);
+  });
+});
+
+describe('Reconciler: what it tells the read-only API', () => {
+  it('tells every plan with what it was made from, and nothing while it does not lead', async () => {
+    const passes: PlannedPass[] = [];
+    const state = {
+      nodes: [node('a', { needs: true }), node('b', { needs: true })],
+      leases: [],
+      leader: false,
+    };
+    const s = setup({ ...state, planned: (p) => passes.push(p) });
+    await s.r.reconcile();
+    expect(passes).toEqual([]);
+    state.leader = true;
+    const t = setup({ ...state, planned: (p) => passes.push(p) });
+    await t.r.reconcile();
+    expect(passes).toHaveLength(1);
+    expect(passes[0]).toMatchObject({ at: NOW, paused: undefined, nodes: state.nodes, leases: [] });
+    expect(passes[0]?.plan.grants.map((g) => g.node)).toEqual(['a']);
+    expect(passes[0]?.plan.waiting.get('b')?.reason).toBe('WaitingForSlot');
   });
 });
 

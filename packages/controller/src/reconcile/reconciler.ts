@@ -95,6 +95,18 @@ export interface ReconcilerDeps {
   readonly freshLeases?: (() => Promise<readonly V1Lease[]>) | undefined;
   /** Webhook notifications; must return at once (the Notifier queues). */
   readonly notify?: ((n: Notification) => void) | undefined;
+  /** Told every plan with what it was made from (the read-only API's view); must return at once. */
+  readonly planned?: ((pass: PlannedPass) => void) | undefined;
+}
+
+/** One plan and what it was made from, as the leader saw it at the start of a pass. */
+export interface PlannedPass {
+  readonly at: Date;
+  readonly nodes: readonly V1Node[];
+  readonly leases: readonly V1Lease[];
+  /** The pause in words while the pause Lease holds; undefined when not paused. */
+  readonly paused: string | undefined;
+  readonly plan: Plan;
 }
 
 /** Condition writes in flight at once: enough for a fleet-wide change, gentle on the API server. */
@@ -197,6 +209,7 @@ export class Reconciler {
       settleFacts,
       observed: this.#observations(new Map(nodes.map((n) => [n.metadata?.name ?? '', n]))),
     });
+    this.#d.planned?.({ at: now, nodes, leases, paused, plan: p });
     // What this pass saw, for the next: grants first seen now, holders healthy now.
     for (const id of p.grantsSeen) if (!this.#grantSeen.has(id)) this.#grantSeen.set(id, mono);
     for (const id of [...this.#grantSeen.keys()]) if (!p.grantsSeen.includes(id)) this.#grantSeen.delete(id);
