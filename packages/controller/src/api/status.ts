@@ -22,7 +22,6 @@ import {
   slotLeaseName,
   splitGrantIdentity,
 } from '@baton/protocol';
-import type { V1Node } from '@kubernetes/client-node';
 import { desiredGate, explainBlocked } from '../observe/gate-condition.ts';
 import type { PlannedPass } from '../reconcile/reconciler.ts';
 import type { ReplicaState, ViewSettings } from './view.ts';

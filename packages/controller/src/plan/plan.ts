@@ -21,7 +21,6 @@ import {
   Annotation,
   GateReason,
   type Grant,
-  givenUpOn,
   grantOf,
   inFlightGrant,
   type LeaseLike,
@@ -33,7 +32,6 @@ import {
   slotIndexOf,
   slotLeaseName,
   splitGrantIdentity,
-  windowVerdict,
 } from '@baton/protocol';
 import type { RebootWindow } from '@baton/protocol/config';
 import type { V1Node } from '@kubernetes/client-node';

@@ -109,6 +109,17 @@ export interface PlannedPass {
   readonly plan: Plan;
 }
 
+/** What one pass works from: the caches as read at its start, and the plan made from them. */
+interface Pass {
+  readonly now: Date;
+  readonly nodes: readonly V1Node[];
+  readonly nodeByName: ReadonlyMap<string, V1Node>;
+  readonly leaseByName: ReadonlyMap<string, V1Lease>;
+  readonly paused: string | undefined;
+  readonly plan: Plan;
+  readonly notify: NonNullable<ReconcilerDeps['notify']>;
+}
+
 /** Condition writes in flight at once: enough for a fleet-wide change, gentle on the API server. */
 const CONDITION_WRITES_IN_PARALLEL = 8;
 
@@ -179,6 +190,11 @@ export class Reconciler {
     return false;
   }
 
+  /**
+   * One pass: plan from the caches, then apply — releases first, then grants, acknowledgements
+   * and renewals — each write asking again whether this replica still leads (a pass stops at
+   * the first write it may no longer make), then report what people see.
+   */
   async #once(): Promise<void> {
     if (!this.#d.synced()) return; // never decide on a partial view
     if (!this.#d.mayAct()) {
@@ -189,7 +205,20 @@ export class Reconciler {
       this.#healthy.clear();
       return;
     }
-    const { log, metrics, slots, events } = this.#d;
+    const pass = this.#plan();
+    await this.#reportInvalidSlots(pass);
+    if (!(await this.#applyReleases(pass))) return;
+    const grantedNow = await this.#applyGrants(pass);
+    if (grantedNow === undefined) return;
+    if (!(await this.#applyAcknowledgements(pass))) return;
+    if (!(await this.#applyRenewals(pass))) return;
+    await this.#reportHalt(pass);
+    this.#logHolderStages(pass);
+    await this.#publish(pass, grantedNow);
+  }
+
+  /** Step: read the caches, plan, and remember what this pass observed for the next. */
+  #plan(): Pass {
     const now = this.#d.now();
     const mono = this.#d.monotonicMs();
     const leases = this.#d.leases();
@@ -198,6 +227,7 @@ export class Reconciler {
       now,
     );
     const nodes = this.#d.nodes();
+    const nodeByName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
     const settleFacts = this.#d.settle?.facts(slotHolders(leases, nodes));
     const p = plan({
       now,
@@ -207,7 +237,7 @@ export class Reconciler {
       paused,
       gates: this.#d.gates ?? [],
       settleFacts,
-      observed: this.#observations(new Map(nodes.map((n) => [n.metadata?.name ?? '', n]))),
+      observed: this.#observations(nodeByName),
     });
     this.#d.planned?.({ at: now, nodes, leases, paused, plan: p });
     // What this pass saw, for the next: grants first seen now, holders healthy now.
@@ -216,21 +246,32 @@ export class Reconciler {
     const healthyNow = new Set([...p.holding.values()].filter((h) => h.healthy).map((h) => h.identity));
     for (const id of healthyNow) if (!this.#healthy.has(id)) this.#healthy.set(id, { mono, wall: now });
     for (const id of [...this.#healthy.keys()]) if (!healthyNow.has(id)) this.#healthy.delete(id);
-
-    const notify = this.#d.notify ?? (() => undefined);
-    const byName = new Map(leases.map((l) => [l.metadata?.name ?? '', l]));
-    const heldFor = (slot: string) => {
-      const at = leaseTime(byName.get(slot)?.spec?.acquireTime);
-      return at === undefined ? undefined : Math.round((now.getTime() - at.getTime()) / 1000);
+    return {
+      now,
+      nodes,
+      nodeByName,
+      leaseByName: new Map(leases.map((l) => [l.metadata?.name ?? '', l])),
+      paused,
+      plan: p,
+      notify: this.#d.notify ?? (() => undefined),
     };
+  }
 
+  /** How long `slot`'s Lease has been held, in seconds, for notifications. */
+  #heldFor(pass: Pass, slot: string): number | undefined {
+    const at = leaseTime(pass.leaseByName.get(slot)?.spec?.acquireTime);
+    return at === undefined ? undefined : Math.round((pass.now.getTime() - at.getTime()) / 1000);
+  }
+
+  /** Step: an Event and an error log for each slot Lease that makes no sense, once per edit. */
+  async #reportInvalidSlots({ plan: p, leaseByName }: Pass): Promise<void> {
     for (const bad of p.invalidSlots) {
-      const lease = byName.get(bad.slot);
+      const lease = leaseByName.get(bad.slot);
       const key = `${bad.problem}@${lease?.metadata?.resourceVersion ?? ''}`;
       if (this.#invalid.get(bad.slot) === key) continue;
       this.#invalid.set(bad.slot, key);
       const message = `${bad.slot} cannot be acted on: ${bad.problem}. The slot stays blocked (no grant, renewal or release) until a person fixes it or empties spec.holderIdentity.`;
-      log.error(
+      this.#d.log.error(
         { slot: bad.slot, holder: bad.holder, problem: bad.problem },
         'slot Lease makes no sense; blocking it',
       );
@@ -244,9 +285,13 @@ export class Reconciler {
     for (const slot of [...this.#invalid.keys()]) {
       if (!p.invalidSlots.some((b) => b.slot === slot)) this.#invalid.delete(slot);
     }
-    const nodeByName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
-    for (const r of p.releases) {
-      if (!this.#mayWrite('release')) return;
+  }
+
+  /** Step: the releases, each on the very grant the plan saw. False: leadership lost, stop. */
+  async #applyReleases(pass: Pass): Promise<boolean> {
+    const { log, metrics, slots, events } = this.#d;
+    for (const r of pass.plan.releases) {
+      if (!this.#mayWrite('release')) return false;
       try {
         if (!(await this.#confirmIdle(r))) continue;
         // A release decided because the node did nothing must not free a slot whose node has
@@ -261,26 +306,14 @@ export class Reconciler {
         if (await slots.release(r.slot, r.holder, r.grantId, { unacknowledged })) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
-          if (r.kind === 'Aborted' || r.kind === 'Lapsed') {
-            // The node waits before it is granted again, longer with each such grant in a row.
-            const recorded = Number(
-              nodeByName.get(r.holder)?.metadata?.annotations?.[Annotation.AbortedGrants],
-            );
-            const streak = Math.max(
-              (this.#backoff.get(r.holder)?.streak ?? 0) + 1,
-              Number.isInteger(recorded) && recorded > 0 ? recorded : 0,
-            );
-            this.#backoff.set(r.holder, { until: this.#d.monotonicMs() + this.#backoffMs(streak), streak });
-          } else if (r.kind === 'Settled' || r.kind === 'Held') {
-            this.#backoff.delete(r.holder);
-          }
-          notify({
+          this.#noteBackoff(pass, r);
+          pass.notify({
             event: NotificationEvent.RebootFinished,
             node: r.holder,
             slot: r.slot,
             outcome: r.kind,
             reason: r.reason,
-            durationSeconds: heldFor(r.slot),
+            durationSeconds: this.#heldFor(pass, r.slot),
           });
           // Settled (or held at the attempt limit) is the end of a reboot; anything else is a slot
           // taken back (the protocol's SlotReleased).
@@ -292,8 +325,34 @@ export class Reconciler {
         log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not release slot');
       }
     }
+    return true;
+  }
+
+  /** After a release: a grant that ended without a reboot backs its node off; a reboot clears it. */
+  #noteBackoff(pass: Pass, r: Plan['releases'][number]): void {
+    if (r.kind === 'Aborted' || r.kind === 'Lapsed') {
+      // The node waits before it is granted again, longer with each such grant in a row.
+      const recorded = Number(
+        pass.nodeByName.get(r.holder)?.metadata?.annotations?.[Annotation.AbortedGrants],
+      );
+      const streak = Math.max(
+        (this.#backoff.get(r.holder)?.streak ?? 0) + 1,
+        Number.isInteger(recorded) && recorded > 0 ? recorded : 0,
+      );
+      this.#backoff.set(r.holder, { until: this.#d.monotonicMs() + this.#backoffMs(streak), streak });
+    } else if (r.kind === 'Settled' || r.kind === 'Held') {
+      this.#backoff.delete(r.holder);
+    }
+  }
+
+  /**
+   * Step: the grants, each after recording what its drain will touch and a fresh check that the
+   * cache does not lag. Returns node → slot granted now; undefined: leadership lost, stop.
+   */
+  async #applyGrants(pass: Pass): Promise<Map<string, string> | undefined> {
+    const { log, metrics, slots, events } = this.#d;
     const grantedNow = new Map<string, string>();
-    for (const g of p.grants) {
+    for (const g of pass.plan.grants) {
       let workloads: string | undefined;
       try {
         workloads = await this.#d.recordWorkloads?.(g.node);
@@ -306,9 +365,9 @@ export class Reconciler {
         continue;
       }
       // The listing may have taken long: the leadership this pass began with may be gone.
-      if (!this.#mayWrite('grant')) return;
+      if (!this.#mayWrite('grant')) return undefined;
       try {
-        const stale = await this.#staleGrant(g.node, p);
+        const stale = await this.#staleGrant(g.node, pass.plan);
         if (stale !== undefined) {
           log.info({ slot: g.slot, node: g.node, why: stale }, 'not granting: the cache lags');
           continue;
@@ -317,15 +376,26 @@ export class Reconciler {
           grantedNow.set(g.node, g.slot);
           log.info({ slot: g.slot, node: g.node }, 'granted reboot');
           metrics.granted();
-          notify({ event: NotificationEvent.RebootGranted, node: g.node, slot: g.slot, reason: 'granted' });
+          pass.notify({
+            event: NotificationEvent.RebootGranted,
+            node: g.node,
+            slot: g.slot,
+            reason: 'granted',
+          });
           await events.record(g.node, 'Normal', EventReason.RebootGranted, `granted ${g.slot}`);
         }
       } catch (err) {
         log.warn({ slot: g.slot, node: g.node, err: describeKubeError(err) }, 'could not grant slot');
       }
     }
-    for (const a of p.acknowledgements) {
-      if (!this.#mayWrite('acknowledge')) return;
+    return grantedNow;
+  }
+
+  /** Step: acknowledge what agents wait for (a start, a reboot). False: leadership lost, stop. */
+  async #applyAcknowledgements(pass: Pass): Promise<boolean> {
+    const { log, slots } = this.#d;
+    for (const a of pass.plan.acknowledgements) {
+      if (!this.#mayWrite('acknowledge')) return false;
       try {
         const what = a.bootId === undefined ? 'the start of its work' : `its reboot from boot ${a.bootId}`;
         if (await slots.acknowledge(a.slot, { node: a.node, grantId: a.grantId }, a.bootId))
@@ -334,18 +404,29 @@ export class Reconciler {
         log.warn({ slot: a.slot, err: describeKubeError(err) }, 'could not acknowledge');
       }
     }
-    for (const r of p.renewals) {
-      const renewed = leaseTime(byName.get(r.slot)?.spec?.renewTime)?.getTime() ?? 0;
+    return true;
+  }
+
+  /** Step: keep renewTime fresh on held grants, for people. False: leadership lost, stop. */
+  async #applyRenewals(pass: Pass): Promise<boolean> {
+    for (const r of pass.plan.renewals) {
+      const renewed = leaseTime(pass.leaseByName.get(r.slot)?.spec?.renewTime)?.getTime() ?? 0;
       // For people reading the Lease: a renewTime kept fresh while the node works. No decision
       // of the agent or the controller depends on it.
-      if (Math.abs(now.getTime() - renewed) < this.#d.renewAfterMs) continue;
-      if (!this.#mayWrite('renew')) return;
+      if (Math.abs(pass.now.getTime() - renewed) < this.#d.renewAfterMs) continue;
+      if (!this.#mayWrite('renew')) return false;
       try {
-        await slots.renew(r.slot, { node: r.node, grantId: r.grantId });
+        await this.#d.slots.renew(r.slot, { node: r.node, grantId: r.grantId });
       } catch (err) {
-        log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not renew grant');
+        this.#d.log.warn({ slot: r.slot, err: describeKubeError(err) }, 'could not renew grant');
       }
     }
+    return true;
+  }
+
+  /** Step: say once when the rollout halts, and once when it resumes. */
+  async #reportHalt({ plan: p, notify }: Pass): Promise<void> {
+    const { log, events } = this.#d;
     if (p.halted && p.halted.node !== this.#haltedNode) {
       log.error({ node: p.halted.node }, p.halted.detail);
       notify({ event: NotificationEvent.RolloutHalted, node: p.halted.node, reason: p.halted.detail });
@@ -360,18 +441,27 @@ export class Reconciler {
       });
     }
     this.#haltedNode = p.halted?.node;
+  }
+
+  /** Step: log each holder's settle stage when it changes, not every pass. */
+  #logHolderStages({ plan: p }: Pass): void {
     for (const [node, h] of p.holding) {
       // "settling: healthy for 3 s of 60 s" changes every second: log the stage once.
       const key = h.stage === 'Settling' ? h.stage : `${h.stage}: ${h.why}`;
       if (this.#stages.get(node) !== key)
-        log.info({ node, stage: h.stage, why: h.why }, 'holder not settled yet');
+        this.#d.log.info({ node, stage: h.stage, why: h.why }, 'holder not settled yet');
       this.#stages.set(node, key);
     }
     for (const node of [...this.#stages.keys()]) if (!p.holding.has(node)) this.#stages.delete(node);
+  }
+
+  /** Step: when to plan again, the metrics, and each node's RebootGate condition. */
+  async #publish(pass: Pass, grantedNow: ReadonlyMap<string, string>): Promise<void> {
+    const { plan: p, nodes, now } = pass;
     if (p.wakeInMs !== undefined) this.#d.wakeIn?.(p.wakeInMs);
     const blocked = explainBlocked(nodes, p);
-    metrics.observe(p, paused !== undefined, blocked);
-    metrics.fleet(nodes, this.#d.leases(), now);
+    this.#d.metrics.observe(p, pass.paused !== undefined, blocked);
+    this.#d.metrics.fleet(nodes, this.#d.leases(), now);
     const holding = new Map([...p.renewals.map((r) => [r.node, r.slot] as const), ...grantedNow]);
     if (this.#d.mayAct()) await this.#writeGateConditions(nodes, blocked, holding, now);
   }
