@@ -11,6 +11,7 @@
  *   --want INVARIANT   look for this violation only (the others count as passing)
  *   --cases            run the schedules found before the safety fixes (sim/cases.ts) and say how each ends
  *   --json FILE        also write the summary as JSON
+ *   --progress N       print a line every N schedules (per worker)
  *
  * Exit code 0 when nothing was found, 1 on a violation (after printing the shrunk story).
  */
@@ -38,6 +39,8 @@ interface Options {
   json: string | undefined;
   want: string | undefined;
   cases: boolean;
+  /** Print a progress line every this many schedules (0: never). */
+  progressEvery: number;
 }
 
 function parse(argv: readonly string[]): Options {
@@ -52,6 +55,7 @@ function parse(argv: readonly string[]): Options {
     json: undefined,
     want: undefined,
     cases: false,
+    progressEvery: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -83,6 +87,9 @@ function parse(argv: readonly string[]): Options {
         break;
       case '--scenario':
         o.scenario = value();
+        break;
+      case '--progress':
+        o.progressEvery = count('--progress', value());
         break;
       case '--workers':
         o.workers = count('--workers', value());
@@ -134,10 +141,20 @@ async function explore(o: Options, seed: number, numRuns: number): Promise<Summa
   const details = await fc.check(
     fc.asyncProperty(scenarioArbitrary(o.kinds), async (s) => {
       const r = await checkScenario(s, o.want).catch((err: unknown) => {
-        if (err instanceof ScenarioFailure) failing = { scenario: s, message: err.message };
+        if (err instanceof ScenarioFailure && failing === undefined) {
+          failing = { scenario: s, message: err.message };
+          // Say it at once: shrinking, and the other workers, may take a long while yet.
+          process.stderr.write(
+            `[seed ${seed}] violation after ${schedules} schedules: ${err.message}; shrinking\n`,
+          );
+        }
         throw err;
       });
       schedules++;
+      if (o.progressEvery > 0 && schedules % o.progressEvery === 0)
+        process.stderr.write(
+          `[seed ${seed}] ${schedules} schedules, ${Math.round((performance.now() - started) / 1000)} s\n`,
+        );
       steps += r.steps;
       reboots += r.reboots;
       simulatedMs += r.simulatedMs;
