@@ -144,7 +144,7 @@ export function checkImports(files: ReadonlyMap<string, string>): ImportViolatio
           });
         }
       }
-      if (t.kind === 'file' && !isTest && !ref.typeOnly && files.has(t.path)) {
+      if (t.kind === 'file' && !isTest && files.has(t.path)) {
         const list = edges.get(file) ?? [];
         list.push({ to: t.path, line: ref.line });
         edges.set(file, list);
@@ -155,7 +155,10 @@ export function checkImports(files: ReadonlyMap<string, string>): ImportViolatio
   return violations;
 }
 
-/** Import cycles between source files (value imports; type-only imports are erased). */
+/**
+ * Import cycles between source files, type-only imports included: a module that imports its
+ * types back from its importer is one job split in two the wrong way.
+ */
 function cycles(edges: ReadonlyMap<string, readonly { to: string; line: number }[]>): ImportViolation[] {
   const out: ImportViolation[] = [];
   const state = new Map<string, 'open' | 'done'>();

@@ -16,11 +16,9 @@ import {
   namespaceName,
   type ValueType,
 } from '@baton/protocol/config';
+import { COMMANDS, type CommandName } from './command-names.ts';
 import { usageError } from './errors.ts';
 import { commandHelp, mainHelp } from './help.ts';
-
-export const COMMANDS = ['status', 'why', 'pause', 'resume', 'release', 'request', 'cancel'] as const;
-export type CommandName = (typeof COMMANDS)[number];
 
 export type Output = 'text' | 'json';
 

@@ -1,6 +1,6 @@
 /** The `--help` texts: commands, flags, exit codes, and the `status -o json` shape. */
 import { Annotation, MANUAL_HOLDER_PREFIX, PAUSE_LEASE, SLOT_LEASE_PREFIX } from '@baton/protocol';
-import type { CommandName } from './args.ts';
+import type { CommandName } from './command-names.ts';
 import { EXIT_CODE_HELP } from './errors.ts';
 
 const GLOBAL_FLAGS = `Flags for every command:

@@ -52,7 +52,7 @@ import {
   settleCheck,
 } from '../settle/settle.ts';
 import { parseWorkloadRecord } from '../settle/workloads.ts';
-import { slotProblem } from './slot-check.ts';
+import { type SlotLease, slotProblem } from './slot-check.ts';
 
 export type { ReleaseKind } from '../settle/settle.ts';
 
@@ -76,11 +76,8 @@ export interface PlanSettings {
   readonly controllerNode?: string | undefined;
 }
 
-export interface SlotLease extends LeaseLike {
-  readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
-}
-
 export type { GateBlock } from '../gates/gate.ts';
+export type { SlotLease } from './slot-check.ts';
 
 /**
  * What this controller has observed over time, on its own monotonic clock (the Reconciler keeps

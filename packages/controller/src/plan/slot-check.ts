@@ -9,8 +9,12 @@
  * node it names is not granted another slot, until a person fixes or empties it. Failing closed
  * is the point: a hand edit into nonsense must never start a reboot.
  */
-import { grantOf, MANUAL_HOLDER_PREFIX, SlotAnnotation } from '@baton/protocol';
-import type { SlotLease } from './plan.ts';
+import { grantOf, type LeaseLike, MANUAL_HOLDER_PREFIX, SlotAnnotation } from '@baton/protocol';
+
+/** A slot Lease as the planner reads it: holder, times, and its name and annotations. */
+export interface SlotLease extends LeaseLike {
+  readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
+}
 
 /** What is wrong with a held slot Lease, in words; undefined when it is sound (or free). */
 export function slotProblem(
