@@ -23,7 +23,6 @@ import {
   type Grant,
   grantOf,
   inFlightGrant,
-  type LeaseLike,
   leaseTime,
   nodeNeedsReboot,
   rebootRequiredOf,
