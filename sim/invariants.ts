@@ -55,6 +55,13 @@ export class Invariants {
   readonly #startedUnder = new Map<string, Set<string>>();
   readonly #admin = new Set<string>();
   readonly #exempt = new Set<string>();
+  /**
+   * Nodes a person took a grant from (slot emptied or deleted, node given up on or deleted), with
+   * that grant's identity: the settle rule (f) no longer covers them — not even for the work their
+   * agent still does under that very grant after the override (a read just before it) — until
+   * they work under another grant.
+   */
+  readonly #settleExempt = new Map<string, string | undefined>();
   /** Nodes whose agent-owned phase a person overwrote with garbage: baton holds them (fail closed). */
   readonly #tampered = new Set<string>();
   /** Nodes a person gave up on while their machine was down: not counted until they are up. */
@@ -117,8 +124,9 @@ export class Invariants {
     else this.#givenUpRacing.add(node);
   }
 
-  overridden(node: string): void {
+  overridden(node: string, identity: string | undefined): void {
     this.#exempt.add(node);
+    this.#settleExempt.set(node, identity);
   }
 
   #newNeed(node: string): void {
@@ -164,6 +172,9 @@ export class Invariants {
       // Work under a new grant: an earlier override no longer covers this node.
       this.#exempt.delete(w.name);
       this.#givenUpRacing.delete(w.name);
+      const recorded = after.metadata?.annotations?.[Annotation.Grant];
+      const taken = this.#settleExempt.get(w.name);
+      if (taken === undefined || recorded !== taken) this.#settleExempt.delete(w.name);
       this.#disturbed.add(w.name);
     }
     const phaseBefore = before?.metadata?.annotations?.[Annotation.Phase];
@@ -197,7 +208,7 @@ export class Invariants {
         .map(holderOf)
         .filter((h) => this.#machines.has(h)),
     );
-    const unsettled = [...this.#disturbed].filter((n) => !holders.has(n) && !this.#exempt.has(n));
+    const unsettled = [...this.#disturbed].filter((n) => !holders.has(n) && !this.#settleExempt.has(n));
     if (holders.size + unsettled.length > this.#s.concurrency) {
       this.#fail(
         'granted-before-settled',

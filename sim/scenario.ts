@@ -6,9 +6,11 @@
 import {
   Annotation,
   emptiedSlot,
+  grantOf,
   inFlightGrant,
   MANUAL_HOLDER_PREFIX,
   PAUSE_LEASE,
+  recordedGrant,
   slotLeaseName,
 } from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
@@ -511,7 +513,7 @@ class People {
       }
       case 'give-up': {
         // kubectl baton release NODE --force: empty its slot and write baton.dev/given-up.
-        this.#inv.overridden(m.name);
+        this.#inv.overridden(m.name, this.#recordedGrantOf(m.name));
         this.#inv.gaveUp(m.name);
         this.#kubectl(`kubectl baton release ${m.name} --force`, () => {
           for (const l of this.#server.all('lease') as V1Lease[]) {
@@ -562,7 +564,7 @@ class People {
       case 'delete-node':
         // Its pods and cordon go with the object: the settle rule cannot hold for it (an override),
         // the count of machines down must. So does its attempt count: a new count starts.
-        this.#inv.overridden(m.name);
+        this.#inv.overridden(m.name, this.#recordedGrantOf(m.name));
         this.#inv.attemptsReset(m.name);
         this.#kubectl(`kubectl delete node ${m.name}`, () => this.#server.delete('node', m.name, 'person'));
         // The kubelet registers the node again when it next syncs (if the machine is up).
@@ -642,8 +644,15 @@ class People {
 
   /** A person takes a slot away: its holder is exempt from the settle rule (an override). */
   #override(slot: string): void {
-    const holder = (this.#server.peek('lease', slot) as V1Lease | undefined)?.spec?.holderIdentity;
-    if (holder) this.#inv.overridden(holder);
+    const lease = this.#server.peek('lease', slot) as V1Lease | undefined;
+    const holder = lease?.spec?.holderIdentity;
+    if (holder) this.#inv.overridden(holder, lease === undefined ? undefined : grantOf(lease)?.identity);
+  }
+
+  /** The grant the node's record names (ground truth read by the harness, not by baton). */
+  #recordedGrantOf(node: string): string | undefined {
+    const n = this.#server.peek('node', node) as V1Node | undefined;
+    return recordedGrant(n?.metadata?.annotations ?? {});
   }
 
   /** Faults stop: machines behave, processes run, links work. People's state (pause, holds) stays. */

@@ -62,6 +62,39 @@ describe('the simulation: its checks fire', () => {
   }, 60_000);
 });
 
+describe('the simulation: an override stays an override', () => {
+  // Schedules CI's random budget and the long run found after the fixes: each a person's
+  // documented override racing an agent's last check, which the invariants first counted as
+  // baton's doing. The ground truth is unchanged; what they judge is the README's promise.
+  it('a give-up landing after the agent read its acknowledged grant: the racing reboot is the override', async () => {
+    const r = await runScenario(
+      { seed: 29, nodes: 3, concurrency: 2, replicas: 1, maxRebootAttempts: 1, settleMs: 0, needing: 3 },
+      [
+        { at: 230, kind: 'request', target: 0, arg: 0 },
+        { at: 19504, kind: 'give-up', target: 0, arg: 0 },
+      ],
+    );
+    expect(r.violation).toBeUndefined();
+    expect(r.reboots).toBeGreaterThanOrEqual(3);
+  }, 60_000);
+
+  it('a slot deleted before its agent cordons on a read from just before: the settle rule no longer covers that node', async () => {
+    const r = await runScenario(
+      {
+        seed: 1678197673,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 2,
+        maxRebootAttempts: 1,
+        settleMs: 20_000,
+        needing: 2,
+      },
+      [{ at: 1223, kind: 'delete-slot', target: 0, arg: 0 }],
+    );
+    expect(r.violation).toBeUndefined();
+  }, 60_000);
+});
+
 describe('the simulation: a budget of fresh schedules', () => {
   it(
     `finds no violation in ${BUDGET_S} s of schedules`,
