@@ -327,7 +327,8 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...listenHost,
     default: '0.0.0.0',
-    description: 'Address the HTTP server (/metrics, /healthz, /readyz) listens on.',
+    description:
+      'Address the HTTP server (/metrics, /healthz, /readyz and the read-only API under /api/v1) listens on.',
     kuredFlag: 'metrics-host',
     kuredNote: 'kured\'s default "" (all interfaces) is written 0.0.0.0 (or ::) here.',
   },
