@@ -283,10 +283,38 @@ describe('plan: holders', () => {
         grantId: 'g-gone',
         kind: 'NodeDeleted',
         reason: 'node gone no longer exists',
+        unacknowledged: 'reboot',
       },
     ]);
     expect(p.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'x' }]);
     expect(p.taken).toBe(3);
+  });
+
+  it('a started grant whose node lost its record (Node re-created) settles, then is released, never on a reboot', () => {
+    // The long simulation found a slot held for good: the start acknowledged, then the Node
+    // deleted and registered again without baton's annotations; the release as not needed
+    // (which must find no acknowledgement) could never be written.
+    const started = slot(0, 'a', 30, true, { [SlotAnnotation.Started]: 'true' });
+    const cordoned = run([node('a', { cordoned: true }), node('b', { needs: true })], [started]);
+    expect(cordoned.releases).toEqual([]);
+    expect(cordoned.holding.get('a')?.stage).toBe('Cordoned');
+    expect(cordoned.grants).toEqual([]);
+    const back = run([node('a'), node('b', { needs: true })], [started]);
+    expect(back.releases).toEqual([
+      {
+        slot: 'baton-slot-0',
+        holder: 'a',
+        grantId: 'g-a',
+        kind: 'Aborted',
+        reason:
+          "a's record of its work under the grant is gone (Node re-created, or its annotations overwritten) and no reboot was acknowledged; settled",
+        unacknowledged: 'reboot',
+      },
+    ]);
+    // Settled counts from this controller's own observation, as for any holder.
+    const settling = run([node('a'), node('b', { needs: true })], [started], { settleMs: 60_000 });
+    expect(settling.releases).toEqual([]);
+    expect(settling.holding.get('a')?.stage).toBe('Settling');
   });
 
   it('keeps the slot of a node deleted after its reboot was acknowledged, until it is back on another boot', () => {

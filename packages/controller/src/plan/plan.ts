@@ -150,6 +150,12 @@ export interface Plan {
     readonly grantId: string | undefined;
     readonly kind: ReleaseKind;
     readonly reason: string;
+    /**
+     * The release is decided on what the node did *not* do, so the write must find the Lease
+     * without these acknowledgements (the plan's cache of the Lease may lag): `any` — neither
+     * the start nor a reboot; `reboot` — no reboot (the node cannot be going down).
+     */
+    readonly unacknowledged?: 'any' | 'reboot' | undefined;
   }[];
   /** Every node that needs a reboot and is not granted now, with the first gate that holds it. */
   readonly waiting: ReadonlyMap<string, Waiting>;
@@ -318,8 +324,15 @@ class PlanBuilder {
     if (i < this.#s.concurrency && !this.reserved.has(i)) this.free.push(i);
   }
 
-  #release(i: number, holder: string, grant: Grant | undefined, kind: ReleaseKind, reason: string): void {
-    this.releases.push({ slot: slotLeaseName(i), holder, grantId: grant?.id, kind, reason });
+  #release(
+    i: number,
+    holder: string,
+    grant: Grant | undefined,
+    kind: ReleaseKind,
+    reason: string,
+    unacknowledged?: 'any' | 'reboot',
+  ): void {
+    this.releases.push({ slot: slotLeaseName(i), holder, grantId: grant?.id, kind, reason, unacknowledged });
     if (kind === 'Aborted' || kind === 'Lapsed') this.backingOff.add(holder);
     this.#freed(i);
   }
@@ -360,7 +373,7 @@ class PlanBuilder {
       );
     } else {
       // No acknowledged reboot: its agent cannot have given the command under this grant.
-      this.#release(i, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`);
+      this.#release(i, holder, grant, 'NodeDeleted', `node ${holder} no longer exists`, 'reboot');
     }
   }
 
@@ -372,6 +385,14 @@ class PlanBuilder {
     if (phase === AgentPhase.Rebooted || phase === AgentPhase.Held || phase === AgentPhase.Aborted)
       outcome = phase;
     else if (!working && grant.rebootFromBootId !== undefined) outcome = 'RecordLost';
+    else if (!working && grant.started) {
+      // Its start was acknowledged, so its agent recorded this grant once; that record is gone
+      // (the Node re-created, or its annotations overwritten) and no reboot was acknowledged, so
+      // none began. The work ended without a reboot: settle, then release — never on a Lease
+      // that meanwhile says a reboot began.
+      this.#judgeFinished(i, lease, node, holder, grant, AgentPhase.Aborted, { recordLost: true });
+      return;
+    }
 
     if (outcome === undefined && !working) this.#judgeUnstarted(i, node, holder, grant);
     else if (outcome === undefined) this.#judgeWorking(i, node, holder, grant);
@@ -381,7 +402,7 @@ class PlanBuilder {
   /** Nothing done under this grant yet: keep it, or release it when not needed or lapsed. */
   #judgeUnstarted(i: number, node: V1Node, holder: string, grant: Grant): void {
     if (!nodeNeedsReboot(node)) {
-      this.#release(i, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`);
+      this.#release(i, holder, grant, 'NotNeeded', `${holder} no longer needs a reboot`, 'any');
       return;
     }
     const age = this.#seen.grantAgeMs(grant.identity);
@@ -392,6 +413,7 @@ class PlanBuilder {
         grant,
         'Lapsed',
         `${holder} started no work under the grant within ${Math.round(this.#s.grantDurationMs / 1000)} s`,
+        'any',
       );
       return;
     }
@@ -424,6 +446,7 @@ class PlanBuilder {
     holder: string,
     grant: Grant,
     outcome: SettleGrant['outcome'],
+    o: { readonly recordLost?: boolean } = {},
   ): void {
     const record = lease.metadata?.annotations?.[SlotAnnotation.GrantedWorkloads];
     const facts =
@@ -453,6 +476,17 @@ class PlanBuilder {
         SettleStage.Settling,
         `settling: healthy for ${Math.floor(healthyFor / 1000)} s of ${Math.ceil(this.#s.settleMs / 1000)} s`,
         { healthy: true },
+      );
+      return;
+    }
+    if (o.recordLost) {
+      this.#release(
+        i,
+        holder,
+        grant,
+        check.kind,
+        `${holder}'s record of its work under the grant is gone (Node re-created, or its annotations overwritten) and no reboot was acknowledged; settled`,
+        'reboot',
       );
       return;
     }

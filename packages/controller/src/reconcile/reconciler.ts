@@ -294,16 +294,9 @@ export class Reconciler {
       if (!this.#mayWrite('release')) return false;
       try {
         if (!(await this.#confirmIdle(r))) continue;
-        // A release decided because the node did nothing must not free a slot whose node has
-        // started (the start acknowledged meanwhile, by this controller's own earlier write); a
-        // deleted Node's, one that says it may be down (its reboot acknowledged).
-        const unacknowledged =
-          r.kind === 'Lapsed' || r.kind === 'NotNeeded'
-            ? 'any'
-            : r.kind === 'NodeDeleted'
-              ? 'reboot'
-              : undefined;
-        if (await slots.release(r.slot, r.holder, r.grantId, { unacknowledged })) {
+        // A release decided on what the node did not do carries the acknowledgements the Lease
+        // must still lack (the plan's cache of it may lag this controller's own earlier write).
+        if (await slots.release(r.slot, r.holder, r.grantId, { unacknowledged: r.unacknowledged })) {
           log.info({ slot: r.slot, node: r.holder, why: r.reason }, 'released slot');
           metrics.released(r.kind);
           this.#noteBackoff(pass, r);
@@ -486,11 +479,12 @@ export class Reconciler {
   }
 
   /**
-   * For a release decided because the node did nothing under its grant: true when a fresh read
-   * of the Node agrees (no work recorded under this grant; for NotNeeded, no reboot needed).
+   * For a release decided on what the node did not do (lapsed, not needed, its record of the
+   * grant gone, its Node deleted): true when a fresh read of the Node agrees (no work recorded
+   * under this grant; for NotNeeded, no reboot needed).
    */
   async #confirmIdle(r: Plan['releases'][number]): Promise<boolean> {
-    if ((r.kind !== 'Lapsed' && r.kind !== 'NotNeeded') || this.#d.readNode === undefined) return true;
+    if (r.unacknowledged === undefined || this.#d.readNode === undefined) return true;
     const fresh = await this.#d.readNode(r.holder);
     if (fresh === undefined) return true;
     const identity = r.grantId === undefined ? undefined : grantIdentity(r.slot, r.grantId);
