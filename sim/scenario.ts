@@ -565,10 +565,6 @@ class People {
         // Its pods and cordon go with the object: the settle rule cannot hold for it (an override),
         // the count of machines down must. So does its attempt count: a new count starts.
         this.#inv.overridden(m.name, this.#recordedGrantOf(m.name));
-        {
-          const identity = this.#recordedGrantOf(m.name);
-          if (identity !== undefined) this.#recordTaken(m.name, identity, 'node');
-        }
         this.#inv.attemptsReset(m.name);
         this.#kubectl(`kubectl delete node ${m.name}`, () => this.#server.delete('node', m.name, 'person'));
         // The kubelet registers the node again when it next syncs (if the machine is up).
@@ -652,23 +648,6 @@ class People {
     const holder = lease?.spec?.holderIdentity;
     const identity = lease === undefined ? undefined : grantOf(lease)?.identity;
     if (holder) this.#inv.overridden(holder, identity);
-    if (holder && identity !== undefined) this.#recordTaken(holder, identity, 'slot');
-  }
-
-  /**
-   * The known gap (docs/safety.md, "Open finding"; README, Safety): a person who deletes both a
-   * rebooting node's Node object and its slot Lease leaves nothing that says its machine is
-   * down. Until the controller remembers the reboots it acknowledged, the checker counts that
-   * pair like a give-up — the README says so — so that CI's random budget stays a test of the
-   * promises made. Remove this when the gap is closed.
-   */
-  readonly #taken = new Map<string, { identity: string; node: boolean; slot: boolean }>();
-  #recordTaken(node: string, identity: string, what: 'node' | 'slot'): void {
-    const t = this.#taken.get(node);
-    const entry = t !== undefined && t.identity === identity ? t : { identity, node: false, slot: false };
-    entry[what] = true;
-    this.#taken.set(node, entry);
-    if (entry.node && entry.slot) this.#inv.gaveUp(node);
   }
 
   /** The grant the node's record names (ground truth read by the harness, not by baton). */

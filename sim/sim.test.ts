@@ -112,6 +112,30 @@ describe('the simulation: found after the fixes, in the decision code', () => {
   }, 60_000);
 });
 
+describe('the simulation: found by the long run on the final code', () => {
+  it("a rebooting node's Node object and slot Lease both deleted: the controller remembers the reboot it acknowledged", async () => {
+    // The long run (seed 20269128, schedule 155,792): nothing left said node-1's machine was
+    // going down, and node-0 was granted: two machines down at concurrency 1.
+    const r = await runScenario(
+      {
+        seed: 1659997842,
+        nodes: 4,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 4,
+      },
+      [
+        { at: 10367, kind: 'delete-node', target: 1, arg: 0 },
+        { at: 10384, kind: 'delete-slot', target: 0, arg: 0 },
+      ],
+    );
+    expect(r.violation).toBeUndefined();
+    expect(r.reboots).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+});
+
 describe('the simulation: a budget of fresh schedules', () => {
   it(
     `finds no violation in ${BUDGET_S} s of schedules`,

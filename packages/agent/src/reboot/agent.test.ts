@@ -392,6 +392,24 @@ describe('the agent, given a grant', () => {
     expect(w.reboots).toBe(1);
   });
 
+  it('after its command, writes the reboot back on a Node object registered again without it, even with its Lease gone', async () => {
+    // Issue 14: a person deleted the Node object of a node going down, then its slot Lease;
+    // nothing left said the machine may be down. The agent that gave the command says it again.
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    w.node.node = makeNode().node; // deleted and registered again by its kubelet: no record
+    w.leases = [];
+    expect(await w.agent.reconcile()).toBe('waiting-for-reboot');
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooting);
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
+    expect(w.node.ann(Annotation.RebootFromBootId)).toBe('boot-1');
+    // Still on that boot after the grace: the reboot did not happen; it says so under that grant.
+    w.mono += settings.shutdownGraceMs;
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Aborted);
+    expect(w.node.ann(Annotation.Grant)).toBe(G1);
+    expect(w.reboots).toBe(1);
+  });
+
   it('does not start again under the grant it aborted, only under a newer one (by identity, not time)', async () => {
     w.drainResult = { outcome: 'refused', evicted: 0, rounds: 1, elapsedMs: 0, refused: [] };
     expect(await w.agent.reconcile()).toBe('aborted');

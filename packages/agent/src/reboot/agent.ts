@@ -165,8 +165,8 @@ export class Agent {
    * command was not given. A restarted process does not know that.
    */
   #recordedRebooting = false;
-  /** When this process gave the reboot command (monotonic), if it did. */
-  #commandGivenAt: number | undefined;
+  /** When this process gave the reboot command (monotonic), under which grant, from which boot. */
+  #command: { readonly at: number; readonly identity: string; readonly fromBootId: string } | undefined;
   readonly #steps = singleFlight(() => this.#reconcileOnce(), { again: true });
   /** The grant identity its node's record names, as last read (preferred should several name it). */
   #working: string | undefined;
@@ -228,9 +228,23 @@ export class Agent {
 
   async #reconcileOnce(): Promise<Step> {
     const watched = this.#d.watchedNode?.();
-    const working = this.#commandGivenAt !== undefined || this.#recordedRebooting;
+    const working = this.#command !== undefined || this.#recordedRebooting;
     if (watched !== undefined && !working && this.#idleGiven(watched)) return 'idle';
-    const node = await this.#d.node.read();
+    let node = await this.#d.node.read();
+    const command = this.#command;
+    if (command !== undefined && node.metadata?.annotations?.[Annotation.RebootFromBootId] === undefined) {
+      // 0. This process gave the reboot command and the node's record of it is gone (the Node
+      // object deleted and registered again by its kubelet): write it back, so that the
+      // controller and people see this machine may be going down even if its Lease is gone too.
+      node = await this.#setPhase(AgentPhase.Rebooting, {
+        [Annotation.Grant]: command.identity,
+        [Annotation.RebootFromBootId]: command.fromBootId,
+      });
+      this.#d.log.warn(
+        { grant: command.identity, bootId: command.fromBootId },
+        'the record of the reboot under way was gone from the Node object; wrote it back',
+      );
+    }
     const ann = node.metadata?.annotations ?? {};
     const fromBootId = ann[Annotation.RebootFromBootId];
     const bootId = node.status?.nodeInfo?.bootID ?? '';
@@ -304,10 +318,10 @@ export class Agent {
     // The reboot did not happen only if, after the grace, a live kubelet says so: Ready on the
     // very boot it reboots from. A NotReady node may be booting behind a slow kubelet.
     const stillOnOldBoot = () => isNodeReady(node);
-    if (this.#commandGivenAt !== undefined) {
+    if (this.#command !== undefined) {
       // This process gave the command: the machine is going down (a shutdown can take minutes).
       // A grant that lapses or is emptied meanwhile changes nothing.
-      if (now - this.#commandGivenAt < grace || !stillOnOldBoot()) return 'waiting-for-reboot';
+      if (now - this.#command.at < grace || !stillOnOldBoot()) return 'waiting-for-reboot';
       return this.#abort(
         node,
         `the node was Ready on boot ${fromBootId} ${Math.round(grace / 1000)} s after the reboot command (--shutdown-grace): the reboot did not happen`,
@@ -485,14 +499,14 @@ export class Agent {
     );
     this.#d.log.info({ bootId, how: this.#d.rebooter.description }, 'rebooting');
     this.#recordedRebooting = false;
-    this.#commandGivenAt = this.#d.clock.monotonicMs();
+    this.#command = { at: this.#d.clock.monotonicMs(), identity: grant.identity, fromBootId: bootId };
     try {
       await this.#d.rebooter.reboot();
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof RebootNotStartedError) {
         // The command never ran (not found, not executable): nothing can be going down.
-        this.#commandGivenAt = undefined;
+        this.#command = undefined;
         await this.#d.events.record('Warning', EventReason.RebootAborted, message);
         return this.#abort(await this.#d.node.read(), `the reboot command could not be started: ${message}`);
       }
@@ -514,7 +528,7 @@ export class Agent {
 
   async #completeAfterReboot(node: V1Node, restore?: string): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
-    this.#commandGivenAt = undefined;
+    this.#command = undefined;
     this.#recordedRebooting = false;
     if (ann[Annotation.Phase] !== AgentPhase.Verifying || restore !== undefined)
       await this.#setPhase(
@@ -594,7 +608,7 @@ export class Agent {
   async #abort(node: V1Node, why: string, restore?: string): Promise<Step> {
     const ann = node.metadata?.annotations ?? {};
     this.#recordedRebooting = false;
-    this.#commandGivenAt = undefined;
+    this.#command = undefined;
     await this.#undoNodeChanges(ann[Annotation.WasUnschedulable] === 'false');
     await this.#setPhase(AgentPhase.Aborted, {
       ...(restore === undefined ? {} : { [Annotation.Grant]: restore }),

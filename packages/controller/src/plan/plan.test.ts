@@ -7,6 +7,7 @@ import {
   type PlanObservations,
   type PlanSettings,
   plan,
+  type RebootUnderway,
   type SlotLease,
 } from './plan.ts';
 
@@ -86,12 +87,18 @@ function slot(
 
 /** Observations as a controller would have them: every grant seen `ageMs` ago, healthy for `healthyMs`. */
 const seen = (
-  o: { ageMs?: number; healthyMs?: number; backoff?: Record<string, number> } = {},
+  o: {
+    ageMs?: number;
+    healthyMs?: number;
+    backoff?: Record<string, number>;
+    reboots?: readonly RebootUnderway[];
+  } = {},
 ): PlanObservations => ({
   grantAgeMs: () => o.ageMs ?? 0,
   healthyForMs: () => o.healthyMs,
   healthySince: () => (o.healthyMs === undefined ? undefined : new Date(NOW.getTime() - o.healthyMs)),
   backoffRemainingMs: (n) => o.backoff?.[n],
+  rebootsUnderway: () => o.reboots ?? [],
 });
 
 const run = (
@@ -366,6 +373,64 @@ describe('plan: holders', () => {
       since: 9999,
     });
     expect(run([back, node('b', { needs: true })], []).grants).toMatchObject([{ node: 'a' }]);
+  });
+
+  it('remembers an acknowledged reboot whose Node object and slot Lease were both deleted, until the node is back', () => {
+    // Issue 14, found by the long simulation (seed 20269128, schedule 155,792): a person deleted
+    // the Node object of a node going down and then its slot Lease; nothing left said the machine
+    // was down, and the next node was granted: two down at concurrency 1.
+    const acked = slot(0, 'a', 30, true, { [SlotAnnotation.RebootFromBootId]: 'b1' });
+    const first = run([node('x', { needs: true })], [acked]);
+    expect(first.rebootsUnderway).toEqual([{ identity: 'baton-slot-0/g-a', node: 'a', fromBootId: 'b1' }]);
+    expect(first.taken).toBe(1); // counted once: its Lease carries it
+    const remembered = seen({ reboots: first.rebootsUnderway });
+    const x = node('x', { needs: true });
+    // Both gone: still counted, its slot index kept, the next node waits.
+    const gone = run([x], [], {}, NOW, remembered);
+    expect(gone.grants).toEqual([]);
+    expect(gone.taken).toBe(1);
+    expect(gone.holding.get('a')).toMatchObject({ stage: 'Orphaned', identity: 'baton-slot-0/g-a' });
+    expect(gone.holding.get('a')?.why).toMatch(/restart the controller/);
+    expect(gone.waiting.get('x')?.reason).toBe('WaitingForSlot');
+    expect(gone.rebootsUnderway).toEqual(first.rebootsUnderway);
+    expect(run([x], [], { concurrency: 2 }, NOW, remembered).grants).toMatchObject([
+      { slot: 'baton-slot-1', node: 'x' },
+    ]);
+    // Registered again without a record, still on the boot it reboots from, or not Ready yet on
+    // a new one: still counted.
+    for (const a of [node('a'), node('a', { bootId: 'b2', ready: false })]) {
+      const p = run([a, x], [], {}, NOW, remembered);
+      expect(p.grants).toEqual([]);
+      expect(p.holding.get('a')?.stage).toBe('Orphaned');
+    }
+    // Ready on a new boot: forgotten, the next node goes.
+    const back = run([node('a', { bootId: 'b2' }), x], [], {}, NOW, remembered);
+    expect(back.rebootsUnderway).toEqual([]);
+    expect(back.grants).toMatchObject([{ node: 'x' }]);
+    // Its agent wrote the record back and says the work under that grant ended (aborted: the
+    // machine never went down), or a person gave up on that grant: forgotten.
+    const ended = node('a', { phase: AgentPhase.Aborted, grant: 'baton-slot-0/g-a' });
+    const givenUp = node('a', { givenUp: 'baton-slot-0/g-a' });
+    for (const a of [ended, givenUp]) {
+      const p = run([a, x], [], {}, NOW, remembered);
+      expect(p.rebootsUnderway).toEqual([]);
+      expect(p.grants).toMatchObject([{ node: 'x' }]);
+    }
+    // Its agent wrote the record back mid-reboot: counted once, by the record.
+    const rewritten = node('a', { phase: AgentPhase.Rebooting, grant: 'baton-slot-0/g-a', fromBoot: 'b1' });
+    const once = run([rewritten, x], [], {}, NOW, remembered);
+    expect(once.taken).toBe(1);
+    expect(once.rebootsUnderway).toHaveLength(1);
+    // Gone longer than the reboot timeout: the rollout halts, saying what a person can do.
+    const late = run(
+      [x],
+      [],
+      {},
+      NOW,
+      seen({ reboots: first.rebootsUnderway, ageMs: settings.rebootTimeoutMs + 1 }),
+    );
+    expect(late.halted?.node).toBe('a');
+    expect(late.halted?.detail).toMatch(/restart the controller/);
   });
 
   it('acknowledges the start of the work, then a recorded reboot, once each, on the grant it belongs to', () => {

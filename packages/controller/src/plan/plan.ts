@@ -6,7 +6,9 @@
  * or not — a node in the middle of a reboot keeps its slot until it has settled — or a person,
  * `manual:<who>`), and also when no Lease names it but a node's own record says it is mid-reboot
  * under one (the Lease was deleted or emptied by hand): what the node says it is doing counts as
- * much as what the Lease says. New grants are made only while taken slots < concurrency, into
+ * much as what the Lease says; and when both are gone (a person deleted the Node object and the
+ * Lease of a node going down), a reboot this controller saw acknowledged still counts until the
+ * node is back, Ready on a new boot ({@link RebootUnderway}). New grants are made only while taken slots < concurrency, into
  * slots whose index is below concurrency and that no such node still uses. So lowering
  * concurrency never adds a holder; raising it adds at most the difference.
  *
@@ -23,6 +25,7 @@ import {
   type Grant,
   grantOf,
   inFlightGrant,
+  isNodeReady,
   leaseTime,
   nodeNeedsReboot,
   rebootRequiredOf,
@@ -92,6 +95,21 @@ export interface PlanObservations {
   healthySince(identity: string): Date | undefined;
   /** How long `node` must still wait after a grant that ended without a reboot; undefined: none. */
   backoffRemainingMs(node: string): number | undefined;
+  /**
+   * The reboots this controller saw acknowledged (on a Lease, or by its own write) and has not
+   * yet seen end: the one memory of a machine that may be down that no person can delete.
+   */
+  rebootsUnderway(): readonly RebootUnderway[];
+}
+
+/**
+ * A reboot acknowledged under a grant: from then on the node's machine may be down until it is
+ * Ready on a boot other than `fromBootId`.
+ */
+export interface RebootUnderway {
+  readonly identity: string;
+  readonly node: string;
+  readonly fromBootId: string;
 }
 
 /** No observations yet: everything first seen now (unit tests; a controller's first pass). */
@@ -100,6 +118,7 @@ export const FIRST_SIGHT: PlanObservations = {
   healthyForMs: () => undefined,
   healthySince: () => undefined,
   backoffRemainingMs: () => undefined,
+  rebootsUnderway: () => [],
 };
 
 export interface PlanInput {
@@ -184,6 +203,8 @@ export interface Plan {
   >;
   /** Every grant identity this plan saw held (so the observations can forget the others). */
   readonly grantsSeen: readonly string[];
+  /** The reboots still under way after this plan: the controller remembers these, forgets the rest. */
+  readonly rebootsUnderway: readonly RebootUnderway[];
   /** When the first settling holder's settle time ends: plan again then, not at the next tick. */
   readonly wakeInMs: number | undefined;
 }
@@ -231,6 +252,7 @@ class PlanBuilder {
   /** Released in this plan after a grant that ended without a reboot: not granted again now. */
   readonly backingOff = new Set<string>();
   readonly grantsSeen: string[] = [];
+  readonly rebootsUnderway: RebootUnderway[] = [];
   readonly invalidSlots: { slot: string; holder: string; problem: string }[] = [];
   /** Slot indexes below the concurrency that nobody uses, lowest first. */
   readonly free: number[] = [];
@@ -280,6 +302,49 @@ class PlanBuilder {
         identity,
         healthy: false,
       });
+    }
+    this.#countRemembered(carried);
+  }
+
+  /**
+   * Step 1b: the reboots this controller remembers as under way. Each one ends when its node is
+   * Ready on a new boot, its record says the work under that grant ended, or a person gave up on
+   * it; until then, if neither a Lease nor the node's record shows it (both deleted by hand while
+   * the machine was going down), it counts as holding its slot all the same.
+   */
+  #countRemembered(carried: ReadonlySet<string>): void {
+    const remembered = new Map(this.#seen.rebootsUnderway().map((r) => [r.identity, r]));
+    for (const l of this.slots.values()) {
+      const g = grantOf(l);
+      if (g?.rebootFromBootId !== undefined && !remembered.has(g.identity))
+        remembered.set(g.identity, { identity: g.identity, node: g.holder, fromBootId: g.rebootFromBootId });
+    }
+    for (const r of remembered.values()) {
+      const node = this.nodes.get(r.node);
+      const ann = node?.metadata?.annotations ?? {};
+      if (node !== undefined) {
+        const bootId = node.status?.nodeInfo?.bootID ?? '';
+        const backOnNewBoot = bootId !== '' && bootId !== r.fromBootId && isNodeReady(node);
+        const ended = recordedGrant(ann) === r.identity && inFlightGrant(ann) !== r.identity;
+        if (backOnNewBoot || ended || ann[Annotation.GivenUp] === r.identity) continue;
+      }
+      this.rebootsUnderway.push(r);
+      if (carried.has(r.identity) || inFlightGrant(ann) === r.identity || this.holders.has(r.node)) continue;
+      const index = slotIndexOf(splitGrantIdentity(r.identity)?.slot ?? '');
+      if (index !== undefined) this.reserved.add(index);
+      this.taken++;
+      this.holders.add(r.node);
+      this.grantsSeen.push(r.identity);
+      const age = this.#seen.grantAgeMs(r.identity);
+      const gone = node === undefined ? 'Node object' : "Node's record of it";
+      const why = `its reboot from boot ${r.fromBootId} under ${r.identity} was acknowledged, then its slot Lease and its ${gone} were deleted (by hand?); it counts as holding a slot until it is Ready on a new boot (if its machine is gone for good, restart the controller to forget it)`;
+      this.holding.set(r.node, { stage: SettleStage.Orphaned, why, identity: r.identity, healthy: false });
+      if (age > this.#s.rebootTimeoutMs) {
+        this.halted ??= {
+          node: r.node,
+          detail: `${r.node} has not come back ${Math.round(age / 1000)} s after its grant: ${why}; the rollout is halted until a person acts`,
+        };
+      }
     }
   }
 
@@ -594,6 +659,7 @@ export function plan(input: PlanInput): Plan {
     holding: b.holding,
     invalidSlots: b.invalidSlots,
     grantsSeen: b.grantsSeen,
+    rebootsUnderway: b.rebootsUnderway,
     wakeInMs: b.wakeInMs,
   };
 }

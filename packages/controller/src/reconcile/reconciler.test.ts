@@ -245,6 +245,31 @@ describe('Reconciler: the reboot acknowledgement', () => {
     expect(s.writes).toContain('acknowledge baton-slot-0 a/g-a b1');
   });
 
+  it('remembers the reboot it acknowledged: deleting the Node object and the Lease lets no other node go', async () => {
+    // Issue 14 (the long simulation, seed 20269128): both deleted right after the acknowledgement,
+    // before the cache ever showed it on the Lease.
+    const state = {
+      nodes: [
+        node('a', { needs: true, phase: AgentPhase.Rebooting, fromBoot: 'b1' }),
+        node('b', { needs: true }),
+      ],
+      leases: [held('a', 30)],
+    };
+    const s = setup(state);
+    await s.r.reconcile();
+    expect(s.writes).toContain('acknowledge baton-slot-0 a/g-a b1');
+    state.nodes = [node('b', { needs: true })];
+    state.leases = [];
+    await s.r.reconcile();
+    expect(s.grants).toEqual([]);
+    // Back, Ready on a new boot: forgotten, and the next node goes.
+    const back = node('a');
+    back.status = { ...back.status, nodeInfo: { bootID: 'b2' } as never };
+    state.nodes = [back, node('b', { needs: true })];
+    await s.r.reconcile();
+    expect(s.grants).toMatchObject([{ slot: 'baton-slot-0', node: 'b' }]);
+  });
+
   it('acknowledges the start of the work first: the agent cordons only after it', async () => {
     const s = setup({
       nodes: [node('a', { needs: true, phase: AgentPhase.Cordoning })],

@@ -37,7 +37,13 @@ import {
 import type { LeaseEvents } from '../observe/lease-events.ts';
 import type { ControllerMetrics } from '../observe/metrics.ts';
 import { type Notification, NotificationEvent } from '../observe/notify.ts';
-import { type Plan, type PlanObservations, type PlanSettings, plan } from '../plan/plan.ts';
+import {
+  type Plan,
+  type PlanObservations,
+  type PlanSettings,
+  plan,
+  type RebootUnderway,
+} from '../plan/plan.ts';
 import type { SettleObserver } from '../settle/settle-observer.ts';
 import type { SlotWriter } from '../slots/slot-writes.ts';
 
@@ -139,6 +145,12 @@ export class Reconciler {
   #healthy = new Map<string, { readonly mono: number; readonly wall: Date }>();
   /** Node → the back-off after its last grant ended without a reboot. */
   #backoff = new Map<string, { readonly until: number; readonly streak: number }>();
+  /**
+   * Grant identity → a reboot this process saw acknowledged and has not seen end. Kept across
+   * passes and through lost leadership (it only ever holds a slot back): should a person delete
+   * both the Lease and the Node object of a node going down, this is what still counts it.
+   */
+  #reboots = new Map<string, RebootUnderway>();
 
   constructor(settings: PlanSettings, deps: ReconcilerDeps) {
     this.#s = settings;
@@ -180,6 +192,7 @@ export class Reconciler {
         }
         return b === undefined || b.until <= mono ? undefined : b.until - mono;
       },
+      rebootsUnderway: () => [...this.#reboots.values()],
     };
   }
 
@@ -246,6 +259,7 @@ export class Reconciler {
     const healthyNow = new Set([...p.holding.values()].filter((h) => h.healthy).map((h) => h.identity));
     for (const id of healthyNow) if (!this.#healthy.has(id)) this.#healthy.set(id, { mono, wall: now });
     for (const id of [...this.#healthy.keys()]) if (!healthyNow.has(id)) this.#healthy.delete(id);
+    this.#reboots = new Map(p.rebootsUnderway.map((r) => [r.identity, r]));
     return {
       now,
       nodes,
@@ -391,8 +405,14 @@ export class Reconciler {
       if (!this.#mayWrite('acknowledge')) return false;
       try {
         const what = a.bootId === undefined ? 'the start of its work' : `its reboot from boot ${a.bootId}`;
-        if (await slots.acknowledge(a.slot, { node: a.node, grantId: a.grantId }, a.bootId))
+        if (await slots.acknowledge(a.slot, { node: a.node, grantId: a.grantId }, a.bootId)) {
           log.info({ slot: a.slot, node: a.node, bootId: a.bootId }, `acknowledged ${what}`);
+          if (a.bootId !== undefined) {
+            // From now on the machine may go down: remembered before the cache shows the Lease.
+            const identity = grantIdentity(a.slot, a.grantId);
+            this.#reboots.set(identity, { identity, node: a.node, fromBootId: a.bootId });
+          }
+        }
       } catch (err) {
         log.warn({ slot: a.slot, err: describeKubeError(err) }, 'could not acknowledge');
       }
