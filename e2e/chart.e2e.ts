@@ -11,12 +11,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentPhase, Annotation, REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
+import {
+  AgentPhase,
+  Annotation,
+  PAUSE_LEASE,
+  REBOOT_GATE_CONDITION,
+  REBOOT_REQUIRED_CONDITION,
+} from '@baton/protocol';
 import { normalizeKubeError } from '@baton/runtime';
 import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  EventsV1Api,
   type KubeConfig,
   PolicyV1Api,
   type V1Node,
@@ -39,21 +46,21 @@ import {
 } from './harness/kube.ts';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.ts';
 import type { ManagedProcess } from './harness/processes.ts';
+import { type Refuser, SECURITY_ROWS } from './security-table.ts';
 
-type Outcome = 'allowed' | 'denied';
+/** The ServiceAccounts bound to the chart's operator and viewer roles (values userRoles). */
+const OPERATOR_SA = 'ops';
+const VIEWER_SA = 'viewer';
+/** The label the chart configures as the agent's pre-reboot label: its policy allows it. */
+const CONFIGURED_LABEL = 'e2e.baton.dev/rebooting';
+/** A taint on the agent's node that is not baton's: the agent may not remove it. */
+const KEPT_TAINT = 'e2e.baton.dev/keep';
 
-interface Row {
-  readonly who: string;
-  readonly request: string;
-  readonly expected: Outcome;
-  readonly run: () => Promise<unknown>;
-}
+type Outcome = 'allowed' | Refuser | 'PodSecurity';
 
 /**
- * Sends the request; "allowed" if it succeeded, "denied" with the API server's answer if 403. A
- * 409 Conflict is "allowed" too: the API server checks the resourceVersion only after
- * authorization and admission passed (another writer, the agent or the kubelet, changed the
- * object in between).
+ * Sends the request: "allowed" if it succeeded; if refused (403), who refused it — an admission
+ * policy (its message follows "denied request:"), RBAC ("cannot <verb> resource"), or Pod Security.
  */
 async function attempt(run: () => Promise<unknown>): Promise<{ outcome: Outcome; detail: string }> {
   try {
@@ -61,10 +68,32 @@ async function attempt(run: () => Promise<unknown>): Promise<{ outcome: Outcome;
     return { outcome: 'allowed', detail: 'ok' };
   } catch (err) {
     const e = normalizeKubeError(err);
-    if (e.code === 409 && e.reason === 'Conflict')
-      return { outcome: 'allowed', detail: `409 (authorized) ${e.message}` };
     if (e.code !== 403) throw new Error(`expected success or 403, got ${e.code} ${e.reason}: ${e.message}`);
-    return { outcome: 'denied', detail: `403 ${e.message}` };
+    if (/violates PodSecurity/.test(e.message)) return { outcome: 'PodSecurity', detail: `403 ${e.message}` };
+    const by: Refuser = /ValidatingAdmissionPolicy .* denied request/.test(e.message) ? 'policy' : 'RBAC';
+    if (by === 'RBAC' && !/ cannot \S+ resource /.test(e.message))
+      throw new Error(`a 403 from neither RBAC nor a policy: ${e.message}`);
+    return { outcome: by, detail: `403 ${e.message}` };
+  }
+}
+
+/** Who said no, in brief: the policy's message, or the verb and resource RBAC refused. */
+const brief = (detail: string) =>
+  detail
+    .replace(/^403 .*denied request: /, 'policy: ')
+    .replace(/^403 .*? (cannot \S+ resource "[^"]+"(?: in API group "[^"]*")?).*$/, 'RBAC: $1');
+
+/** Reads, changes and replaces a Node, again on a conflict (kwok writes its status meanwhile). */
+async function updateNode(api: CoreV1Api, name: string, change: (n: V1Node) => void): Promise<V1Node> {
+  for (let i = 0; ; i++) {
+    const n = await api.readNode({ name });
+    change(n);
+    try {
+      return await api.replaceNode({ name, body: n });
+    } catch (err) {
+      if (i < 5 && normalizeKubeError(err).code === 409) continue;
+      throw err;
+    }
   }
 }
 
@@ -93,9 +122,16 @@ describe('the Helm chart on the control plane', () => {
   const placeLabel = 'baton.dev/e2e-chart';
 
   const values = (policy: boolean) => ({
-    agent: { nodeSelector: { [placeLabel]: hex } },
+    agent: {
+      nodeSelector: { [placeLabel]: hex },
+      config: { preRebootNodeLabels: [`${CONFIGURED_LABEL}=true`] },
+    },
     controller: { nodeSelector: { [placeLabel]: hex } },
     agentNodePolicy: { enabled: policy },
+    userRoles: {
+      operators: [{ kind: 'ServiceAccount', name: OPERATOR_SA, namespace: ns }],
+      viewers: [{ kind: 'ServiceAccount', name: VIEWER_SA, namespace: ns }],
+    },
   });
   const helmKube = () => ['--namespace', ns, '--kubeconfig', inject('kubeconfig')];
   const installOrUpgrade = async (verb: 'install' | 'upgrade', policy: boolean) => {
@@ -122,6 +158,8 @@ describe('the Helm chart on the control plane', () => {
     ns = await createTestNamespace(kc, 'chart');
     otherNs = await createTestNamespace(kc, 'chart-other');
     dir = await mkdtemp(join(tmpdir(), 'baton-chart-e2e-'));
+    for (const name of [OPERATOR_SA, VIEWER_SA])
+      await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
     nodes = await createFakeNodes(kc, { prefix: `chart-${hex}`, count: 2, labels: { [placeLabel]: hex } });
     await waitForNodesReady(kc, nodes);
   });
@@ -153,31 +191,31 @@ describe('the Helm chart on the control plane', () => {
     expect(sas).toEqual(expect.arrayContaining([agentSa, controllerSa]));
   });
 
-  it('RBAC and policy matrix: each identity can do what it needs and nothing more', async () => {
+  it("the security table: every request of docs/security.md, with each identity's real token, answered as written", async () => {
     const [own, other] = nodes as [string, string];
     const agentPod = await podOn(agentPods, own);
-    const otherAgentPod = await podOn(agentPods, other);
     const controllerPod = (await core.listNamespacedPod({ namespace: ns, labelSelector: controllerPods }))
       .items[0]?.metadata?.name as string;
     const as = (token: string) => tokenKubeConfig(kc, token);
     const agent = as(
       (await mintPodToken(kc, { namespace: ns, serviceAccount: agentSa, pod: agentPod })).token,
     );
-    const otherAgent = as(
-      (await mintPodToken(kc, { namespace: ns, serviceAccount: agentSa, pod: otherAgentPod })).token,
-    );
     const unbound = as(await mintServiceAccountToken(kc, { namespace: ns, serviceAccount: agentSa }));
     const ctl = as(
       (await mintPodToken(kc, { namespace: ns, serviceAccount: controllerSa, pod: controllerPod })).token,
     );
+    const operator = as(await mintServiceAccountToken(kc, { namespace: ns, serviceAccount: OPERATOR_SA }));
+    const viewer = as(await mintServiceAccountToken(kc, { namespace: ns, serviceAccount: VIEWER_SA }));
     const agentCore = agent.makeApiClient(CoreV1Api);
     const agentLeases = agent.makeApiClient(CoordinationV1Api);
+    const agentEvents = agent.makeApiClient(EventsV1Api);
     const ctlCore = ctl.makeApiClient(CoreV1Api);
     const ctlLeases = ctl.makeApiClient(CoordinationV1Api);
-    const ctlApps = ctl.makeApiClient(AppsV1Api);
-    const ctlPolicy = ctl.makeApiClient(PolicyV1Api);
+    const opCore = operator.makeApiClient(CoreV1Api);
+    const opLeases = operator.makeApiClient(CoordinationV1Api);
+    const viewerLeases = viewer.makeApiClient(CoordinationV1Api);
 
-    // Objects the requests aim at.
+    // Objects the requests aim at, and a taint on its node that is not baton's.
     await core.createNamespacedSecret({
       namespace: ns,
       body: { metadata: { name: 'some-secret' }, stringData: { k: 'v' } },
@@ -186,295 +224,260 @@ describe('the Helm chart on the control plane', () => {
       namespace: ns,
       body: { metadata: { name: 'baton-slot-9' }, spec: { leaseDurationSeconds: 60 } },
     });
-    const victim: V1Pod = await core.createNamespacedPod({
+    await core.createNamespacedPod({
       namespace: ns,
       body: {
         metadata: { name: 'evict-me' },
         spec: { nodeName: own, containers: [{ name: 'c', image: 'registry.invalid/app:1' }] },
       },
     });
+    await updateNode(core, own, (n) => {
+      n.spec = { ...n.spec, taints: [...(n.spec?.taints ?? []), { key: KEPT_TAINT, effect: 'NoSchedule' }] };
+    });
 
-    const now = new Date();
-    const condition = {
-      type: REBOOT_REQUIRED_CONDITION,
-      status: 'False',
-      reason: 'NoSentinel',
-      message: 'matrix',
-      lastHeartbeatTime: now,
-      lastTransitionTime: now,
+    const condition = (type: string, status = 'False') => {
+      const now = new Date();
+      return {
+        type,
+        status,
+        reason: 'SecurityTable',
+        message: 'e2e',
+        lastHeartbeatTime: now,
+        lastTransitionTime: now,
+      };
     };
-    const lease = (name: string) => ({ metadata: { name }, spec: { holderIdentity: own } });
+    const patchStatus = (api: CoreV1Api, name: string, status: object) =>
+      api.patchNodeStatus({ name, body: { status } }, strategicMerge);
+    const patchMeta = (api: CoreV1Api, name: string, metadata: object) =>
+      api.patchNode({ name, body: { metadata } }, mergePatch);
     const cordon = (api: CoreV1Api, name: string, on: boolean) =>
       api.patchNode({ name, body: { spec: { unschedulable: on } } }, strategicMerge);
+    const lease = (name: string) => ({ metadata: { name }, spec: { holderIdentity: own } });
+    const emptySlot = async (api: CoordinationV1Api) => {
+      const l = await api.readNamespacedLease({ name: 'baton-slot-9', namespace: ns });
+      return api.replaceNamespacedLease({
+        name: 'baton-slot-9',
+        namespace: ns,
+        body: { ...l, spec: { ...l.spec, holderIdentity: undefined } },
+      });
+    };
+    const event = (namespace: string) =>
+      agentEvents.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${own}.e2e.${randomBytes(4).toString('hex')}` },
+          eventTime: new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date,
+          reportingController: 'baton.dev/e2e',
+          reportingInstance: own,
+          action: 'Probe',
+          reason: 'Probe',
+          type: 'Normal',
+          note: 'security table',
+          regarding: { apiVersion: 'v1', kind: 'Node', name: own },
+        },
+      });
+    const absentIsAuthorized = (p: Promise<unknown>) =>
+      p.catch((err: unknown) => {
+        if (normalizeKubeError(err).code === 404) return undefined; // authorized, not there
+        throw err;
+      });
 
-    // The policy takes a moment to be loaded by the API server after install.
+    const requests: Record<string, () => Promise<unknown>> = {
+      'agent-status-own': () =>
+        patchStatus(agentCore, own, { conditions: [condition(REBOOT_REQUIRED_CONDITION)] }),
+      'agent-cordon-own': () => cordon(agentCore, own, true),
+      'agent-uncordon-own': () => cordon(agentCore, own, false),
+      'agent-taint-own': async () => {
+        await updateNode(agentCore, own, (n) => {
+          n.spec = {
+            ...n.spec,
+            taints: [...(n.spec?.taints ?? []), { key: 'baton.dev/rebooting', effect: 'NoSchedule' }],
+          };
+        });
+        await updateNode(agentCore, own, (n) => {
+          n.spec = { ...n.spec, taints: n.spec?.taints?.filter((t) => t.key !== 'baton.dev/rebooting') };
+        });
+      },
+      'agent-annotate-own': () => patchMeta(agentCore, own, { annotations: { 'baton.dev/e2e-probe': 'x' } }),
+      'agent-label-configured': () => patchMeta(agentCore, own, { labels: { [CONFIGURED_LABEL]: 'true' } }),
+      'agent-replace-own': () => updateNode(agentCore, own, () => undefined),
+      'agent-list-leases': () => agentLeases.listNamespacedLease({ namespace: ns }),
+      'agent-list-pods-other': () =>
+        agentCore.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${other}` }),
+      'agent-evict': () =>
+        agentCore.createNamespacedPodEviction({
+          name: 'evict-me',
+          namespace: ns,
+          body: { metadata: { name: 'evict-me', namespace: ns } },
+        }),
+      'agent-event-default': () => event('default'),
+      'agent-cordon-other': () => cordon(agentCore, other, true),
+      'agent-status-other': () =>
+        patchStatus(agentCore, other, { conditions: [condition(REBOOT_REQUIRED_CONDITION)] }),
+      'agent-unbound-cordon': () => cordon(unbound.makeApiClient(CoreV1Api), own, true),
+      'agent-label-node-restriction': () =>
+        patchMeta(agentCore, own, { labels: { 'node-restriction.kubernetes.io/pool': 'stolen' } }),
+      'agent-label-node-role': () =>
+        patchMeta(agentCore, own, { labels: { 'node-role.kubernetes.io/control-plane': '' } }),
+      'agent-label-other': () => patchMeta(agentCore, own, { labels: { 'example.com/gpu': 'true' } }),
+      'agent-untaint-other': () =>
+        updateNode(agentCore, own, (n) => {
+          n.spec = { ...n.spec, taints: n.spec?.taints?.filter((t) => t.key !== KEPT_TAINT) };
+        }),
+      'agent-taint-other': () =>
+        updateNode(agentCore, own, (n) => {
+          n.spec = {
+            ...n.spec,
+            taints: [...(n.spec?.taints ?? []), { key: 'example.com/evict', effect: 'NoExecute' }],
+          };
+        }),
+      'agent-annotate-other': () => patchMeta(agentCore, own, { annotations: { 'example.com/owner': 'me' } }),
+      'agent-forge-ready': () => patchStatus(agentCore, own, { conditions: [condition('Ready')] }),
+      'agent-forge-gate': () =>
+        patchStatus(agentCore, own, { conditions: [condition(REBOOT_GATE_CONDITION)] }),
+      'agent-forge-address': () =>
+        patchStatus(agentCore, own, { addresses: [{ type: 'InternalIP', address: '192.0.2.66' }] }),
+      'agent-forge-boot-id': () => patchStatus(agentCore, own, { nodeInfo: { bootID: 'forged-boot' } }),
+      'agent-finalizer': () => patchMeta(agentCore, own, { finalizers: ['example.com/hold'] }),
+      'agent-create-node': () => agentCore.createNode({ body: { metadata: { name: `rogue-${hex}` } } }),
+      'agent-delete-node': () => agentCore.deleteNode({ name: own }),
+      'agent-create-lease': () =>
+        agentLeases.createNamespacedLease({ namespace: ns, body: lease('baton-slot-8') }),
+      'agent-update-lease': () => emptySlot(agentLeases),
+      'agent-delete-lease': () => agentLeases.deleteNamespacedLease({ name: 'baton-slot-9', namespace: ns }),
+      'agent-delete-pod': () => agentCore.deleteNamespacedPod({ name: 'evict-me', namespace: ns }),
+      'agent-get-secret': () => agentCore.readNamespacedSecret({ name: 'some-secret', namespace: ns }),
+      'agent-list-secrets': () => agentCore.listSecretForAllNamespaces(),
+      'agent-event-kube-system': () => event('kube-system'),
+      'agent-patch-event': () =>
+        agentEvents.patchNamespacedEvent(
+          { name: 'any', namespace: 'default', body: { note: 'rewritten' } },
+          mergePatch,
+        ),
+      'agent-token': () =>
+        agentCore.createNamespacedServiceAccountToken({
+          name: controllerSa,
+          namespace: ns,
+          body: { spec: { audiences: [] } },
+        }),
+      'controller-create-lease': () =>
+        ctlLeases.createNamespacedLease({ namespace: ns, body: lease('matrix-controller') }),
+      'controller-update-lease': () => emptySlot(ctlLeases),
+      'controller-list-nodes': () => ctlCore.listNode(),
+      'controller-gate': () => patchStatus(ctlCore, own, { conditions: [condition(REBOOT_GATE_CONDITION)] }),
+      'controller-list-pods': () => ctlCore.listPodForAllNamespaces(),
+      'controller-list-pdbs': () => ctl.makeApiClient(PolicyV1Api).listPodDisruptionBudgetForAllNamespaces(),
+      'controller-get-deployment': () =>
+        absentIsAuthorized(
+          ctl.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'absent', namespace: ns }),
+        ),
+      'controller-forge-ready': () => patchStatus(ctlCore, own, { conditions: [condition('Ready')] }),
+      'controller-forge-required': () =>
+        patchStatus(ctlCore, own, { conditions: [condition(REBOOT_REQUIRED_CONDITION, 'True')] }),
+      'controller-forge-capacity': () => patchStatus(ctlCore, own, { capacity: { pods: '9999' } }),
+      'controller-patch-lease': () =>
+        ctlLeases.patchNamespacedLease(
+          { name: 'baton-slot-9', namespace: ns, body: { spec: { holderIdentity: own } } },
+          mergePatch,
+        ),
+      'controller-delete-lease': () =>
+        ctlLeases.deleteNamespacedLease({ name: 'baton-slot-9', namespace: ns }),
+      'controller-lease-other-ns': () =>
+        ctlLeases.createNamespacedLease({ namespace: otherNs, body: lease('matrix-controller') }),
+      'controller-lease-kube-system': () =>
+        ctlLeases.createNamespacedLease({ namespace: 'kube-system', body: lease('matrix-controller') }),
+      'controller-cordon': () => cordon(ctlCore, own, true),
+      'controller-evict': () =>
+        ctlCore.createNamespacedPodEviction({
+          name: 'evict-me',
+          namespace: ns,
+          body: { metadata: { name: 'evict-me', namespace: ns } },
+        }),
+      'controller-delete-deployments': () =>
+        ctl.makeApiClient(AppsV1Api).deleteCollectionNamespacedDeployment({ namespace: ns }),
+      'controller-get-secret': () => ctlCore.readNamespacedSecret({ name: 'some-secret', namespace: ns }),
+      'controller-list-secrets': () => ctlCore.listNamespacedSecret({ namespace: 'kube-system' }),
+      'operator-pause': async () => {
+        await opLeases.createNamespacedLease({
+          namespace: ns,
+          body: { metadata: { name: PAUSE_LEASE }, spec: { holderIdentity: 'manual:e2e' } },
+        });
+        await opLeases.deleteNamespacedLease({ name: PAUSE_LEASE, namespace: ns });
+      },
+      'operator-empty-slot': () => emptySlot(opLeases),
+      'operator-annotate': async () => {
+        await patchMeta(opCore, own, { annotations: { [Annotation.RebootRequested]: 'e2e' } });
+        await patchMeta(opCore, own, { annotations: { [Annotation.RebootRequested]: null } });
+      },
+      'operator-cordon': async () => {
+        await cordon(opCore, own, true);
+        await cordon(opCore, own, false);
+      },
+      'operator-delete-slot': () => opLeases.deleteNamespacedLease({ name: 'baton-slot-9', namespace: ns }),
+      'operator-lease-other-ns': () =>
+        opLeases.createNamespacedLease({ namespace: otherNs, body: lease('matrix-operator') }),
+      'operator-get-secret': () => opCore.readNamespacedSecret({ name: 'some-secret', namespace: ns }),
+      'viewer-list': async () => {
+        await viewer.makeApiClient(CoreV1Api).listNode();
+        await viewerLeases.listNamespacedLease({ namespace: ns });
+      },
+      'viewer-update-slot': () => emptySlot(viewerLeases),
+      'viewer-pause': () =>
+        viewerLeases.createNamespacedLease({
+          namespace: ns,
+          body: { metadata: { name: PAUSE_LEASE }, spec: { holderIdentity: 'manual:e2e' } },
+        }),
+      'viewer-annotate': () =>
+        patchMeta(viewer.makeApiClient(CoreV1Api), own, {
+          annotations: { [Annotation.RebootRequested]: 'e2e' },
+        }),
+    };
+    expect(Object.keys(requests).sort()).toEqual(SECURITY_ROWS.map((r) => r.id).sort());
+
+    // The policies take a moment to be loaded by the API server after install.
     await waitFor(
-      'the own-node admission policy to be in force',
+      'the admission policies to be in force',
       async () =>
-        (
-          await attempt(() =>
-            agentCore.patchNode({ name: other, body: { metadata: { labels: { probe: 'x' } } } }, mergePatch),
-          )
-        ).outcome === 'denied',
+        (await attempt(requests['agent-cordon-other'] as () => Promise<unknown>)).outcome === 'policy' &&
+        (await attempt(requests['controller-forge-ready'] as () => Promise<unknown>)).outcome === 'policy',
       60_000,
     );
 
-    const rows: Row[] = [
-      {
-        who: `agent@${own}`,
-        request: `patch nodes/${own}/status (RebootRequired)`,
-        expected: 'allowed',
-        run: () =>
-          agentCore.patchNodeStatus(
-            { name: own, body: { status: { conditions: [condition] } } },
-            strategicMerge,
-          ),
-      },
-      {
-        who: `agent@${own}`,
-        request: `cordon node ${own}`,
-        expected: 'allowed',
-        run: () => cordon(agentCore, own, true),
-      },
-      {
-        who: `agent@${own}`,
-        request: `uncordon node ${own}`,
-        expected: 'allowed',
-        run: () => cordon(agentCore, own, false),
-      },
-      {
-        who: `agent@${own}`,
-        request: `replace node ${own} (update)`,
-        expected: 'allowed',
-        run: async () => agentCore.replaceNode({ name: own, body: await agentCore.readNode({ name: own }) }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `cordon node ${other}`,
-        expected: 'denied',
-        run: () => cordon(agentCore, other, true),
-      },
-      {
-        who: `agent@${own}`,
-        request: `patch nodes/${other}/status`,
-        expected: 'denied',
-        run: () =>
-          agentCore.patchNodeStatus(
-            { name: other, body: { status: { conditions: [condition] } } },
-            strategicMerge,
-          ),
-      },
-      {
-        who: `agent@${other}`,
-        request: `label node ${own}`,
-        expected: 'denied',
-        run: () =>
-          otherAgent
-            .makeApiClient(CoreV1Api)
-            .patchNode({ name: own, body: { metadata: { labels: { x: 'y' } } } }, mergePatch),
-      },
-      {
-        who: 'agent (token not bound to a pod)',
-        request: `cordon node ${own}`,
-        expected: 'denied',
-        run: () => cordon(unbound.makeApiClient(CoreV1Api), own, true),
-      },
-      {
-        who: `agent@${own}`,
-        request: `list leases in ${ns}`,
-        expected: 'allowed',
-        run: () => agentLeases.listNamespacedLease({ namespace: ns }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `create lease in ${ns}`,
-        expected: 'denied',
-        run: () => agentLeases.createNamespacedLease({ namespace: ns, body: lease('baton-slot-8') }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `update lease ${ns}/baton-slot-9`,
-        expected: 'denied',
-        run: async () =>
-          agentLeases.replaceNamespacedLease({
-            name: 'baton-slot-9',
-            namespace: ns,
-            body: {
-              ...(await agentLeases.readNamespacedLease({ name: 'baton-slot-9', namespace: ns })),
-              spec: { holderIdentity: own },
-            },
-          }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `delete lease ${ns}/baton-slot-9`,
-        expected: 'denied',
-        run: () => agentLeases.deleteNamespacedLease({ name: 'baton-slot-9', namespace: ns }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `evict pod ${ns}/${victim.metadata?.name}`,
-        expected: 'allowed',
-        run: () =>
-          agentCore.createNamespacedPodEviction({
-            name: 'evict-me',
-            namespace: ns,
-            body: { metadata: { name: 'evict-me', namespace: ns } },
-          }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `delete pod ${ns}/evict-me`,
-        expected: 'denied',
-        run: () => agentCore.deleteNamespacedPod({ name: 'evict-me', namespace: ns }),
-      },
-      {
-        who: `agent@${own}`,
-        request: `get secret ${ns}/some-secret`,
-        expected: 'denied',
-        run: () => agentCore.readNamespacedSecret({ name: 'some-secret', namespace: ns }),
-      },
-      {
-        who: `agent@${own}`,
-        request: 'list secrets (all namespaces)',
-        expected: 'denied',
-        run: () => agentCore.listSecretForAllNamespaces(),
-      },
-      {
-        who: 'controller',
-        request: `create lease in ${ns}`,
-        expected: 'allowed',
-        run: () => ctlLeases.createNamespacedLease({ namespace: ns, body: lease('matrix-controller') }),
-      },
-      {
-        who: 'controller',
-        request: `update lease ${ns}/baton-slot-9`,
-        expected: 'allowed',
-        run: async () =>
-          ctlLeases.replaceNamespacedLease({
-            name: 'baton-slot-9',
-            namespace: ns,
-            body: {
-              ...(await ctlLeases.readNamespacedLease({ name: 'baton-slot-9', namespace: ns })),
-              spec: { holderIdentity: '' },
-            },
-          }),
-      },
-      {
-        who: 'controller',
-        request: `create lease in ${otherNs}`,
-        expected: 'denied',
-        run: () => ctlLeases.createNamespacedLease({ namespace: otherNs, body: lease('matrix-controller') }),
-      },
-      {
-        who: 'controller',
-        request: 'create lease in kube-system',
-        expected: 'denied',
-        run: () =>
-          ctlLeases.createNamespacedLease({ namespace: 'kube-system', body: lease('matrix-controller') }),
-      },
-      {
-        who: 'controller',
-        request: `delete lease ${ns}/baton-slot-9`,
-        expected: 'denied',
-        run: () => ctlLeases.deleteNamespacedLease({ name: 'baton-slot-9', namespace: ns }),
-      },
-      { who: 'controller', request: 'list nodes', expected: 'allowed', run: () => ctlCore.listNode() },
-      {
-        who: 'controller',
-        request: `patch nodes/${own}/status (RebootGate)`,
-        expected: 'allowed',
-        run: () =>
-          ctlCore.patchNodeStatus(
-            {
-              name: own,
-              body: { status: { conditions: [{ ...condition, type: 'RebootGate', reason: 'NotRequired' }] } },
-            },
-            strategicMerge,
-          ),
-      },
-      {
-        who: 'controller',
-        request: 'list pods (all namespaces)',
-        expected: 'allowed',
-        run: () => ctlCore.listPodForAllNamespaces(),
-      },
-      {
-        who: 'controller',
-        request: 'list poddisruptionbudgets (all namespaces)',
-        expected: 'allowed',
-        run: () => ctlPolicy.listPodDisruptionBudgetForAllNamespaces(),
-      },
-      {
-        who: 'controller',
-        request: `get deployment ${ns}/absent (404 means authorized)`,
-        expected: 'allowed',
-        run: () =>
-          ctlApps.readNamespacedDeployment({ name: 'absent', namespace: ns }).catch((err: unknown) => {
-            if (normalizeKubeError(err).code === 404) return undefined;
-            throw err;
-          }),
-      },
-      {
-        who: 'controller',
-        request: `delete deployments in ${ns}`,
-        expected: 'denied',
-        run: () => ctlApps.deleteCollectionNamespacedDeployment({ namespace: ns }),
-      },
-      {
-        who: 'controller',
-        request: `cordon node ${own}`,
-        expected: 'denied',
-        run: () => cordon(ctlCore, own, true),
-      },
-      {
-        who: 'controller',
-        request: `evict pod ${ns}/evict-me`,
-        expected: 'denied',
-        run: () =>
-          ctlCore.createNamespacedPodEviction({
-            name: 'evict-me',
-            namespace: ns,
-            body: { metadata: { name: 'evict-me', namespace: ns } },
-          }),
-      },
-      {
-        who: 'controller',
-        request: `get secret ${ns}/some-secret`,
-        expected: 'denied',
-        run: () => ctlCore.readNamespacedSecret({ name: 'some-secret', namespace: ns }),
-      },
-      {
-        who: 'controller',
-        request: 'list secrets in kube-system',
-        expected: 'denied',
-        run: () => ctlCore.listNamespacedSecret({ namespace: 'kube-system' }),
-      },
-    ];
-
     const results: string[][] = [['identity', 'request', 'expected', 'got', 'answer']];
     const answers = new Map<string, string>();
-    // Who said no: the admission policy (its message) or RBAC (the verb and resource refused).
-    const brief = (detail: string) =>
-      detail
-        .replace(/^403 .*denied request: /, 'policy: ')
-        .replace(/^403 .*? (cannot \S+ resource "[^"]+"(?: in API group "[^"]*")?).*$/, 'RBAC: $1');
     const wrong: string[] = [];
-    for (const row of rows) {
-      const { outcome, detail } = await attempt(row.run);
-      answers.set(`${row.who}: ${row.request}`, detail);
+    for (const row of SECURITY_ROWS) {
+      const { outcome, detail } = await attempt(requests[row.id] as () => Promise<unknown>);
+      answers.set(row.id, detail);
       results.push([row.who, row.request, row.expected, outcome, brief(detail)]);
       if (outcome !== row.expected)
-        wrong.push(`${row.who}: ${row.request}: expected ${row.expected}, got ${outcome} (${detail})`);
+        wrong.push(`${row.id}: expected ${row.expected}, got ${outcome} (${detail})`);
     }
-    console.log(`RBAC and policy matrix (release ${release}, namespace ${ns}):\n${table(results)}`);
+    console.log(`security table (release ${release}, namespace ${ns}):\n${table(results)}`);
     expect(wrong).toEqual([]);
-    // The agent's denials on other nodes come from the policy (RBAC allows them), with its message.
-    const denial = answers.get(`agent@${own}: cordon node ${other}`);
-    expect(denial).toContain(`the baton agent of node ${own} may change only that Node, not ${other}`);
-    expect(answers.get(`agent (token not bound to a pod): cordon node ${own}`)).toContain(
-      'no authentication.kubernetes.io/node-name claim',
+    // The policies say who and what, in words.
+    expect(answers.get('agent-cordon-other')).toContain(
+      `the baton agent of node ${own} may change only that Node, not ${other}`,
     );
+    expect(answers.get('agent-unbound-cordon')).toContain('no authentication.kubernetes.io/node-name claim');
+    expect(answers.get('agent-label-node-role')).toContain(
+      `may change only the labels configured as its pre/post-reboot labels (${CONFIGURED_LABEL}), not node-role.kubernetes.io/control-plane`,
+    );
+    expect(answers.get('agent-annotate-other')).toContain(
+      'only baton.dev/ annotations, not example.com/owner',
+    );
+    expect(answers.get('agent-untaint-other')).toContain('only its own taints (baton.dev/rebooting)');
+    expect(answers.get('agent-forge-ready')).toContain('only its RebootRequired condition');
+    expect(answers.get('controller-forge-ready')).toContain('only the RebootGate condition');
+    // Nothing refused was done: its node keeps the taint that is not baton's, no forged Ready.
+    const after = await core.readNode({ name: own });
+    expect(after.spec?.taints?.map((t) => t.key)).toContain(KEPT_TAINT);
+    expect(after.spec?.taints?.map((t) => t.key)).not.toContain('example.com/evict');
+    expect(after.metadata?.labels?.['node-role.kubernetes.io/control-plane']).toBeUndefined();
+    expect(after.status?.conditions?.find((c) => c.type === 'Ready')?.reason).not.toBe('SecurityTable');
+    await updateNode(core, own, (n) => {
+      n.spec = { ...n.spec, taints: n.spec?.taints?.filter((t) => t.key !== KEPT_TAINT) };
+    });
   });
 
   it('without the policy (agentNodePolicy.enabled=false) RBAC alone would let an agent change another node', async () => {
@@ -493,7 +496,7 @@ describe('the Helm chart on the control plane', () => {
     await installOrUpgrade('upgrade', false);
     await waitFor('the policy gone', async () => (await labelOther()).outcome === 'allowed', 60_000);
     await installOrUpgrade('upgrade', true);
-    await waitFor('the policy back', async () => (await labelOther()).outcome === 'denied', 60_000);
+    await waitFor('the policy back', async () => (await labelOther()).outcome === 'policy', 60_000);
     await core.patchNode({ name: other, body: { metadata: { labels: { 'policy-off': null } } } }, mergePatch);
   });
 
@@ -523,7 +526,7 @@ describe('the Helm chart on the control plane', () => {
       const agentPod = await podFrom('DaemonSet', agentSa);
       agentPod.spec = { ...agentPod.spec, serviceAccountName: 'default' } as V1Pod['spec'];
       const denied = await dryRun(agentPod);
-      expect(denied.outcome).toBe('denied');
+      expect(denied.outcome).toBe('PodSecurity');
       expect(denied.detail).toMatch(/violates PodSecurity "restricted.*host namespaces.*hostPID=true/);
     } finally {
       await deleteTestNamespace(kc, restricted);

@@ -202,6 +202,7 @@ export function renderChartSchema(): string {
         ...common,
       }),
       agentNodePolicy: obj({ enabled: { type: 'boolean' } }),
+      controllerNodePolicy: obj({ enabled: { type: 'boolean' } }),
       userRoles: obj({ viewers: rbacSubjects, operators: rbacSubjects }),
       serviceMonitor: obj({
         enabled: { type: 'boolean' },

@@ -161,6 +161,8 @@ describe('charts/baton', () => {
           'ServiceAccount/baton-controller',
           'ValidatingAdmissionPolicy/baton-agent-own-node',
           'ValidatingAdmissionPolicyBinding/baton-agent-own-node',
+          'ValidatingAdmissionPolicy/baton-controller-node-status',
+          'ValidatingAdmissionPolicyBinding/baton-controller-node-status',
         ].sort(),
       );
       for (const o of objects) {
@@ -266,7 +268,11 @@ describe('charts/baton', () => {
       expect(grants(agent, '', 'nodes', 'update')).toEqual(['cluster']);
       expect(grants(agent, '', 'pods/eviction', 'create')).toEqual(['cluster']);
       expect(grants(agent, '', 'pods', 'delete')).toEqual([]);
-      expect(grants(agent, '', 'events', 'create')).toEqual(['default']);
+      expect(grants(agent, '', 'pods', 'get')).toEqual([]); // the drain only lists
+      // Events: events.k8s.io, create only, in default (where Node Events live).
+      expect(grants(agent, 'events.k8s.io', 'events', 'create')).toEqual(['default']);
+      expect(grants(agent, 'events.k8s.io', 'events', 'patch')).toEqual([]);
+      expect(grants(agent, '', 'events', 'create')).toEqual([]);
       const controller = rulesOf(objects, 'baton-controller');
       expect(grants(controller, '', 'nodes', 'watch')).toEqual(['cluster']);
       expect(grants(controller, '', 'nodes', 'patch')).toEqual([]); // never cordons
@@ -283,11 +289,16 @@ describe('charts/baton', () => {
         expect(grants(controller, 'apps', kind, 'list')).toEqual([]);
         expect(grants(controller, 'apps', kind, 'update')).toEqual([]);
       }
-      expect(grants(controller, '', 'events', 'create')).toEqual(['default']);
+      expect(grants(controller, 'events.k8s.io', 'events', 'create').sort()).toEqual(['baton', 'default']);
+      expect(grants(controller, 'events.k8s.io', 'events', 'patch')).toEqual([]);
+      // Leases: compare-and-swap updates only; no patch, no delete.
+      expect(grants(controller, 'coordination.k8s.io', 'leases', 'update')).toEqual(['baton']);
+      expect(grants(controller, 'coordination.k8s.io', 'leases', 'patch')).toEqual([]);
+      expect(grants(controller, 'coordination.k8s.io', 'leases', 'delete')).toEqual([]);
     });
 
     it("binds the own-node admission policy to the agent's ServiceAccount and its token's node claim", () => {
-      const policy = only(objects, 'ValidatingAdmissionPolicy');
+      const policy = only(objects, 'ValidatingAdmissionPolicy', 'baton-agent-own-node');
       expect(policy.spec.failurePolicy).toBe('Fail');
       expect(policy.spec.matchConditions[0].expression).toBe(
         'request.userInfo.username == "system:serviceaccount:baton:baton-agent"',
@@ -296,8 +307,52 @@ describe('charts/baton', () => {
       expect(policy.spec.variables[0].expression).toContain(
         "request.userInfo.extra['authentication.kubernetes.io/node-name']",
       );
-      const binding = only(objects, 'ValidatingAdmissionPolicyBinding');
+      const binding = only(objects, 'ValidatingAdmissionPolicyBinding', 'baton-agent-own-node');
       expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+      // Without labels configured, none may change; baton's own taint is the only one it owns.
+      const vars = Object.fromEntries(
+        policy.spec.variables.map((v: { name: string; expression: string }) => [v.name, v.expression]),
+      );
+      expect(vars.forbiddenLabels).toBe('variables.changedLabels.filter(k, !(k in []))');
+      expect(vars.otherTaints).toContain("!(t.key in ['baton.dev/rebooting'])");
+    });
+
+    it("binds the controller's status policy to its ServiceAccount: the RebootGate condition only", () => {
+      const policy = only(objects, 'ValidatingAdmissionPolicy', 'baton-controller-node-status');
+      expect(policy.spec.failurePolicy).toBe('Fail');
+      expect(policy.spec.matchConditions[0].expression).toBe(
+        'request.userInfo.username == "system:serviceaccount:baton:baton-controller"',
+      );
+      const filters = policy.spec.variables.map((v: { expression: string }) => v.expression).join('\n');
+      expect(filters).toContain("c.type != 'RebootGate'");
+      const binding = only(objects, 'ValidatingAdmissionPolicyBinding', 'baton-controller-node-status');
+      expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+    });
+
+    it("lets the agent's policy allow the labels and taint configured, and refuses a label Kubernetes reserves", async () => {
+      const r = await renderChart({
+        agent: {
+          config: {
+            preRebootNodeLabels: ['example.com/rebooting=true'],
+            postRebootNodeLabels: ['example.com/rebooting=false', 'example.com/rebooted=yes'],
+            preRebootTaint: 'example.com/maintenance=true:NoSchedule',
+          },
+        },
+      });
+      expect(r.ok, r.stderr).toBe(true);
+      const policy = only(r.objects, 'ValidatingAdmissionPolicy', 'baton-agent-own-node');
+      const vars = Object.fromEntries(
+        policy.spec.variables.map((v: { name: string; expression: string }) => [v.name, v.expression]),
+      );
+      expect(vars.forbiddenLabels).toContain("['example.com/rebooting', 'example.com/rebooted']");
+      expect(vars.otherTaints).toContain("['baton.dev/rebooting', 'example.com/maintenance']");
+      for (const key of ['node-restriction.kubernetes.io/pool', 'kubernetes.io/arch', 'node.k8s.io/x']) {
+        const bad = await renderChart({ agent: { config: { preRebootNodeLabels: [`${key}=a`] } } });
+        expect(bad.ok).toBe(false);
+        expect(bad.stderr).toContain(
+          `agent.config.preRebootNodeLabels: label "${key}" is in a namespace Kubernetes reserves`,
+        );
+      }
     });
 
     it('labels the dashboard ConfigMap for the Grafana sidecar, with valid JSON in it', () => {
@@ -504,11 +559,12 @@ describe('charts/baton', () => {
       expect(ds.priorityClassName).toBe('system-node-critical');
     });
 
-    it('renders the ServiceMonitor and PrometheusRule when asked, and drops the policy when told', async () => {
+    it('renders the ServiceMonitor and PrometheusRule when asked, and drops the policies when told', async () => {
       const r = await renderChart({
         serviceMonitor: { enabled: true },
         prometheusRule: { enabled: true },
         agentNodePolicy: { enabled: false },
+        controllerNodePolicy: { enabled: false },
       });
       expect(r.ok, r.stderr).toBe(true);
       const sm = only(r.objects, 'ServiceMonitor');
@@ -548,7 +604,12 @@ describe('charts/baton', () => {
       expect(verbs('ClusterRole', 'baton-viewer')).toEqual([['nodes', 'get,list,watch']]);
       expect(verbs('Role', 'baton-viewer')).toEqual([['leases', 'get,list,watch']]);
       expect(verbs('ClusterRole', 'baton-operator')).toEqual([['nodes', 'get,list,watch,patch']]);
-      expect(verbs('Role', 'baton-operator')).toEqual([['leases', 'get,list,watch,create,update,delete']]);
+      expect(verbs('Role', 'baton-operator')).toEqual([
+        ['leases', 'get,list,watch,create,update'],
+        ['leases', 'delete'],
+      ]);
+      // Delete only the pause Lease (kubectl baton resume): a slot is emptied, never deleted.
+      expect(only(r.objects, 'Role', 'baton-operator').rules[1].resourceNames).toEqual(['baton-pause']);
       expect(only(r.objects, 'Role', 'baton-operator').metadata.namespace).toBe('baton');
       expect(only(r.objects, 'RoleBinding', 'baton-operator').subjects).toEqual([
         { kind: 'Group', name: 'sre', apiGroup: 'rbac.authorization.k8s.io' },

@@ -3,13 +3,17 @@
  * chart's ClusterRole, its Role in the release namespace and its Events Role in `default`, as
  * `helm template` renders them. So every e2e test runs with exactly the chart's least privilege
  * (and a rule the chart lacks fails a test), while a test keeps its own ServiceAccount names.
- * e2e/chart.e2e.ts installs the chart itself.
+ * The chart's admission policies come along for the agent and the controller, bound to the
+ * test's ServiceAccount: every e2e test runs under them too. e2e/chart.e2e.ts installs the chart
+ * itself.
  */
 import {
+  AdmissionregistrationV1Api,
   CoreV1Api,
   type KubeConfig,
   RbacAuthorizationV1Api,
   type V1PolicyRule,
+  type V1ValidatingAdmissionPolicy,
 } from '@kubernetes/client-node';
 import { type K8sObject, only, renderChart } from '../../scripts/chart.ts';
 
@@ -36,6 +40,10 @@ export async function chartRules(component: ChartSubject): Promise<ComponentRule
     return r.objects;
   });
   const objects = await rendered;
+  return rulesIn(objects, component);
+}
+
+function rulesIn(objects: readonly K8sObject[], component: ChartSubject): ComponentRules {
   const name = `${RELEASE}-${component}`;
   const events = only(objects, 'Role', `${RELEASE}-events`);
   const eventsBinding = only(objects, 'RoleBinding', `${RELEASE}-events`);
@@ -82,8 +90,10 @@ async function serviceAccountWithChartRules(
       body: { metadata: { name }, roleRef: roleRef('Role', name), subjects },
     });
   }
+  const removePolicy = await installChartPolicy(kc, namespace, serviceAccount, component);
   // The test namespace takes the namespaced objects with it; these live elsewhere.
   return async () => {
+    await removePolicy();
     await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
     await rbac.deleteClusterRole({ name }).catch(() => undefined);
     await rbac.deleteNamespacedRoleBinding({ name, namespace: EVENTS_NAMESPACE }).catch(() => undefined);
@@ -117,4 +127,69 @@ export function grantUserRbac(
   role: 'viewer' | 'operator',
 ): Promise<() => Promise<void>> {
   return serviceAccountWithChartRules(kc, namespace, serviceAccount, role);
+}
+
+/** The chart's policy (and binding) for each component that has one, by name in the chart. */
+const POLICY_OF: Partial<Record<ChartSubject, string>> = {
+  agent: `${RELEASE}-agent-own-node`,
+  controller: `${RELEASE}-controller-node-status`,
+};
+
+/**
+ * Creates the chart's admission policy of `component`, rendered for `namespace`, bound to
+ * `serviceAccount` (the username in its match condition) under a name of this namespace's own.
+ * Returns its removal. Waits until the API server enforces it.
+ */
+async function installChartPolicy(
+  kc: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+  component: ChartSubject,
+): Promise<() => Promise<void>> {
+  const chartName = POLICY_OF[component];
+  if (chartName === undefined) return async () => undefined;
+  const r = await renderChart(undefined, { release: RELEASE, namespace });
+  if (!r.ok) throw new Error(`helm template of charts/baton failed: ${r.stderr}`);
+  const policy = only(
+    r.objects,
+    'ValidatingAdmissionPolicy',
+    chartName,
+  ) as unknown as V1ValidatingAdmissionPolicy;
+  const chartUser = `system:serviceaccount:${namespace}:${RELEASE}-${component}`;
+  const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
+  const name = `${namespace}-${serviceAccount}-${component}`;
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const conditions = policy.spec?.matchConditions ?? [];
+  if (!conditions.some((c) => c.expression.includes(chartUser)))
+    throw new Error(`the chart's ${chartName} does not match ${chartUser}`);
+  await admission.createValidatingAdmissionPolicy({
+    body: {
+      ...policy,
+      metadata: { name, labels: policy.metadata?.labels },
+      spec: {
+        ...policy.spec,
+        matchConditions: conditions.map((c) => ({ ...c, expression: c.expression.replace(chartUser, user) })),
+      },
+    },
+  });
+  await admission.createValidatingAdmissionPolicyBinding({
+    body: { metadata: { name }, spec: { policyName: name, validationActions: ['Deny'] } },
+  });
+  await waitForPolicy(admission, name);
+  return async () => {
+    await admission.deleteValidatingAdmissionPolicyBinding({ name }).catch(() => undefined);
+    await admission.deleteValidatingAdmissionPolicy({ name }).catch(() => undefined);
+  };
+}
+
+/** A policy whose expressions do not compile fails every request it matches: say so at once. */
+async function waitForPolicy(admission: AdmissionregistrationV1Api, name: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const p = await admission.readValidatingAdmissionPolicy({ name });
+    const warnings = p.status?.typeChecking?.expressionWarnings ?? [];
+    if (warnings.length > 0)
+      throw new Error(`${name}: ${warnings.map((w) => `${w.fieldRef}: ${w.warning}`).join('; ')}`);
+    if ((p.status?.observedGeneration ?? 0) >= (p.metadata?.generation ?? 1)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

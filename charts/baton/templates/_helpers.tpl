@@ -83,3 +83,59 @@ Container args from a `config` map: each key is a flag's name in camelCase (rebo
 {{- define "baton.promSelector" -}}
 {{- default (printf "namespace=%q" .Release.Namespace) .Values.prometheusRule.selector -}}
 {{- end }}
+
+{{- /*
+The agent's configured labels and taint (agent.config), for the
+own-node admission policy: the label keys it may change, the taint keys it owns. A label in a
+Kubernetes-reserved namespace (kubernetes.io, k8s.io, node-restriction.kubernetes.io) is refused
+here: the policy never lets the agent set one.
+*/ -}}
+{{- define "baton.agentConfigValue" -}}
+{{- $c := .root.Values.agent.config | default dict }}
+{{- $v := index $c .key }}
+{{- if kindIs "slice" $v }}{{ join "," $v }}{{ else if not (kindIs "invalid" $v) }}{{ toString $v }}{{ end }}
+{{- end }}
+
+{{- define "baton.agentLabelKeys" -}}
+{{- $keys := list }}
+{{- range $flag := list "preRebootNodeLabels" "postRebootNodeLabels" }}
+{{- $raw := include "baton.agentConfigValue" (dict "root" $ "key" $flag) }}
+{{- range $entry := splitList "," $raw }}
+{{- $key := trim (first (splitList "=" $entry)) }}
+{{- if $key }}
+{{- $prefix := ternary (first (splitList "/" $key)) "" (contains "/" $key) }}
+{{- if or (eq $prefix "kubernetes.io") (hasSuffix ".kubernetes.io" $prefix) (eq $prefix "k8s.io") (hasSuffix ".k8s.io" $prefix) }}
+{{- fail (printf "agent.config.%s: label %q is in a namespace Kubernetes reserves (%s); the agent's admission policy never lets it set one, so the agent could not work. Use a label of your own domain, e.g. example.com/rebooting=true" $flag $key $prefix) }}
+{{- end }}
+{{- $keys = append $keys $key }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson (uniq $keys) }}
+{{- end }}
+
+{{- define "baton.agentTaintKeys" -}}
+{{- $keys := list "baton.dev/rebooting" }}
+{{- $raw := include "baton.agentConfigValue" (dict "root" . "key" "preRebootTaint") }}
+{{- if $raw }}{{ $keys = append $keys (trim (first (splitList ":" (first (splitList "=" $raw))))) }}{{ end }}
+{{- toJson (uniq $keys) }}
+{{- end }}
+
+{{- /* A CEL list literal of strings from a JSON array: ['a', 'b']. */ -}}
+{{- define "baton.celList" -}}
+[{{- range $i, $s := . }}{{ if $i }}, {{ end }}'{{ $s }}'{{ end }}]
+{{- end }}
+
+{{- /*
+Every field of a Node's status but its conditions, for "unchanged" checks in the node policies:
+a forged address, capacity or bootID is as harmful as a forged Ready. The fields every
+Kubernetes the chart supports (>= 1.30) has: a field the API server's schema lacks would make the
+policy fail to compile (status.features, 1.31+, is informational and left out).
+*/ -}}
+{{- define "baton.nodeStatusUnchanged" -}}
+{{- $checks := list }}
+{{- range $f := list "addresses" "allocatable" "capacity" "config" "daemonEndpoints" "images" "nodeInfo" "phase" "runtimeHandlers" "volumesAttached" "volumesInUse" }}
+{{- $checks = append $checks (printf "(has(object.status.%s) == has(oldObject.status.%s) && (!has(object.status.%s) || object.status.%s == oldObject.status.%s))" $f $f $f $f $f) }}
+{{- end }}
+{{- join " && " $checks }}
+{{- end }}
