@@ -196,6 +196,7 @@ export function renderChartSchema(): string {
           command: str,
           signal: { type: ['integer', 'string'] },
         }),
+        privileged: { type: 'boolean' },
         config: configSchema(agentOptions, chartOwnedFlags.agent),
         metrics: obj({ port }),
         updateStrategy: k8sObject,

@@ -4,6 +4,7 @@
  * config parsers —, RBAC), and values.schema.json's refusals. The chart on a real API server is
  * e2e/chart.e2e.ts.
  */
+
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartPath, helm, type K8sObject, only, renderChart, toolBinary, withValuesFile } from './chart.ts';
 import { chartOwnedFlags, chartSchemaPath, renderChartSchema } from './chart-schema.ts';
+import { HOST_COMMAND_CAPABILITIES } from './host-privileges-spec.ts';
 
 const NS = 'baton';
 
@@ -208,14 +210,24 @@ describe('charts/baton', () => {
       expect(config.notifyUrl).toEqual([]);
     });
 
-    it('runs the agent with hostPID and privileged (command method), the sentinel directory read-only', () => {
+    it('runs the agent with hostPID, not privileged (command method), the sentinel directory read-only', () => {
       const ds = only(objects, 'DaemonSet');
       const pod = ds.spec.template.spec;
       expect(pod.serviceAccountName).toBe('baton-agent');
       expect(pod.hostPID).toBe(true);
       expect(pod.hostNetwork).toBeUndefined();
       const c = container(ds);
-      expect(c.securityContext).toMatchObject({ privileged: true, readOnlyRootFilesystem: true });
+      // Issue 16: nsenter into the host's mount namespace needs these three capabilities, no
+      // more (scripts/host-privileges.ts proves it in a real container).
+      expect(c.securityContext).toEqual({
+        runAsUser: 0,
+        readOnlyRootFilesystem: true,
+        privileged: false,
+        allowPrivilegeEscalation: false,
+        appArmorProfile: { type: 'Unconfined' },
+        capabilities: { drop: ['ALL'], add: Object.keys(HOST_COMMAND_CAPABILITIES) },
+      });
+      expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.volumes).toEqual([
         { name: 'sentinel-dir', hostPath: { path: '/var/run', type: 'Directory' } },
       ]);
@@ -375,6 +387,7 @@ describe('charts/baton', () => {
         readOnlyRootFilesystem: true,
         privileged: false,
         allowPrivilegeEscalation: false,
+        appArmorProfile: { type: 'Unconfined' },
         capabilities: { drop: ['ALL'], add: ['KILL'] },
       });
       const config = parseAgentConfig(agentInput(r.objects));
@@ -382,16 +395,29 @@ describe('charts/baton', () => {
       expect(config.rebootSignal).toBe(39);
     });
 
-    it('needs privileged mode again for a sentinel command, and mounts no host directory then', async () => {
+    it('adds the capabilities that enter the host for a sentinel command, and mounts no host directory then', async () => {
       const r = await renderChart({
         agent: { reboot: { method: 'signal' }, sentinel: { command: 'needs-restarting -r' } },
       });
       expect(r.ok, r.stderr).toBe(true);
       const ds = only(r.objects, 'DaemonSet');
-      expect(container(ds).securityContext).toMatchObject({ privileged: true });
+      expect(container(ds).securityContext).toMatchObject({
+        privileged: false,
+        capabilities: { drop: ['ALL'], add: [...Object.keys(HOST_COMMAND_CAPABILITIES), 'KILL'] },
+      });
       expect(ds.spec.template.spec.volumes).toBeUndefined();
       const config = parseAgentConfig(agentInput(r.objects));
       expect(config.rebootSentinelCommand).toEqual(['needs-restarting', '-r']);
+    });
+
+    it('runs a privileged agent only when asked (agent.privileged), as kured does', async () => {
+      const r = await renderChart({ agent: { privileged: true } });
+      expect(r.ok, r.stderr).toBe(true);
+      expect(container(only(r.objects, 'DaemonSet')).securityContext).toEqual({
+        runAsUser: 0,
+        readOnlyRootFilesystem: true,
+        privileged: true,
+      });
     });
 
     it('maps a sentinel elsewhere on the host to its directory under /host', async () => {

@@ -301,6 +301,16 @@ describe('each entry of the registry is true', () => {
     expect(missing).toEqual([]);
   });
 
+  it('proof: started only by the on-demand proof it belongs to, never by ./run test', () => {
+    const found = scan().found;
+    for (const [name, { origin }] of entries) {
+      if (origin.from !== 'proof') continue;
+      const where = found.filter((f) => f.program === name).map((f) => f.where.split(':')[0]);
+      expect(where.length, name).toBeGreaterThan(0);
+      expect(new Set(where), name).toEqual(new Set([origin.script]));
+    }
+  });
+
   it('project: an executable file of the repository', () => {
     for (const [name, { origin }] of entries) {
       if (origin.from !== 'project') continue;

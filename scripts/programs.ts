@@ -20,7 +20,12 @@ export type Origin =
   /** The base system: the machine has it before ./run; `package`: Debian 12's package (Go: go.dev). */
   | { readonly from: 'base'; readonly package: string }
   /** A file of this repository. */
-  | { readonly from: 'project'; readonly path: string };
+  | { readonly from: 'project'; readonly path: string }
+  /**
+   * Installed by hand (Debian `package`) for an on-demand proof that only `script` starts, never
+   * ./run test: `pnpm run prove:host-privileges` needs runc.
+   */
+  | { readonly from: 'proof'; readonly package: string; readonly script: string };
 
 export interface Program {
   readonly origin: Origin;
@@ -87,6 +92,16 @@ export const PROGRAMS: Readonly<Record<string, Program>> = {
   'kubectl-baton': {
     origin: { from: 'project', path: 'packages/cli/bin/kubectl-baton' },
     why: 'the kubectl plugin (and its bundle dist/kubectl-baton/kubectl-baton.mjs)',
+  },
+
+  // On-demand proofs only, installed by whoever runs them.
+  runc: {
+    origin: { from: 'proof', package: 'runc', script: 'scripts/host-privileges.ts' },
+    why: "the agent's containers of the host-privileges proof",
+  },
+  ldd: {
+    origin: { from: 'proof', package: 'libc-bin', script: 'scripts/host-privileges.ts' },
+    why: "the libraries nsenter needs in the proof's root filesystem",
   },
 
   // The base system: what a machine has before ./run (Debian 12 package names).
@@ -169,6 +184,8 @@ export const EXPRESSIONS: Readonly<Record<string, readonly string[]>> = {
   // The agent runs its configured sentinel and reboot commands, through nsenter on a real node;
   // the tests configure touch and sh scripts (e2e/harness/fleet.ts), sh and sleep (sentinel.test.ts).
   'packages/agent/src/sentinel/sentinel.ts: file': ['nsenter', 'touch', 'sh', 'sleep'],
+  // run(cmd, args) of the host-privileges proof: its callers' first argument is scanned (WRAPPERS).
+  'scripts/host-privileges.ts: cmd': [],
   // after_kwok, a function of the script.
   'e2e/tools/build.sh: "after_$name"': [],
   // The workspace's Node 24 (or the PATH's).
@@ -178,6 +195,7 @@ export const EXPRESSIONS: Readonly<Record<string, readonly string[]>> = {
 /** Functions whose argument at this index is a program, by `<file>: <name>`. */
 export const WRAPPERS: Readonly<Record<string, number>> = {
   'e2e/harness/cluster.ts: launch': 1,
+  'scripts/host-privileges.ts: run': 0,
 };
 
 /** Whether `name` is an executable file in one of PATH's directories (nothing is started). */

@@ -71,7 +71,8 @@ Container args from a `config` map: each key is a flag's name in camelCase (rebo
 {{- end }}
 
 {{/* The agent needs a privileged pod when it runs a command in the host's mount namespace. */}}
-{{- define "baton.agentPrivileged" -}}
+{{- /* The agent runs commands in the host's mount namespace (nsenter): the command method, a sentinel command. */ -}}
+{{- define "baton.agentEntersHost" -}}
 {{- if or (eq .Values.agent.reboot.method "command") .Values.agent.sentinel.command -}}true{{- end -}}
 {{- end }}
 

@@ -188,7 +188,7 @@ export const agentOptions = defineOptions([
     ...oneOf(['command', 'signal']),
     default: 'command',
     description:
-      "command: run --reboot-command in the host (needs a privileged pod). signal: send --reboot-signal to the host's PID 1 (needs only CAP_KILL and hostPID).",
+      "command: run --reboot-command in the host's mount namespace (hostPID with CAP_SYS_ADMIN, CAP_SYS_CHROOT and CAP_SYS_PTRACE; not privileged). signal: send --reboot-signal to the host's PID 1 (hostPID and CAP_KILL only).",
     kuredFlag: 'reboot-method',
   },
   {
