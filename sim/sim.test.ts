@@ -113,6 +113,29 @@ describe('the simulation: found after the fixes, in the decision code', () => {
 });
 
 describe('the simulation: found by the long run on the final code', () => {
+  it('a requested reboot, then a sentinel unreadable once after the boot: one reboot per need, not two', async () => {
+    // The long run (seed 20269126, schedule 193,051): the unreadable reading counted as the
+    // request satisfied and reset the count; the sentinel was still there.
+    const r = await runScenario(
+      {
+        seed: 704719639,
+        nodes: 2,
+        concurrency: 1,
+        replicas: 1,
+        maxRebootAttempts: 1,
+        settleMs: 0,
+        needing: 2,
+      },
+      [
+        { at: 0, kind: 'sticky-sentinel', target: 3, arg: 0 },
+        { at: 0, kind: 'flaky-sentinel', target: 7, arg: 0 },
+        { at: 118_615, kind: 'reset-attempts', target: 3, arg: 0 },
+        { at: 144_706, kind: 'request', target: 3, arg: 0 },
+      ],
+    );
+    expect(r.violation).toBeUndefined();
+  }, 60_000);
+
   it("a rebooting node's Node object and slot Lease both deleted: the controller remembers the reboot it acknowledged", async () => {
     // The long run (seed 20269128, schedule 155,792): nothing left said node-1's machine was
     // going down, and node-0 was granted: two machines down at concurrency 1.

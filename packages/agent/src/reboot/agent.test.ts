@@ -513,6 +513,37 @@ describe('the agent after a restart', () => {
     expect(w.reboots).toBe(1);
   });
 
+  it('after a reboot a person asked for, an unreadable sentinel still counts an attempt', async () => {
+    // The long simulation (seed 20269126, schedule 193,051): a requested reboot, then a sentinel
+    // that read Unknown once after the boot, ended the need and reset the count; the sentinel was
+    // still there, and the next reading started a second reboot under the same need.
+    const w = world(
+      makeNode({
+        annotations: rebooting({ [Annotation.RebootRequested]: 'ops' }),
+        unschedulable: true,
+        bootId: 'boot-2',
+      }),
+      { maxRebootAttempts: 1 },
+    );
+    w.reading = { status: 'Unknown', reason: 'SentinelError', message: 'the command timed out' };
+    expect(await w.agent.reconcile()).toBe('completed');
+    expect(w.node.ann(Annotation.RebootRequested)).toBeUndefined(); // the request is done
+    expect(w.node.ann(Annotation.RebootAttempts)).toBe('1');
+    expect(w.node.ann(Annotation.Phase)).toBe(AgentPhase.Held);
+    w.reading = present;
+    w.leases = [slot(NODE, 'g2')];
+    expect(await w.agent.reconcile()).toBe('idle');
+    expect(w.reboots).toBe(0);
+    // The sentinel says no reboot is needed: the request was all there was.
+    const done = world(
+      makeNode({ annotations: rebooting({ [Annotation.RebootRequested]: 'ops' }), bootId: 'boot-2' }),
+    );
+    done.reading = absent;
+    expect(await done.agent.reconcile()).toBe('completed');
+    expect(done.node.ann(Annotation.RebootAttempts)).toBeUndefined();
+    expect(done.node.ann(Annotation.Phase)).toBe(AgentPhase.Rebooted);
+  });
+
   it('clears the attempt count once the sentinel says no reboot is needed', async () => {
     const w = world(
       makeNode({ annotations: { [Annotation.RebootAttempts]: '2', [Annotation.Phase]: 'Rebooted' } }),

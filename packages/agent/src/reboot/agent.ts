@@ -540,10 +540,11 @@ export class Agent {
     const reading = await this.#d.checkSentinel();
     const requested = ann[Annotation.RebootRequested] !== undefined;
     // Only "no reboot needed" ends the need. A sentinel that cannot be read (a command that
-    // times out right after boot) counts as still there: otherwise a flaky reading would reset
-    // the count and the attempt limit would never be reached.
-    const satisfied =
-      reading.status === ConditionStatus.False || (requested && reading.status !== ConditionStatus.True);
+    // times out right after boot) counts as still there — also after a reboot a person asked for:
+    // the request is done, but the sentinel may still be there, and a reading that would reset
+    // the count would let the next reading start another reboot under the same need (found by
+    // the long simulation, seed 20269126, schedule 193,051).
+    const satisfied = reading.status === ConditionStatus.False;
     // A count that is not one stays as written (held): a hand edit never resets it.
     const attempts = satisfied ? 0 : attemptsOf(ann) + 1;
     const held = !satisfied && attempts >= this.#s.maxRebootAttempts;
