@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SECURITY_ROWS, securityTableMarkdown, TABLE_END, TABLE_START } from './security-table.ts';
 
 const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'security.md'), 'utf8');
+const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
 
 describe('the table of what each identity may do', () => {
   it('docs/security.md shows exactly the rows the e2e test sends (pnpm run docs:security rewrites it)', () => {
@@ -20,5 +21,13 @@ describe('the table of what each identity may do', () => {
       new Set(['agent', 'agent, unbound token', 'controller', 'operator', 'viewer']),
     );
     expect(new Set(SECURITY_ROWS.map((r) => r.id)).size).toBe(SECURITY_ROWS.length);
+  });
+
+  it("the README's count of requests and refusals is the table's", () => {
+    const refused = SECURITY_ROWS.filter((r) => r.expected !== 'allowed').length;
+    expect(readme.replace(/\s+/g, ' ')).toContain(
+      `lists ${SECURITY_ROWS.length} requests the e2e suite sends`,
+    );
+    expect(readme.replace(/\s+/g, ' ')).toContain(`(${refused} refused)`);
   });
 });
