@@ -25,7 +25,12 @@ const buildScript = join(root, 'e2e', 'tools', 'build.sh');
 export const RENDER_KUBE_VERSION = '1.35.0';
 
 /** The build.sh component each binary comes from. */
-const COMPONENT_OF = { helm: 'helm', promtool: 'prometheus', prometheus: 'prometheus' } as const;
+const COMPONENT_OF = {
+  helm: 'helm',
+  promtool: 'prometheus',
+  prometheus: 'prometheus',
+  kubelet: 'kubelet',
+} as const;
 
 /** Path of a binary built by build.sh, building its component first when the cache lacks it. */
 export async function toolBinary(binary: keyof typeof COMPONENT_OF): Promise<string> {

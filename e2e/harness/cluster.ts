@@ -395,6 +395,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 const readControl = (dir: string): ControlRecord =>
   JSON.parse(readFileSync(join(dir, 'control.json'), 'utf8')) as ControlRecord;
 
+/** The API server's address and the PKI of the cluster recorded in `dir` (for a real node). */
+export function clusterEndpoint(dir: string): { readonly server: string; readonly pki: Pki } {
+  const { server, pki } = readControl(dir);
+  return { server, pki };
+}
+
 /** SIGTERM, then SIGKILL, the process groups of recorded components not in `known`. */
 async function stopRecordedExtras(dir: string, known: ReadonlySet<number>): Promise<void> {
   let rec: ControlRecord;

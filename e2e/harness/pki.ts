@@ -31,43 +31,70 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
+const DAYS = '3650';
+
+/** Signs `<name>.crt` (with a new `<name>.key`) in `dir` with the CA there. */
+async function signWithCa(dir: string, name: string, subject: string, ext: string): Promise<void> {
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
+  await openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
+  await writeFile(join(dir, `${name}.ext`), ext);
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      DAYS,
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
+}
+
+/**
+ * A client certificate of the PKI's CA for `subject` (e.g. `/O=system:nodes/CN=system:node:n1`,
+ * the identity a kubelet registers with): returns the certificate's and key's paths.
+ */
+export async function signClientCert(
+  pki: Pki,
+  name: string,
+  subject: string,
+): Promise<{ cert: string; key: string }> {
+  await signWithCa(
+    pki.dir,
+    name,
+    subject,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=clientAuth',
+      '',
+    ].join('\n'),
+  );
+  return { cert: join(pki.dir, `${name}.crt`), key: join(pki.dir, `${name}.key`) };
+}
+
 /** Writes a fresh PKI into `dir`. Takes about a second. */
 export async function createPki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true });
   const p = (f: string) => join(dir, f);
-  const days = '3650';
 
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
   await openssl(
-    ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=baton-e2e-ca', '-days', days, '-out', 'ca.crt'],
+    ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=baton-e2e-ca', '-days', DAYS, '-out', 'ca.crt'],
     dir,
   );
 
-  const sign = async (name: string, subject: string, ext: string) => {
-    await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
-    await openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
-    await writeFile(p(`${name}.ext`), ext);
-    await openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        days,
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  };
+  const sign = (name: string, subject: string, ext: string) => signWithCa(dir, name, subject, ext);
 
   await sign(
     'serving',
@@ -76,7 +103,9 @@ export async function createPki(dir: string): Promise<Pki> {
       'basicConstraints=CA:FALSE',
       'keyUsage=digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+      // 10.96.0.1: the `kubernetes` Service's ClusterIP (the first of --service-cluster-ip-range), which
+      // pods on the real node reach the API server through (e2e/harness/real-node.ts).
+      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
       '',
     ].join('\n'),
   );

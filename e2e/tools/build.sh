@@ -6,8 +6,9 @@
 # (default ~/.cache/baton/tools), outside the git tree; a component whose stamp file exists is not
 # rebuilt. Progress (which component, how long) is printed so a cold build is never a silent wait.
 #
-# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm prometheus kured
-# (default: all but kured, which only the benchmark in bench/ needs)
+# Usage: e2e/tools/build.sh [component ...]   components: etcd k8s kwok helm prometheus kured kubelet
+# (default: all but kured, which only the benchmark in bench/ needs, and kubelet, which the
+# real-node test builds when the machine can run a real node)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -95,6 +96,10 @@ build_component() {
         kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
         kubectl=k8s.io/kubernetes/cmd/kubectl
       ;;
+    kubelet)
+      # Its own consumer module (the kubelet's packages need go.sum entries the control plane's do not).
+      build kubelet "$K8S_VERSION" kubelet "$(k8s_ldflags)" kubelet=k8s.io/kubernetes/cmd/kubelet
+      ;;
     kwok)
       build kwok "$KWOK_VERSION" kwok "-s -w" \
         kwok=sigs.k8s.io/kwok/cmd/kwok
@@ -116,14 +121,15 @@ build_component() {
       build kured "$KURED_VERSION" kured "-s -w -X main.version=${KURED_VERSION#v}" \
         kured=github.com/kubereboot/kured/cmd/kured
       ;;
-    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm, prometheus or kured)" >&2; return 2 ;;
+    *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm, prometheus, kured or kubelet)" >&2; return 2 ;;
   esac
 }
 
 # Prints the cache directory of each component (for the TypeScript harness).
 if [[ ${1:-} == --print-paths ]]; then
-  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\nprometheus=%s\nkured=%s\n' "$cache/etcd-$ETCD_VERSION" "$cache/k8s-$K8S_VERSION" \
-    "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION" "$cache/kured-$KURED_VERSION"
+  printf 'etcd=%s\nk8s=%s\nkwok=%s\nhelm=%s\nprometheus=%s\nkured=%s\nkubelet=%s\n' "$cache/etcd-$ETCD_VERSION" \
+    "$cache/k8s-$K8S_VERSION" "$cache/kwok-$KWOK_VERSION" "$cache/helm-$HELM_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION" \
+    "$cache/kured-$KURED_VERSION" "$cache/kubelet-$K8S_VERSION"
   exit 0
 fi
 
