@@ -183,6 +183,8 @@ describe('charts/baton', () => {
       const pod = d.spec.template.spec;
       expect(pod.serviceAccountName).toBe('baton-controller');
       expect(pod.hostPID).toBeUndefined();
+      // No BATON_…_SERVICE_HOST from a Service named baton-… (found by the real-node e2e).
+      expect(pod.enableServiceLinks).toBe(false);
       expect(pod.securityContext).toMatchObject({
         runAsNonRoot: true,
         seccompProfile: { type: 'RuntimeDefault' },
@@ -215,6 +217,7 @@ describe('charts/baton', () => {
       const pod = ds.spec.template.spec;
       expect(pod.serviceAccountName).toBe('baton-agent');
       expect(pod.hostPID).toBe(true);
+      expect(pod.enableServiceLinks).toBe(false);
       expect(pod.hostNetwork).toBeUndefined();
       const c = container(ds);
       // Issue 16: nsenter into the host's mount namespace needs these three capabilities, no

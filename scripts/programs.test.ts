@@ -193,7 +193,16 @@ describe('the scanner (the check must not pass by seeing nothing)', () => {
 describe('the project', () => {
   it('is scanned whole: its TypeScript, shell scripts, package.json scripts and README commands', () => {
     const { scanned: s } = scan();
-    expect(s.shell).toEqual(['.ci/run', 'e2e/tools/build.sh', 'packages/cli/bin/kubectl-baton', 'run']);
+    expect(s.shell).toEqual([
+      '.ci/run',
+      'e2e/harness/real-node/init.sh',
+      'e2e/harness/real-node/machine.sh',
+      'e2e/tools/build.sh',
+      'e2e/tools/images.sh',
+      'e2e/tools/system-packages.sh',
+      'packages/cli/bin/kubectl-baton',
+      'run',
+    ]);
     expect(s.typescript).toEqual(
       expect.arrayContaining([
         'bench/kured.ts',
@@ -213,7 +222,10 @@ describe('the project', () => {
     expect(at('openssl')).toEqual([expect.stringMatching(/^e2e\/harness\/pki\.ts:\d+$/)]);
     expect(at('unshare').some((w) => w.startsWith('bench/kured.ts:'))).toBe(true);
     expect(at('kured').some((w) => w.startsWith('bench/kured.ts:'))).toBe(true);
-    expect(at('flock')).toEqual([expect.stringMatching(/^e2e\/tools\/build\.sh:\d+$/)]);
+    expect(at('flock')).toEqual([
+      expect.stringMatching(/^e2e\/tools\/build\.sh:\d+$/),
+      expect.stringMatching(/^e2e\/tools\/images\.sh:\d+$/),
+    ]);
     expect(at('whoami')).toEqual([expect.stringMatching(/^README\.md line \d+$/)]);
     expect(at('vitest')).toContain('package.json script "test:unit":1');
   });
@@ -261,7 +273,7 @@ describe('each entry of the registry is true', () => {
       if (!component) continue;
       built[component] = [...arm.matchAll(/\b([a-z][\w-]*)=(?:[\w.-]+\/)+[\w.-]+/g)].map((m) => m[1] ?? '');
     }
-    expect(Object.keys(built)).toEqual(['etcd', 'k8s', 'kwok', 'helm', 'prometheus', 'kured']);
+    expect(Object.keys(built)).toEqual(['etcd', 'k8s', 'kubelet', 'kwok', 'helm', 'prometheus', 'kured']);
     const paths = execFileSync('bash', [join(root, 'e2e', 'tools', 'build.sh'), '--print-paths'], {
       encoding: 'utf8',
     });
@@ -309,6 +321,15 @@ describe('each entry of the registry is true', () => {
       expect(where.length, name).toBeGreaterThan(0);
       expect(new Set(where), name).toEqual(new Set([origin.script]));
     }
+  });
+
+  it('system: e2e/tools/system-packages.sh installs that Debian package', () => {
+    const list = /^PACKAGES='([^']*)'$/m.exec(read('e2e/tools/system-packages.sh'))?.[1] ?? '';
+    const installed = new Set(list.split(' ').map((e) => e.split(':')[0]));
+    const system = entries.filter(([, p]) => p.origin.from === 'system');
+    expect(system.length).toBeGreaterThan(0);
+    for (const [name, { origin }] of system)
+      if (origin.from === 'system') expect(installed, name).toContain(origin.package);
   });
 
   it('project: an executable file of the repository', () => {

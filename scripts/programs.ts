@@ -23,9 +23,15 @@ export type Origin =
   | { readonly from: 'project'; readonly path: string }
   /**
    * Installed by hand (Debian `package`) for an on-demand proof that only `script` starts, never
-   * ./run test: `pnpm run prove:host-privileges` needs runc.
+   * ./run test: `pnpm run prove:host-privileges` needs ldd.
    */
-  | { readonly from: 'proof'; readonly package: string; readonly script: string };
+  | { readonly from: 'proof'; readonly package: string; readonly script: string }
+  /**
+   * A Debian `package` that e2e/tools/system-packages.sh installs (./run test does, as root) for
+   * the images (e2e/tools/images.sh) and the real node (e2e/harness/real-node.ts); without it,
+   * only e2e/real-node.e2e.ts is skipped, with the reason.
+   */
+  | { readonly from: 'system'; readonly package: string };
 
 export interface Program {
   readonly origin: Origin;
@@ -53,6 +59,10 @@ export const PROGRAMS: Readonly<Record<string, Program>> = {
     starts: ['kubectl-baton'],
   },
   kwok: { origin: { from: 'build', component: 'kwok' }, why: 'the fake nodes of the control plane' },
+  kubelet: {
+    origin: { from: 'build', component: 'kubelet' },
+    why: "the real node's kubelet (e2e/harness/real-node)",
+  },
   helm: { origin: { from: 'build', component: 'helm' }, why: 'the chart tests and the README install' },
   promtool: { origin: { from: 'build', component: 'prometheus' }, why: "checks the chart's alerts" },
   prometheus: {
@@ -94,11 +104,30 @@ export const PROGRAMS: Readonly<Record<string, Program>> = {
     why: 'the kubectl plugin (and its bundle dist/kubectl-baton/kubectl-baton.mjs)',
   },
 
-  // On-demand proofs only, installed by whoever runs them.
-  runc: {
-    origin: { from: 'proof', package: 'runc', script: 'scripts/host-privileges.ts' },
-    why: "the agent's containers of the host-privileges proof",
+  // Installed by e2e/tools/system-packages.sh: the images and the real node.
+  buildah: {
+    origin: { from: 'system', package: 'buildah' },
+    why: 'builds the images from the Dockerfiles (e2e/tools/images.sh); their root filesystems (e2e/harness/oci.ts)',
   },
+  debootstrap: {
+    origin: { from: 'system', package: 'debootstrap' },
+    why: "the base image's Debian root filesystem",
+  },
+  containerd: { origin: { from: 'system', package: 'containerd' }, why: "the real node's container runtime" },
+  ctr: {
+    origin: { from: 'system', package: 'containerd' },
+    why: "imports the images into the real node's containerd",
+  },
+  runc: {
+    origin: { from: 'system', package: 'runc' },
+    why: 'an image started on its own (e2e/harness/oci.ts); the host-privileges proof; containerd starts it too',
+  },
+  iptables: {
+    origin: { from: 'system', package: 'iptables' },
+    why: "the real node's rule sending the kubernetes Service's ClusterIP to its API forwarder",
+  },
+
+  // On-demand proofs only, installed by whoever runs them.
   ldd: {
     origin: { from: 'proof', package: 'libc-bin', script: 'scripts/host-privileges.ts' },
     why: "the libraries nsenter needs in the proof's root filesystem",
@@ -141,8 +170,11 @@ export const PROGRAMS: Readonly<Record<string, Program>> = {
   mount: { origin: { from: 'base', package: 'mount' }, why: "a private /run in each kured's namespace" },
   ip: {
     origin: { from: 'base', package: 'iproute2' },
-    why: "the loopback of each kured's network namespace",
+    why: "the loopback of each kured's network namespace; the real node's network namespace",
+    // `ip netns exec <ns> <command>` in the real node's machine.sh.
+    starts: ['sysctl', 'iptables', 'unshare'],
   },
+  sysctl: { origin: { from: 'base', package: 'procps' }, why: "the real node's network namespace forwards" },
   basename: coreutils('build.sh'),
   cat: coreutils('build.sh, the reaper'),
   cp: coreutils("the kured namespace's token and CA"),
@@ -159,6 +191,31 @@ export const PROGRAMS: Readonly<Record<string, Program>> = {
   touch: coreutils('README commands, reboot commands'),
   true: coreutils("the kured part's trial unshare"),
   whoami: coreutils('a README command'),
+  head: coreutils("images.sh's content keys, the real node's init"),
+  tail: coreutils('images.sh: the end of a failed debootstrap log'),
+  id: coreutils('images.sh, system-packages.sh: root or not'),
+  install: coreutils("images.sh: files into the base image's root filesystem"),
+  ln: coreutils("images.sh: npm's and corepack's links in the base image"),
+  mktemp: coreutils("images.sh: the base image's work directory"),
+  seq: coreutils("the real node's init and machine: bounded waits"),
+  sha256sum: coreutils("images.sh: the images' content keys"),
+  sort: coreutils("images.sh: the build context's files in a fixed order"),
+  sed: { origin: { from: 'base', package: 'sed' }, why: "images.sh: the Dockerfiles' Node version" },
+  grep: { origin: { from: 'base', package: 'grep' }, why: "images.sh: the build context's files" },
+  awk: {
+    origin: { from: 'base', package: 'mawk' },
+    why: "the real node's machine: this machine's cgroup mounts",
+  },
+  find: {
+    origin: { from: 'base', package: 'findutils' },
+    why: "the real node's machine: its cgroups removed",
+  },
+  pgrep: { origin: { from: 'base', package: 'procps' }, why: "the real node's machine: its init's pid" },
+  tar: { origin: { from: 'base', package: 'tar' }, why: 'images.sh: npm and corepack into the base image' },
+  'apt-get': {
+    origin: { from: 'base', package: 'apt' },
+    why: 'system-packages.sh installs the Debian packages of the images and the real node',
+  },
 };
 
 /**
@@ -188,6 +245,11 @@ export const EXPRESSIONS: Readonly<Record<string, readonly string[]>> = {
   'scripts/host-privileges.ts: cmd': [],
   // after_kwok, a function of the script.
   'e2e/tools/build.sh: "after_$name"': [],
+  // The real node's init starts its services through start(): the forwarder on the workspace's
+  // Node, containerd and the kubelet.
+  'e2e/harness/real-node/init.sh: "$@"': ['node', 'containerd', 'kubelet'],
+  // The workspace's Node, asked for its version before it goes into the base image.
+  'e2e/tools/images.sh: "$node_bin"': ['node'],
   // The workspace's Node 24 (or the PATH's).
   'packages/cli/bin/kubectl-baton: "$node"': ['node'],
 };

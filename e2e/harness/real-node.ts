@@ -6,7 +6,8 @@
  * command, which enters PID 1's mount namespace, reaches the node's init and never this machine's.
  *
  * Traffic stays on loopback and in the node's namespaces: the node reaches the API server through
- * a Unix socket (socat on both sides), pods through the `kubernetes` Service's ClusterIP, which
+ * a Unix socket (this process listens on it and connects to the API server; inside the node,
+ * bench/tcp-to-unix.ts on the workspace's Node carries TCP to it), pods through the `kubernetes` Service's ClusterIP, which
  * the node's network namespace sends to that forwarder (kube-proxy's part, one DNAT rule). Pods
  * get their addresses from the CNI bridge plugin inside the node's network namespace.
  *
@@ -16,11 +17,13 @@
  * the kubelet reports).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { splice } from '../../bench/tcp-to-unix.ts';
 import { clusterEndpoint } from './cluster.ts';
 import { signClientCert } from './pki.ts';
 import { isAlive, type ManagedProcess, startProcess, tailOf } from './processes.ts';
@@ -28,6 +31,7 @@ import { isAlive, type ManagedProcess, startProcess, tailOf } from './processes.
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const machineScript = join(here, 'real-node', 'machine.sh');
+const tcpToUnix = join(here, '..', '..', 'bench', 'tcp-to-unix.ts');
 
 /** The ClusterIP of the `kubernetes` Service: the first of the harness's --service-cluster-ip-range. */
 const SERVICE_IP = '10.96.0.1';
@@ -48,7 +52,6 @@ const NEEDED: readonly { readonly path: string; readonly from: string }[] = [
   { path: '/usr/lib/cni/host-local', from: 'containernetworking-plugins' },
   { path: '/usr/lib/cni/loopback', from: 'containernetworking-plugins' },
   { path: '/usr/sbin/iptables', from: 'iptables' },
-  { path: '/usr/bin/socat', from: 'socat' },
   { path: '/usr/bin/buildah', from: 'buildah' },
   { path: '/usr/sbin/debootstrap', from: 'debootstrap' },
   { path: '/usr/bin/unshare', from: 'util-linux' },
@@ -239,19 +242,21 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
       CGROUP_PARENT: cgroupParent,
       KUBELET: opts.kubelet,
       KUBELET_LABELS: labels,
-      SOCAT: '/usr/bin/socat',
+      NODE_BIN: process.execPath,
+      TCP_TO_UNIX: tcpToUnix,
     })
       .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
       .join(''),
   );
 
   // The API server on a Unix socket the node's forwarder connects to.
-  const hostPort = new URL(server).port;
-  const forwarder = startProcess({
-    name: `${opts.name}-api-forwarder`,
-    command: '/usr/bin/socat',
-    args: [`UNIX-LISTEN:${apiSocket},fork,unlink-early`, `TCP:127.0.0.1:${hostPort}`],
-    logPath: p('log/api-forwarder.log'),
+  const hostPort = Number(new URL(server).port);
+  const forwarder = createServer({ allowHalfOpen: true }, (conn) =>
+    splice(conn, createConnection({ host: '127.0.0.1', port: hostPort, allowHalfOpen: true })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    forwarder.once('error', reject);
+    forwarder.listen(apiSocket, () => resolve());
   });
   const machine: ManagedProcess = startProcess({
     name: `${opts.name}-machine`,
@@ -305,9 +310,14 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
         );
     },
     logs(lines = 25) {
-      return ['machine', 'init', 'kubelet', 'containerd', 'images', 'api-forwarder']
-        .map((f) => `--- ${f}.log\n${tailOf(p(`log/${f}.log`), lines)}`)
-        .join('\n');
+      const components = ['machine', 'init', 'kubelet', 'containerd', 'images', 'forwarder'].map(
+        (f) => `--- ${f}.log\n${tailOf(p(`log/${f}.log`), lines)}`,
+      );
+      // The containers' own output, as the kubelet keeps it: <namespace>_<pod>_<uid>/<container>/<n>.log
+      const containers = listFiles(p('varlog/pods'), 3).map(
+        (f) => `--- ${f.slice(p('varlog/pods').length + 1)}\n${tailOf(f, lines)}`,
+      );
+      return [...components, ...containers].join('\n');
     },
     async stop() {
       const pid = initPid();
@@ -316,7 +326,7 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
       while (!machine.hasExited() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
       await machine.stop(1000);
-      await forwarder.stop(1000);
+      await new Promise((r) => forwarder.close(r));
       await run('ip', ['netns', 'delete', netns]).catch(() => undefined);
     },
   };
@@ -335,6 +345,21 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
     throw err;
   }
   return node;
+}
+
+/** Files exactly `depth` directories below `dir` (none when it does not exist). */
+function listFiles(dir: string, depth: number): string[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const path = join(dir, e.name);
+    if (depth === 1) return e.isFile() ? [path] : [];
+    return e.isDirectory() ? listFiles(path, depth - 1) : [];
+  });
 }
 
 function shellQuote(v: string): string {

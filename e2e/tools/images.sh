@@ -73,7 +73,7 @@ build_base() {
   log "base $ref: Node $NODE_VERSION, npm $NPM_VERSION, corepack $COREPACK_VERSION ..."
   local node_bin
   node_bin=$(cd "$root" && node_modules/.bin/node -p 'process.execPath')
-  [[ $(node_modules_node_version "$node_bin") == "v$NODE_VERSION" ]] ||
+  [[ $("$node_bin" --version) == "v$NODE_VERSION" ]] ||
     { log "the workspace's Node is not $NODE_VERSION (run pnpm install)"; return 1; }
   install -D -m 0755 "$node_bin" "$fs/usr/local/bin/node"
   local pkg
@@ -101,8 +101,6 @@ build_base() {
   rm -rf "$work"
   log "base $ref: made in $((SECONDS - t0)) s"
 }
-
-node_modules_node_version() { "$1" --version; }
 
 pause_ref() { printf '%s' "$PAUSE_IMAGE"; }
 
@@ -149,13 +147,14 @@ build_baton() {
   # The build stage installs from the npm registry. Where this machine reaches it through a TLS
   # proxy of its own (a CA that the machine trusts and Node's bundled CAs do not), the RUN steps
   # get that CA and an npmrc naming it as mounts: nothing of it enters a layer that is shipped.
-  local trust=() ca=${NODE_EXTRA_CA_CERTS:-}
+  local trust='' ca=${NODE_EXTRA_CA_CERTS:-}
   if [[ -n $ca && -f $ca ]]; then
     printf 'cafile=/root/.baton-build-ca.crt\n' >"$cache/.build-npmrc"
-    trust=(--volume "$ca:/root/.baton-build-ca.crt:ro" --volume "$cache/.build-npmrc:/root/.npmrc:ro")
+    trust="--volume=$ca:/root/.baton-build-ca.crt:ro --volume=$cache/.build-npmrc:/root/.npmrc:ro"
   fi
   # --layers: the two Dockerfiles share their build stage, which the second build takes as is.
-  (cd "$root" && buildah bud --quiet --pull=never --layers --file "Dockerfile.$name" "${trust[@]}" \
+  # shellcheck disable=SC2086 # two options, or none (paths without spaces)
+  (cd "$root" && buildah bud --quiet --pull=never --layers --file "Dockerfile.$name" $trust \
     --build-arg "REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --tag "$ref" . >/dev/null)
   log "$name $ref: built in $((SECONDS - t0)) s"
 }
@@ -175,11 +174,13 @@ if [[ ${1:-} == --print ]]; then
   exit 0
 fi
 
-missing=()
-[[ $(id -u) == 0 ]] || missing+=("root (buildah's vfs storage and chroot isolation run as root here)")
-for tool in buildah debootstrap go git npm; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if ((${#missing[@]} > 0)); then
-  printf 'e2e/tools/images.sh: cannot build the images here; missing: %s\n' "${missing[*]}" >&2
+missing=''
+[[ $(id -u) == 0 ]] || missing="$missing root (buildah's vfs storage and chroot isolation run as root here),"
+for path in /usr/bin/buildah /usr/sbin/debootstrap; do
+  [[ -x $path ]] || missing="$missing $path (e2e/tools/system-packages.sh installs it),"
+done
+if [[ -n $missing ]]; then
+  printf 'e2e/tools/images.sh: cannot build the images here; missing:%s\n' "${missing%,}" >&2
   exit 3
 fi
 

@@ -9,7 +9,7 @@ set -uo pipefail
 
 node_dir=$1
 # shellcheck source=/dev/null
-source "$node_dir/node.env" # NODE_NAME NODE_IP API_SOCKET API_PORT_IN_NODE KUBELET KUBELET_LABELS SOCAT
+source "$node_dir/node.env" # NODE_NAME NODE_IP API_SOCKET API_PORT_IN_NODE KUBELET KUBELET_LABELS NODE_BIN TCP_TO_UNIX
 log() { printf '[init %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >>"$node_dir/log/init.log"; }
 
 if [[ $$ != 1 ]]; then
@@ -33,12 +33,12 @@ done <"$node_dir/cgroup-mounts"
 mount --bind "$node_dir/varlog" /var/log || exit 2
 log "boot $(cat /proc/sys/kernel/random/boot_id)"
 
-children=()
+children=''
 start() {
   local name=$1
   shift
   "$@" >>"$node_dir/log/$name.log" 2>&1 &
-  children+=("$!")
+  children="$children $!"
   log "started $name (pid $!)"
 }
 
@@ -48,9 +48,11 @@ shutdown() {
   stopping=$1
   log "shutdown ($1)"
   # As a reboot does: the services first, with a grace, then whatever is left.
-  kill -TERM "${children[@]}" 2>/dev/null
+  # shellcheck disable=SC2086 # a list of pids
+  kill -TERM $children 2>/dev/null
   for _ in $(seq 1 50); do
-    kill -0 "${children[@]}" 2>/dev/null || break
+    # shellcheck disable=SC2086
+    kill -0 $children 2>/dev/null || break
     sleep 0.1
   done
   kill -KILL -1 2>/dev/null
@@ -60,8 +62,8 @@ shutdown() {
 trap 'shutdown reboot' USR1
 trap 'shutdown poweroff' TERM
 
-# The API server, reached through the machine's Unix socket (loopback only, nothing else routes).
-start forwarder "$SOCAT" "TCP-LISTEN:$API_PORT_IN_NODE,bind=0.0.0.0,fork,reuseaddr" "UNIX-CONNECT:$API_SOCKET"
+# The API server, reached through the machine's Unix socket (nothing else routes out).
+start forwarder "$NODE_BIN" "$TCP_TO_UNIX" 0.0.0.0 "$API_PORT_IN_NODE" "$API_SOCKET" /run/node/forwarder.ready
 start containerd containerd --config "$node_dir/containerd.toml"
 for _ in $(seq 1 100); do
   [[ -S /run/containerd/containerd.sock ]] && break

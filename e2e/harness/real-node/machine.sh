@@ -22,19 +22,20 @@ log() { printf '[machine %s %s] %s\n' "$NODE_NAME" "$(date +%H:%M:%S.%3N)" "$*";
 network() {
   ip netns delete "$NETNS" 2>/dev/null || true
   ip netns add "$NETNS"
-  local n=(ip -n "$NETNS")
-  "${n[@]}" link set lo up
+  ip -n "$NETNS" link set lo up
   # The node's "NIC": one end of a veth pair whose other end leads nowhere (this kernel has no
   # dummy interfaces). Its address is the node's; nothing outside the namespace routes to it.
-  "${n[@]}" link add node0 type veth peer name node0-wire
-  "${n[@]}" addr add "$NODE_IP/32" dev node0
-  "${n[@]}" link set node0-wire up
-  "${n[@]}" link set node0 up
-  "${n[@]}" route add default dev node0
+  ip -n "$NETNS" link add node0 type veth peer name node0-wire
+  ip -n "$NETNS" addr add "$NODE_IP/32" dev node0
+  ip -n "$NETNS" link set node0-wire up
+  ip -n "$NETNS" link set node0 up
+  ip -n "$NETNS" route add default dev node0
   ip netns exec "$NETNS" sysctl -q -w net.ipv4.ip_forward=1
-  local rule=(-d "$SERVICE_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$NODE_IP:$API_PORT_IN_NODE")
-  ip netns exec "$NETNS" iptables -t nat -A PREROUTING "${rule[@]}"
-  ip netns exec "$NETNS" iptables -t nat -A OUTPUT "${rule[@]}"
+  local chain
+  for chain in PREROUTING OUTPUT; do
+    ip netns exec "$NETNS" iptables -t nat -A "$chain" -d "$SERVICE_IP/32" -p tcp --dport 443 \
+      -j DNAT --to-destination "$NODE_IP:$API_PORT_IN_NODE"
+  done
 }
 
 # The kubelet's cgroups (cgroupfs driver, under its cgroupRoot): a power cycle leaves them empty,
@@ -42,10 +43,13 @@ network() {
 cgroups() {
   local c
   for c in /sys/fs/cgroup/*/; do
-    [[ -d $c$CGROUP_PARENT ]] || mkdir -p "$c$CGROUP_PARENT"
-    if [[ $1 == clean ]]; then
-      find "$c$CGROUP_PARENT" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
-    fi
+    case $1 in
+      clean)
+        mkdir -p "$c$CGROUP_PARENT"
+        find "$c$CGROUP_PARENT" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+        ;;
+      remove) find "$c$CGROUP_PARENT" -depth -type d -exec rmdir {} + 2>/dev/null || true ;;
+    esac
   done
 }
 
@@ -78,14 +82,15 @@ while [[ -z $powering_off ]]; do
   echo "$init_pid" >"$node_dir/init.pid"
   [[ -n $powering_off && -n $init_pid ]] && kill -TERM "$init_pid" 2>/dev/null
   status=0
+  wait "$unshare_pid" || status=$?
   # `wait` returns early when SIGTERM arrives (the trap runs): wait again until unshare is gone.
-  while :; do
-    wait "$unshare_pid" && status=0 || status=$?
-    kill -0 "$unshare_pid" 2>/dev/null || break
+  while kill -0 "$unshare_pid" 2>/dev/null; do
+    status=0
+    wait "$unshare_pid" || status=$?
   done
   init_pid=''
   rm -f "$node_dir/init.pid"
-  if [[ -n $powering_off ]] || ((status != 0)); then
+  if [[ -n $powering_off || $status != 0 ]]; then
     log "the node stopped (init exited $status)"
     break
   fi
@@ -93,6 +98,6 @@ while [[ -z $powering_off ]]; do
   sleep 1
 done
 ip netns delete "$NETNS" 2>/dev/null || true
-cgroups clean
+cgroups remove
 [[ -n $powering_off ]] && exit 0
 exit "$status"

@@ -13,6 +13,7 @@ import {
   editDistance,
   envName,
   isHelpRequest,
+  isServiceLinkVariable,
   type OptionInput,
   parseOptions,
 } from './flags.ts';
@@ -277,6 +278,12 @@ describe('errors', () => {
       line: 'env BATON_WHATEVER: unknown variable; no option has this name',
     },
     {
+      what: 'a BATON_ variable ending in _PORT without a service link value',
+      argv: [],
+      env: { BATON_CONCURENCY_PORT: '8080' },
+      line: 'env BATON_CONCURENCY_PORT: unknown variable; no option has this name',
+    },
+    {
       what: 'single flag given twice',
       argv: ['--drain-timeout=1m', '--old-timeout=2m'],
       env: {},
@@ -398,6 +405,25 @@ describe('errors', () => {
       'env BATON_NODE_IDD',
     ]);
     expect(error.message.split('\n')).toHaveLength(8);
+  });
+
+  it("ignores the kubelet's service links of a Service named baton-… (a release named baton)", () => {
+    // What a kubelet gave the chart's agent in the real-node e2e, for baton-controller-metrics.
+    const links = {
+      BATON_CONTROLLER_METRICS_SERVICE_HOST: '10.96.12.7',
+      BATON_CONTROLLER_METRICS_SERVICE_PORT: '8080',
+      BATON_CONTROLLER_METRICS_SERVICE_PORT_METRICS: '8080',
+      BATON_CONTROLLER_METRICS_PORT: 'tcp://10.96.12.7:8080',
+      BATON_CONTROLLER_METRICS_PORT_8080_TCP: 'tcp://10.96.12.7:8080',
+      BATON_CONTROLLER_METRICS_PORT_8080_TCP_PROTO: 'tcp',
+      BATON_CONTROLLER_METRICS_PORT_8080_TCP_PORT: '8080',
+      BATON_CONTROLLER_METRICS_PORT_8080_TCP_ADDR: '10.96.12.7',
+    };
+    expect(() => parse([], { ...BASE_ENV, ...links })).not.toThrow();
+    for (const [name, value] of Object.entries(links))
+      expect(isServiceLinkVariable(name, value), name).toBe(true);
+    expect(isServiceLinkVariable('BATON_METRICS_PORT', '8080')).toBe(false);
+    expect(isServiceLinkVariable('BATON_DRAIN_TIMOUT', '10m')).toBe(false);
   });
 
   it('ignores BATON_ variables of the development tooling, and variables of other programs', () => {

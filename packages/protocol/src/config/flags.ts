@@ -431,12 +431,26 @@ function unknownFlagIssue(name: string, known: readonly string[], settings: Pars
   return { source: `--${name}`, value: `--${name}`, expected, message: `unknown flag --${name}${tail}` };
 }
 
+/**
+ * The variables a kubelet gives every container for each Service of its namespace (service
+ * links, on unless a pod sets enableServiceLinks: false): a Service named `baton-…` (a Helm
+ * release named baton has `baton-controller-metrics`) yields BATON_CONTROLLER_METRICS_SERVICE_HOST
+ * and the like. They are not misspelt options, so they are never refused. The bare `<NAME>_PORT`
+ * form counts only with a link's value (tcp://10.0.0.1:8080), so a misspelt BATON_…_PORT still is.
+ */
+export function isServiceLinkVariable(name: string, value: string | undefined): boolean {
+  if (/_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$/.test(name)) return true;
+  if (/_PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$/.test(name)) return true;
+  return /_PORT$/.test(name) && /^(tcp|udp|sctp):\/\/\S+:\d+$/.test(value ?? '');
+}
+
 function unknownEnvIssues(table: OptionTable, env: OptionInput['env']): ConfigIssue[] {
   const known = new Set(table.flatMap((def) => envNames(def)));
   const batonNames = [...known].filter((name) => name.startsWith('BATON_'));
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(env)) {
     if (!name.startsWith('BATON_') || known.has(name) || NON_OPTION_BATON_ENV.includes(name)) continue;
+    if (isServiceLinkVariable(name, env[name])) continue;
     const suggestion = closest(name, batonNames);
     const expected = suggestion ?? 'a BATON_ variable named after a flag';
     const tail = suggestion === undefined ? 'no option has this name' : `did you mean ${suggestion}?`;
