@@ -4,8 +4,8 @@
  * table), and a real reboot by controller and agent processes acting with the chart's own
  * ServiceAccounts — agent tokens bound to the chart's DaemonSet pod on their (fake) node.
  *
- * The images cannot run here (no container runtime: KWOK plays the kubelets), so the pods exist
- * and are scheduled, and the processes run on the host with exactly their identities.
+ * KWOK plays these nodes' kubelets, so the pods exist and are scheduled, and the processes run on
+ * the host with exactly their identities (e2e/real-node.e2e.ts runs the images on a real kubelet).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

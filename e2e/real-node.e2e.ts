@@ -129,14 +129,18 @@ describe.skipIf(unsupported !== undefined && !required)(
       } finally {
         await agent.stop();
       }
-      const sizes = {
-        controller: await imageSize(images.controller.ref),
-        agent: await imageSize(images.agent.ref),
-      };
-      process.stderr.write(
-        `[real-node.e2e] image sizes (unpacked): controller ${(sizes.controller / 1e6).toFixed(1)} MB, agent ${(sizes.agent / 1e6).toFixed(1)} MB\n`,
-      );
-      expect(sizes.agent).toBeGreaterThan(0);
+      // The README's sizes are the images' as built (to 5 %).
+      const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+      for (const name of ['controller', 'agent'] as const) {
+        const bytes = await imageSize(images[name].ref);
+        process.stderr.write(`[real-node.e2e] baton-${name}: ${(bytes / 1e6).toFixed(1)} MB unpacked\n`);
+        const stated = Number(new RegExp(`^\\| baton-${name} \\| (\\d+) MB \\|$`, 'm').exec(readme)?.[1]);
+        expect(stated, `README's size of baton-${name}`).toBeGreaterThan(0);
+        expect(
+          Math.abs(bytes / 1e6 - stated) / stated,
+          `baton-${name}: ${bytes} bytes, README ${stated} MB`,
+        ).toBeLessThan(0.05);
+      }
     });
 
     it('helm install with the images; a touch of the sentinel reboots the real node: real containers drained, a new boot ID, uncordoned, released', async () => {

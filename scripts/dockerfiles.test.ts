@@ -1,8 +1,8 @@
 /**
- * The images cannot be built on these machines (no container engine), so the Dockerfiles are
- * checked against what is tested instead: the bundle paths scripts/bundle.ts writes (and
- * bundle.test.ts starts), the pinned Node and pnpm versions of package.json, the user and port
- * the chart runs each image with, and the files the build stage copies.
+ * The Dockerfiles checked against what is tested, without container tooling (e2e/real-node.e2e.ts
+ * builds them with buildah and runs them): the bundle paths scripts/bundle.ts writes (and
+ * bundle.test.ts starts), the pinned Node and pnpm versions of package.json, the user and port the
+ * chart runs each image with, and the files the build stage copies.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

@@ -105,6 +105,20 @@ export interface RealNode {
 
 const nsLink = (pid: number | 'self', ns: string): string => readlinkSync(`/proc/${pid}/ns/${ns}`);
 
+/**
+ * What keeps process `pid` from being a node's own init: sharing this process's PID, mount or
+ * network namespace, or not being PID 1 in its PID namespace. Empty: it is a node's own init.
+ */
+export function ownInitProblems(pid: number): string[] {
+  const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.split(/\s+/);
+  return [
+    nsLink(pid, 'pid') === nsLink('self', 'pid') ? "it shares this machine's PID namespace" : '',
+    nsLink(pid, 'mnt') === nsLink('self', 'mnt') ? "it shares this machine's mount namespace" : '',
+    nsLink(pid, 'net') === nsLink('self', 'net') ? "it shares this machine's network namespace" : '',
+    nspid?.at(-1) !== '1' ? `it is not PID 1 in its namespace (NSpid ${nspid?.join(' ')})` : '',
+  ].filter(Boolean);
+}
+
 export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
   const unsupported = realNodeUnsupported();
   if (unsupported) throw new Error(`a real node cannot run here: ${unsupported}`);
@@ -296,13 +310,7 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
     assertOwnInit() {
       const pid = initPid();
       if (pid === undefined) throw new Error(`${opts.name}: no init is running`);
-      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.split(/\s+/);
-      const problems = [
-        nsLink(pid, 'pid') === nsLink('self', 'pid') ? "it shares this machine's PID namespace" : '',
-        nsLink(pid, 'mnt') === nsLink('self', 'mnt') ? "it shares this machine's mount namespace" : '',
-        nsLink(pid, 'net') === nsLink('self', 'net') ? "it shares this machine's network namespace" : '',
-        nspid?.at(-1) !== '1' ? `it is not PID 1 in its namespace (NSpid ${nspid?.join(' ')})` : '',
-      ].filter(Boolean);
+      const problems = ownInitProblems(pid);
       if (problems.length > 0)
         throw new Error(
           `refusing to use ${opts.name}: its init (pid ${pid}) must be PID 1 of namespaces of its own, but ${problems.join('; ')}. ` +

@@ -89,8 +89,9 @@ build_base() {
   echo 'node:x:1000:' >>"$fs/etc/group"
   echo 'node:!:20000:0:99999:7:::' >>"$fs/etc/shadow"
   install -d -o 1000 -g 1000 "$fs/home/node"
-  local c mnt
-  c=$(buildah from --quiet scratch)
+  local c=baton-images-base mnt
+  buildah rm "$c" >/dev/null 2>&1 || true # left by an interrupted run
+  buildah from --quiet --name "$c" scratch >/dev/null
   mnt=$(buildah mount "$c")
   cp -a "$fs"/. "$mnt"/
   buildah umount "$c" >/dev/null
@@ -114,10 +115,11 @@ build_pause() {
     log "pause $ref: cached ($key)"
     return 0
   fi
-  local work c mnt
+  local work c=baton-images-pause mnt
   work=$(mktemp -d "$cache/.pause.XXXXXX")
   (cd "$here/pause" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/pause" .)
-  c=$(buildah from --quiet scratch)
+  buildah rm "$c" >/dev/null 2>&1 || true # left by an interrupted run
+  buildah from --quiet --name "$c" scratch >/dev/null
   mnt=$(buildah mount "$c")
   install -D -m 0755 "$work/pause" "$mnt/pause"
   buildah umount "$c" >/dev/null
@@ -207,5 +209,17 @@ while IFS='=' read -r k v; do
   esac
   [[ $k == *-archive ]] && archive_to "$ref" "$v"
 done < <(print)
-buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -e baton- -e "node " -e pause >&2 || true
+# Older builds of baton's images, their archives and untagged layers go: vfs storage keeps a full
+# copy of every layer, and each change of the sources makes a new key.
+current=$(print | grep -v -e '-archive=' | cut -d= -f2)
+for ref in $(buildah images --format '{{.Name}}:{{.Tag}}' | grep -e '^localhost/baton-controller:' -e '^localhost/baton-agent:'); do
+  grep -qxF "$ref" <<<"$current" || buildah rmi "$ref" >/dev/null 2>&1 || true
+done
+archives=$(print | grep -e '-archive=' | cut -d= -f2)
+for f in "$images_dir"/*.tar; do
+  [[ -e $f ]] || continue
+  grep -qxF "$f" <<<"$archives" || rm -f "$f"
+done
+buildah rmi --prune >/dev/null 2>&1 || true
+buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -e baton- -e "node:" -e pause >&2 || true
 log "images ready in $((SECONDS - total)) s"
