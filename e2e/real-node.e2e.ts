@@ -16,7 +16,7 @@
  * with the reason, unless BATON_REQUIRE_REAL_NODE=1 (CI sets it), which makes that a failure.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,28 @@ const RECORDS_ON_NODE = '/var/log/baton-e2e-records';
 /** Seconds a workload pod takes after its SIGTERM before it exits (well within its grace). */
 const WORK_AFTER_SIGTERM_S = 3;
 const GRACE_S = 15;
+
+/**
+ * /proc/<pid>/status of the agent's process on the real node: the `node /app/main.mjs` whose PID
+ * namespace is the node's (hostPID), found from this machine.
+ */
+function agentProcessStatus(node: RealNode): string {
+  const init = node.initPid();
+  if (init === undefined) throw new Error(`${node.name} is not running`);
+  const nodePidNs = readlinkSync(`/proc/${init}/ns/pid`);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmdline[0] !== 'node' || cmdline[1] !== '/app/main.mjs') continue;
+      if (readlinkSync(`/proc/${entry}/ns/pid`) !== nodePidNs) continue;
+      return readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      // the process ended while it was read
+    }
+  }
+  throw new Error(`no agent process (node /app/main.mjs) in ${node.name}'s PID namespace`);
+}
 
 const conditionOf = (n: V1Node) => n.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
 
@@ -264,6 +286,14 @@ describe.skipIf(unsupported !== undefined && !required)(
       });
       expect(agentPod.status?.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\//);
       expect(agentPod.spec?.hostPID).toBe(true);
+      // The chart's securityContext as runc applied it, read off the agent's process: root in the
+      // node's PID namespace (hostPID), exactly the three capabilities of the command method, no
+      // new privileges, the runtime's seccomp filter.
+      const agentStatus = agentProcessStatus(real);
+      expect(agentStatus).toMatch(/^Uid:\s+0\s/m);
+      expect(agentStatus).toMatch(/^CapEff:\s+00000000002c0000$/m); // SYS_CHROOT, SYS_PTRACE, SYS_ADMIN
+      expect(agentStatus).toMatch(/^NoNewPrivs:\s+1$/m);
+      expect(agentStatus).toMatch(/^Seccomp:\s+2$/m);
 
       // The controller: the image started on its own, as the chart's controller pod would be —
       // its args, its downward-API env, its ServiceAccount token bound to that pod — as the image's

@@ -21,9 +21,11 @@ HELM_VERSION=v3.22.0
 # Prometheus 3.16.0 (Go module v0.316.0): promtool checks the chart's PrometheusRule, the server
 # is the real alert source of the controller's e2e tests.
 PROMETHEUS_VERSION=v0.316.0
-# kured for the side-by-side benchmark. The module proxy refuses kured 1.23.0 (its tags have no "v"
-# prefix and no pseudo-version for them is served); v1.13.1 is the newest kured it serves.
-KURED_VERSION=v1.13.1
+# kured for the side-by-side benchmark and the migration tests, from its vendored source: the
+# module proxy refuses kured 1.23.0 (its tags have no "v" prefix). The tarball is the repository at
+# its release tag (../shared/vendor/README.md); BATON_KURED_SOURCE may name another copy of it.
+KURED_VERSION=1.23.0
+KURED_SOURCE=${BATON_KURED_SOURCE:-$here/../../../shared/vendor/kured-$KURED_VERSION.tar.gz}
 
 export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
 export CGO_ENABLED=0
@@ -52,7 +54,9 @@ build() {
     pkg=${pair#*=}
     log "$name $version: building $bin (from $pkg) ..."
     local t0=$SECONDS
-    (cd "$here/$dir" && go build -ldflags "$ldflags" -o "$out/$bin.tmp" "$pkg")
+    local moddir=$here/$dir
+    [[ $dir == /* ]] && moddir=$dir
+    (cd "$moddir" && go build -ldflags "$ldflags" -o "$out/$bin.tmp" "$pkg")
     mv "$out/$bin.tmp" "$out/$bin"
     log "$name $version: $bin built in $((SECONDS - t0)) s"
   done
@@ -84,6 +88,22 @@ after_kwok() {
     [[ $(basename "$f") == kustomization.yaml ]] && continue
     { echo '---'; cat "$f"; } >>"$1/stages.yaml"
   done
+}
+
+# The vendored kured source, unpacked once into the cache; prints its directory.
+kured_source() {
+  local dir="$cache/.kured-src-$KURED_VERSION"
+  if [[ ! -f $dir/.unpacked ]]; then
+    if [[ ! -f $KURED_SOURCE ]]; then
+      echo "kured $KURED_VERSION: no source at $KURED_SOURCE (set BATON_KURED_SOURCE to kured-$KURED_VERSION.tar.gz)" >&2
+      return 1
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    tar -xzf "$KURED_SOURCE" -C "$dir"
+    touch "$dir/.unpacked"
+  fi
+  printf '%s' "$dir/kured-$KURED_VERSION"
 }
 
 build_component() {
@@ -118,8 +138,9 @@ build_component() {
         prometheus=github.com/prometheus/prometheus/cmd/prometheus
       ;;
     kured)
-      build kured "$KURED_VERSION" kured "-s -w -X main.version=${KURED_VERSION#v}" \
-        kured=github.com/kubereboot/kured/cmd/kured
+      local src
+      src=$(kured_source) || return 1
+      build kured "$KURED_VERSION" "$src" "-s -w -X main.version=$KURED_VERSION" kured=./cmd/kured
       ;;
     *) echo "unknown component: $1 (expected etcd, k8s, kwok, helm, prometheus, kured or kubelet)" >&2; return 2 ;;
   esac
