@@ -3,8 +3,8 @@
  * simulated reboot as the e2e fleet (NotReady, process killed, sentinel cleared, the reboot's
  * duration, new bootID, Ready, process started again).
  *
- * kured only reads in-cluster configuration, always runs its sentinel check and reboot command
- * through `nsenter -m/proc/1/ns/mnt`, and serves metrics on a fixed :8080. So each kured runs in
+ * kured only reads in-cluster configuration, always runs its reboot command through
+ * `nsenter -m/proc/1/ns/mnt`, and serves metrics on :8080 unless told otherwise. So each kured runs in
  * namespaces of its own (`unshare -m -p -n -f --mount-proc`):
  * - PID: its PID 1 is kured itself, so nsenter enters kured's own mount namespace, never the
  *   host's. The reboot command is a script that only touches a marker file; kured's default
@@ -59,8 +59,8 @@ export async function ensureKured(): Promise<{ binary: string; version: string }
 /**
  * The programs the kured part starts on this machine, besides kured and Node: `unshare` makes
  * the namespaces (a trial first, running `true`), the shell inside runs `ip`, `mount`, `mkdir`,
- * `cp` and `sleep`, kured itself runs `/usr/bin/nsenter` and `test` (its sentinel check) and the
- * reboot script runs `touch`. All are base-system programs (scripts/programs.ts): util-linux,
+ * `cp` and `sleep`, kured itself runs `/usr/bin/nsenter` (around its reboot command; kured 1.23.0
+ * checks a sentinel file itself) and the reboot script runs `touch`. All are base-system programs (scripts/programs.ts): util-linux,
  * mount, iproute2, coreutils, a POSIX sh.
  */
 export const KURED_PROGRAMS = [
@@ -72,11 +72,10 @@ export const KURED_PROGRAMS = [
   'mkdir',
   'cp',
   'sleep',
-  'test',
   'touch',
   'true',
 ];
-/** kured v1.13.1 runs its host commands through this path, not through PATH. */
+/** kured 1.23.0 runs its reboot command through this path, not through PATH. */
 export const KURED_NSENTER = '/usr/bin/nsenter';
 
 /** What the kured part found on this machine (kuredPrerequisites). */

@@ -6,7 +6,7 @@ const report: BenchReport = {
     date: '2026-11-26T06:00:00.000Z',
     command: 'npx pnpm@12.4.2 run bench',
     host: { cpus: 2, cpuModel: 'Some CPU', memoryGiB: 24, kernel: 'Linux 6' },
-    versions: { node: 'v24.21.0', kured: '1.13.1' },
+    versions: { node: 'v24.21.0', kured: '1.23.0' },
     sizes: { trials: 50, nodes: 50 },
   },
   figures: [
@@ -43,7 +43,7 @@ describe('renderMarkdown', () => {
   it('names the command, date, machine, versions and sizes', () => {
     expect(md).toContain('`npx pnpm@12.4.2 run bench` on 2026-11-26T06:00:00.000Z');
     expect(md).toContain('| CPU | Some CPU, 2 cores |');
-    expect(md).toContain('| kured | 1.13.1 |');
+    expect(md).toContain('| kured | 1.23.0 |');
     expect(md).toContain('| Sizes | trials=50, nodes=50 |');
   });
   it('gives each figure its verdict, the miss with by how much, and the load average', () => {

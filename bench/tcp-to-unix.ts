@@ -1,9 +1,9 @@
 /**
  * A TCP → Unix-socket forwarder, the project's own replacement for `socat` in the kured
- * benchmark (bench/kured.ts). Each kured runs in a network namespace of its own (kured v1.13.1
- * serves metrics on a fixed :8080, so fifty of them need fifty loopbacks); inside it, this
- * forwarder listens on 127.0.0.1:<API port> and carries every connection to a Unix socket,
- * which the bench process forwards to the API server outside.
+ * benchmark (bench/kured.ts) and the real node (e2e/harness/real-node.ts). Each kured runs in a
+ * network namespace of its own (kured serves metrics on :8080: fifty of them need fifty
+ * loopbacks); inside it, this forwarder listens on 127.0.0.1:<API port> and carries every
+ * connection to a Unix socket, which the bench process forwards to the API server outside.
  *
  *   node bench/tcp-to-unix.ts <host> <port> <unix socket> <ready file>
  *
