@@ -18,10 +18,10 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { startCluster } from '../e2e/harness/cluster.ts';
 import { Fleet } from '../e2e/harness/fleet.ts';
 import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from '../e2e/harness/kube.ts';
-import { grantSlot } from '../e2e/harness/leases.ts';
+import { acknowledgeReboots, grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
-import { bundle, bundles } from '../scripts/bundle.ts';
+import { AGENT_NODE_FLAGS, bundle, bundles } from '../scripts/bundle.ts';
 import { deployPodsOnNode, kubectlDrain, rssMiB, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,7 +55,11 @@ try {
     serviceAccount: 'baton-agent',
     dir: join(work, 'fleet'),
     agentEntry: join(bundleDir, bundles.agent.out),
-    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+    // The image's flags (scripts/bundle.ts) unless BENCH_NODE_ARGS names others ('' for none).
+    nodeArgs:
+      process.env.BENCH_NODE_ARGS === undefined
+        ? AGENT_NODE_FLAGS
+        : process.env.BENCH_NODE_ARGS.split(' ').filter((a) => a !== ''),
   });
   const [sim] = await fleet.add([node]);
   if (!sim?.agent) throw new Error('no agent');
@@ -93,6 +97,8 @@ try {
   const drainPid = sim.agent.pid;
   const started = Date.now();
   await grantSlot(kc, ns, 'baton-slot-0', node, 600);
+  // The controller's part of the handshake (start, then the reboot), as soon as the agent asks.
+  const acks = acknowledgeReboots(kc, ns, [node]);
   let peak = 0;
   const drainSamples: number[] = [];
   for (;;) {
@@ -110,6 +116,7 @@ try {
     await sleep(100);
   }
   const drainSeconds = (Date.now() - started) / 1000;
+  await acks.stop();
   await fleet.stop();
 
   // The reference on the same run: kubectl drain of as many pods on the other node.

@@ -16,7 +16,7 @@ import {
   waitFor,
   waitForNodesReady,
 } from '../e2e/harness/kube.ts';
-import { grantSlot } from '../e2e/harness/leases.ts';
+import { acknowledgeReboots, grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
 import { deployPodsOnNode, kubectlDrain, LoadSampler, round, rssMiB, sleep } from './lib.ts';
@@ -79,6 +79,8 @@ export async function drainBench(
     const pid = sim.agent.pid;
     const started = Date.now();
     await grantSlot(kc, ns, 'baton-slot-0', node, 600);
+    // The controller's part of the handshake (start, then the reboot), as soon as the agent asks.
+    const acks = acknowledgeReboots(kc, ns, [node]);
     let peak = 0;
     for (;;) {
       try {
@@ -93,6 +95,7 @@ export async function drainBench(
       await sleep(100);
     }
     const agentSeconds = (Date.now() - started) / 1000;
+    await acks.stop();
     await fleet.stop();
 
     const reference = await kubectlDrain(cluster.tools.kubectl, cluster.kubeconfigPath, refNode, 600);

@@ -63,7 +63,7 @@ function agentProcessStatus(node: RealNode): string {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmdline[0] !== 'node' || cmdline[1] !== '/app/main.mjs') continue;
+      if (cmdline[0] !== 'node' || !cmdline.includes('/app/main.mjs')) continue;
       if (readlinkSync(`/proc/${entry}/ns/pid`) !== nodePidNs) continue;
       return readFileSync(`/proc/${entry}/status`, 'utf8');
     } catch {

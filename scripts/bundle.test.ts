@@ -46,13 +46,26 @@ describe('the image bundles', () => {
     expect(packages).toContain('zod');
   });
 
+  it("keep WebAssembly and fetch out of the agent: its image's lite mode has no WebAssembly, which undici's fetch needs", async () => {
+    expect(bundles.agent.nodeFlags).toContain('--lite-mode');
+    const code = await readFile(join(out, bundles.agent.out), 'utf8');
+    expect(code).not.toMatch(/\bWebAssembly\b/);
+    expect(code).not.toMatch(/(^|[^\w.$])fetch\(/m);
+    // And lite mode is what the test says: no WebAssembly on the image's Node.
+    const r = runNode([...bundles.agent.nodeFlags, '-e', 'console.log(typeof WebAssembly)']);
+    expect(await r.exited).toBe(0);
+    expect(r.output().trim()).toBe('undefined');
+  });
+
   it.each([
     ['controller', [] as string[]],
     ['agent', ['--node-id=node-a', '--reboot-sentinel=/nonexistent/reboot-required']],
   ] as const)('%s bundle starts alone, serves /healthz and stops on SIGTERM', async (name, args) => {
     const port = await freeLocalPort();
     const kubeconfig = await unreachableKubeconfig(out);
+    // With the image's Node flags (Dockerfile.<name>'s ENTRYPOINT): the agent runs in lite mode.
     const run = runNode([
+      ...bundles[name].nodeFlags,
       join(out, bundles[name].out),
       ...args,
       `--kubeconfig=${kubeconfig}`,

@@ -88,7 +88,11 @@ describe.each(['controller', 'agent'] as const)('Dockerfile.%s', (component) => 
     const out = bundles[component].out; // dist/<component>/main.mjs
     const copies = runtime.filter((i) => i.op === 'COPY');
     expect(copies).toEqual([{ op: 'COPY', args: `--from=build /src/${dirname(out)}/ /app/` }]);
-    expect(runtime.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(`["node", "/app/${basename(out)}"]`);
+    // Node's flags are the ones scripts/bundle.ts names for the component (the agent's memory).
+    const argv = ['node', ...bundles[component].nodeFlags, `/app/${basename(out)}`];
+    expect(runtime.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(
+      `[${argv.map((a) => `"${a}"`).join(', ')}]`,
+    );
     expect(runtime.filter((i) => i.op === 'RUN')).toEqual([]); // no install step: nothing but node and the file
     expect(runtime.find((i) => i.op === 'ENV')?.args).toBe('NODE_ENV=production');
   });

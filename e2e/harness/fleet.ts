@@ -14,6 +14,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AGENT_NODE_FLAGS } from '../../scripts/bundle.ts';
 import { freePort } from './cluster.ts';
 import {
   mergePatch,
@@ -160,7 +161,8 @@ export class SimulatedNode {
       name: `agent-${this.name}`,
       command: process.execPath,
       args: [
-        ...(o.nodeArgs ?? []),
+        // The image's Node flags when the bundle runs (scripts/bundle.ts), unless told otherwise.
+        ...(o.nodeArgs ?? (o.agentEntry !== undefined ? AGENT_NODE_FLAGS : [])),
         o.agentEntry ?? AGENT_MAIN,
         ...[
           `--node-id=${this.name}`,
