@@ -5,9 +5,14 @@
  * status, body and headers in the shape {@link normalizeKubeError} reads, so the one normalizer
  * serves both clients.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
 import type { KubeConnection } from './kube-connection.ts';
+
+// Not an ES module import of node:http: that evaluates every export of the module, among them
+// its lazy WebSocket, which loads Node's bundled undici; 13 MiB more resident memory in the agent
+// (an .mjs importing node:http: 58.9 MiB; taking it with process.getBuiltinModule: 46.1 MiB).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -74,7 +79,7 @@ export interface KubeClientOptions {
   readonly userAgent?: string;
 }
 
-const flatHeaders = (h: http.IncomingHttpHeaders): Record<string, string> => {
+const flatHeaders = (h: IncomingHttpHeaders): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
@@ -103,7 +108,7 @@ export function createKubeClient(conn: KubeConnection, opts: KubeClientOptions =
     body: string | undefined,
     contentType: string | undefined,
     accept: string,
-  ): http.ClientRequest => {
+  ): ClientRequest => {
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) search.set(k, String(v));
     const qs = search.toString();
