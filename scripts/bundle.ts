@@ -20,7 +20,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * a young generation of 1 MiB semi-spaces, V8's size-over-speed heuristics and its lite mode (no
  * optimizing compilers) took its idle resident memory from 76.3 to 65.1 MiB and its peak while
  * draining 100 pods from 82.5 to 69.3 MiB, with the drain as fast (bench/agent-memory.ts, one run
- * each on 2026-12-07). Lite mode has no WebAssembly, so no undici `fetch`: bundle.test.ts checks
+ * each on 2026-12-07; 62.2 and 66.7 MiB since node:http no longer loads undici). Lite mode has no WebAssembly, so no undici `fetch`: bundle.test.ts checks
  * the agent's bundle uses neither.
  */
 export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--lite-mode'] as const;
