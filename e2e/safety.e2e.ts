@@ -295,11 +295,7 @@ describe('safety (issue points 1, 2, 3, 6)', () => {
         invariants = await watchInvariants(b, 1);
         const [asked, next] = b.nodes;
         if (!asked || !next) throw new Error('no node');
-        // The skewed agents must run. KNOWN PRODUCT BUG (reported; test left failing on purpose):
-        // packages/protocol/src/config/flags.ts refuses every BATON_ variable that is no option
-        // and NON_OPTION_BATON_ENV does not list BATON_TEST_CLOCK_OFFSET_MS, so an agent (and a
-        // controller) started with it exits at once: "env BATON_TEST_CLOCK_OFFSET_MS: unknown
-        // variable; no option has this name". This fails here, naming that, until it is fixed.
+        // The skewed agents must run: BATON_TEST_CLOCK_OFFSET_MS is one of NON_OPTION_BATON_ENV.
         for (const n of b.nodes) await agentReady(n);
         delete process.env[CLOCK_OFFSET];
         await b.startController([`--settle-time=${settleS}s`]);

@@ -158,12 +158,19 @@ export function camelCase(name: string): string {
 }
 
 /**
- * `BATON_` variables that are not options: the development tooling's (README, e2e harness).
+ * `BATON_` variables that are not options: the development tooling's (README, e2e harness, CI).
  * Without this list a controller started from a developer's shell would refuse to run.
+ * scripts/tooling-env.test.ts fails when the tooling uses a `BATON_` variable missing here.
  */
 export const NON_OPTION_BATON_ENV: readonly string[] = [
   'BATON_TOOLS_CACHE',
   'BATON_CLUSTERS_DIR',
+  'BATON_KURED_SOURCE',
+  'BATON_DEBIAN_MIRROR',
+  // CI: a skipped real-node test is a failure (.ci/run exports it to every child of the run).
+  'BATON_REQUIRE_REAL_NODE',
+  // sim/run.ts: marks its own worker processes.
+  'BATON_SIM_WORKER',
   // Tests only: shifts the process's wall clock (packages/runtime/src/wall-clock.ts).
   'BATON_TEST_CLOCK_OFFSET_MS',
 ];

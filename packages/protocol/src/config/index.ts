@@ -6,7 +6,16 @@
 export { type AgentConfig, agentOptions, parseAgentConfig } from './agent.ts';
 export { type ControllerConfig, controllerOptions, parseControllerConfig } from './controller.ts';
 export { quote, redactCredentials } from './errors.ts';
-export { camelCase, describeOptions, type OptionDef, type OptionRow, type OptionTable } from './flags.ts';
+export {
+  camelCase,
+  collectOptions,
+  describeOptions,
+  envNames,
+  NON_OPTION_BATON_ENV,
+  type OptionDef,
+  type OptionRow,
+  type OptionTable,
+} from './flags.ts';
 export {
   formatLabelSelector,
   type LabelPair,
