@@ -13,3 +13,4 @@ export * from './single-flight.ts';
 export * from './update.ts';
 export * from './usage.ts';
 export * from './wall-clock.ts';
+export * from './watch-timeout.ts';

@@ -324,8 +324,14 @@ export function superviseInformer<T extends KubernetesObject>(
 export function kubeListWatchSource<T extends KubernetesObject>(
   client: KubeClient,
   path: string,
-  selectors: { readonly fieldSelector?: string; readonly labelSelector?: string } = {},
+  opts: {
+    readonly fieldSelector?: string;
+    readonly labelSelector?: string;
+    /** Each watch's timeoutSeconds (see spreadWatchTimeouts); the client's default otherwise. */
+    readonly watchTimeoutSeconds?: () => number;
+  } = {},
 ): ListWatchSource<T> {
+  const { watchTimeoutSeconds, ...selectors } = opts;
   return {
     async list() {
       const items: T[] = [];
@@ -345,6 +351,15 @@ export function kubeListWatchSource<T extends KubernetesObject>(
       return { items, resourceVersion };
     },
     watch: (resourceVersion, onEvent, signal) =>
-      client.watch<T>(path, { ...selectors, resourceVersion }, onEvent, signal),
+      client.watch<T>(
+        path,
+        {
+          ...selectors,
+          resourceVersion,
+          ...(watchTimeoutSeconds !== undefined ? { timeoutSeconds: watchTimeoutSeconds() } : {}),
+        },
+        onEvent,
+        signal,
+      ),
   };
 }

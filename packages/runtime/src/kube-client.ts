@@ -182,19 +182,22 @@ export function createKubeClient(conn: KubeConnection, opts: KubeClientOptions =
           else reject(err);
         };
         const onAbort = () => done();
+        // A caller's own timeoutSeconds (spreadWatchTimeouts) wins over the client's.
+        const timeoutSeconds =
+          typeof query.timeoutSeconds === 'number' ? query.timeoutSeconds : watchTimeoutSeconds;
         const r = open(
           'GET',
           path,
-          { ...query, watch: true, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds },
+          { ...query, watch: true, allowWatchBookmarks: true, timeoutSeconds },
           undefined,
           undefined,
           'application/json',
         );
         signal.addEventListener('abort', onAbort);
         // The server ends a watch after timeoutSeconds; silence well past that is a dead connection.
-        r.setTimeout((watchTimeoutSeconds + 30) * 1000, () =>
+        r.setTimeout((timeoutSeconds + 30) * 1000, () =>
           done(
-            Object.assign(new Error(`${what}: silent for ${watchTimeoutSeconds + 30} s`), {
+            Object.assign(new Error(`${what}: silent for ${timeoutSeconds + 30} s`), {
               code: 'ETIMEDOUT',
             }),
           ),

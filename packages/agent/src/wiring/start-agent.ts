@@ -21,6 +21,7 @@ import {
   type ProcessSpec,
   type RunContext,
   type Running,
+  spreadWatchTimeouts,
   superviseInformer,
   wallClock,
 } from '@baton/runtime';
@@ -98,18 +99,31 @@ async function buildAgent(ctx: RunContext<AgentConfig>): Promise<Component> {
   };
 }
 
+/**
+ * An agent's watches are asked to last 30 to 60 minutes: on every node of the cluster, each
+ * renewal is a request per node (spreadWatchTimeouts says why that is safe).
+ */
+const AGENT_WATCH_TIMEOUTS = { minSeconds: 30 * 60, maxSeconds: 60 * 60 };
+
 /** Step: the watches of its own Node and of the namespace's Leases. */
 function buildWatches(config: AgentConfig, client: KubeClient, log: Logger) {
   const nodes = superviseInformer<V1Node>({
     name: 'node',
     source: kubeListWatchSource(client, '/api/v1/nodes', {
       fieldSelector: `metadata.name=${config.nodeId}`,
+      watchTimeoutSeconds: spreadWatchTimeouts(AGENT_WATCH_TIMEOUTS),
     }),
     log,
   });
   const leases = superviseInformer<V1Lease>({
     name: 'leases',
-    source: kubeListWatchSource(client, `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`),
+    source: kubeListWatchSource(
+      client,
+      `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
+      {
+        watchTimeoutSeconds: spreadWatchTimeouts(AGENT_WATCH_TIMEOUTS),
+      },
+    ),
     log,
   });
   return { nodes, leases };
