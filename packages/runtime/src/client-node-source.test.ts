@@ -46,6 +46,25 @@ describe('clientNodeListWatchSource against a loopback API server', () => {
     expect(await source().list()).toEqual({ items: [], resourceVersion: '7' });
   });
 
+  it('lists page by page, following continue tokens, and keeps the last page’s resourceVersion', async () => {
+    const asked: { limit: number; _continue?: string }[] = [];
+    const pages: Record<string, KubernetesListObject<V1ConfigMap>> = {
+      '': { items: [{ metadata: { name: 'a' } }], metadata: { _continue: 't1', resourceVersion: '10' } },
+      t1: { items: [{ metadata: { name: 'b' } }], metadata: { _continue: 't2', resourceVersion: '10' } },
+      t2: { items: [{ metadata: { name: 'c' } }], metadata: { resourceVersion: '10' } },
+    };
+    const paged = clientNodeListWatchSource<V1ConfigMap>(kc, '/api/v1/configmaps', async (page) => {
+      asked.push(page);
+      const p = pages[page._continue ?? ''];
+      if (!p) throw new Error(`no page ${page._continue}`);
+      return p;
+    });
+    const listed = await paged.list();
+    expect(listed.items.map((i) => i.metadata?.name)).toEqual(['a', 'b', 'c']);
+    expect(listed.resourceVersion).toBe('10');
+    expect(asked).toEqual([{ limit: 500 }, { limit: 500, _continue: 't1' }, { limit: 500, _continue: 't2' }]);
+  });
+
   it('watches from the version with the selectors, bookmarks and a server timeout, and resolves when the server ends it', async () => {
     next = (res) => {
       res.write(line({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '8' } } }));

@@ -22,10 +22,19 @@ export interface ClientNodeSourceOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
+/** One page of a list: the generated call with these fields (`(page) => core.listNode(page)`). */
+export interface ListPage {
+  readonly limit: number;
+  readonly _continue?: string;
+}
+
+/** Objects per page: thousands of Nodes are listed without one response of many megabytes. */
+export const LIST_PAGE_SIZE = 500;
+
 export function clientNodeListWatchSource<T extends KubernetesObject>(
   kubeConfig: KubeConfig,
   path: string,
-  list: () => Promise<KubernetesListObject<T>>,
+  list: (page: ListPage) => Promise<KubernetesListObject<T>>,
   opts: ClientNodeSourceOptions = {},
 ): ListWatchSource<T> {
   const watchTimeoutSeconds = opts.watchTimeoutSeconds ?? 300;
@@ -39,8 +48,19 @@ export function clientNodeListWatchSource<T extends KubernetesObject>(
   (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (watchTimeoutSeconds + 30) * 1000;
   return {
     async list() {
-      const page = await list();
-      return { items: page.items, resourceVersion: page.metadata?.resourceVersion ?? '' };
+      const items: T[] = [];
+      let token: string | undefined;
+      let resourceVersion = '';
+      do {
+        const page: KubernetesListObject<T> = await list({
+          limit: LIST_PAGE_SIZE,
+          ...(token !== undefined ? { _continue: token } : {}),
+        });
+        items.push(...page.items);
+        resourceVersion = page.metadata?.resourceVersion ?? '';
+        token = page.metadata?._continue || undefined;
+      } while (token !== undefined);
+      return { items, resourceVersion };
     },
     watch: (resourceVersion, onEvent, signal) =>
       new Promise<void>((resolve, reject) => {

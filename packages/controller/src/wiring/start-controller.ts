@@ -59,6 +59,7 @@ import { Notifier, notifierMetrics } from '../observe/notify.ts';
 import { nodeHttpRequest } from '../prometheus/client.ts';
 import { promInstantQuery } from '../prometheus/promql.ts';
 import { NodeChangeFilter, relevantLeaseChange } from '../reconcile/node-changes.ts';
+import { projectNode } from '../reconcile/node-projection.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { HealthQuery } from '../settle/health-query.ts';
 import { settleObserver } from '../settle/settle-observer.ts';
@@ -196,20 +197,17 @@ type Clients = ReturnType<typeof buildClients>;
 function buildWatches(config: ControllerConfig, { kc, core, coordination }: Clients, log: Logger) {
   const nodes = superviseInformer<V1Node>({
     name: 'nodes',
-    source: clientNodeListWatchSource(kc, '/api/v1/nodes', () => core.listNode()),
+    source: clientNodeListWatchSource(kc, '/api/v1/nodes', (page) => core.listNode(page)),
     log,
-    // Never read, and most of a Node's size: the cache of thousands of them shrinks to the rest.
-    trim: (n) => {
-      dropManagedFields(n);
-      if (n.status !== undefined) delete n.status.images;
-    },
+    // Only what the decisions read is cached: at thousands of Nodes the rest is most of the memory.
+    trim: projectNode,
   });
   const leases = superviseInformer<V1Lease>({
     name: 'leases',
     source: clientNodeListWatchSource(
       kc,
       `/apis/coordination.k8s.io/v1/namespaces/${config.namespace}/leases`,
-      () => coordination.listNamespacedLease({ namespace: config.namespace }),
+      (page) => coordination.listNamespacedLease({ namespace: config.namespace, ...page }),
     ),
     log,
     trim: dropManagedFields,
@@ -222,7 +220,7 @@ function buildWatches(config: ControllerConfig, { kc, core, coordination }: Clie
       source: clientNodeListWatchSource(
         kc,
         '/api/v1/pods',
-        () => core.listPodForAllNamespaces({ labelSelector }),
+        (page) => core.listPodForAllNamespaces({ labelSelector, ...page }),
         { labelSelector },
       ),
       log,
@@ -288,7 +286,7 @@ function buildSettle(
         source: clientNodeListWatchSource(
           kc,
           '/api/v1/pods',
-          () => core.listPodForAllNamespaces({ fieldSelector }),
+          (page) => core.listPodForAllNamespaces({ fieldSelector, ...page }),
           { fieldSelector },
         ),
         log,

@@ -1,0 +1,106 @@
+import type { V1Node } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { nodeFingerprint } from './node-changes.ts';
+import { projectNode } from './node-projection.ts';
+
+/** A Node as a kubelet reports it, with what the controller reads and much that it does not. */
+function kubeletNode(): V1Node {
+  const t = '2026-12-07T10:00:00Z';
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: 'worker-1',
+      uid: 'u-1',
+      resourceVersion: '42',
+      creationTimestamp: new Date(t),
+      labels: { 'kubernetes.io/hostname': 'worker-1', pool: 'a' },
+      annotations: { 'baton.dev/phase': 'Idle', 'node.alpha.kubernetes.io/ttl': '0' },
+      managedFields: [{ manager: 'kubelet', operation: 'Update', fieldsV1: { 'f:status': {} } }],
+      ownerReferences: [],
+      finalizers: ['x'],
+    },
+    spec: {
+      unschedulable: true,
+      taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }],
+      podCIDR: '10.0.0.0/24',
+      podCIDRs: ['10.0.0.0/24'],
+      providerID: 'kwok://worker-1',
+    },
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'ok',
+          lastHeartbeatTime: new Date(t),
+          lastTransitionTime: new Date(t),
+        },
+        {
+          type: 'RebootRequired',
+          status: 'False',
+          reason: 'NoSentinel',
+          message: 'none',
+          lastHeartbeatTime: new Date(t),
+          lastTransitionTime: new Date(t),
+        },
+      ],
+      nodeInfo: {
+        architecture: 'amd64',
+        bootID: 'boot-1',
+        containerRuntimeVersion: 'containerd://1.7',
+        kernelVersion: '6.1',
+        kubeProxyVersion: '',
+        kubeletVersion: 'v1.35.4',
+        machineID: 'm',
+        operatingSystem: 'linux',
+        osImage: 'Debian',
+        systemUUID: 's',
+      },
+      addresses: [{ type: 'InternalIP', address: '10.1.1.1' }],
+      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+      images: Array.from({ length: 50 }, (_, i) => ({ names: [`registry/image-${i}:v1`], sizeBytes: 1e8 })),
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      volumesInUse: ['v'],
+    },
+  };
+}
+
+describe('projectNode', () => {
+  it('keeps everything the decisions read: the fingerprint, the boot ID and the conditions whole', () => {
+    const full = kubeletNode();
+    const projected = projectNode(kubeletNode());
+    expect(nodeFingerprint(projected)).toBe(nodeFingerprint(full));
+    expect(projected.status?.nodeInfo?.bootID).toBe('boot-1');
+    expect(projected.status?.conditions).toEqual(full.status?.conditions);
+    expect(projected.metadata?.resourceVersion).toBe('42');
+    expect(projected.metadata?.uid).toBe('u-1');
+  });
+
+  it('drops what a kubelet reports that the controller never reads', () => {
+    const projected = projectNode(kubeletNode());
+    expect(Object.keys(projected.metadata ?? {}).sort()).toEqual([
+      'annotations',
+      'creationTimestamp',
+      'labels',
+      'name',
+      'resourceVersion',
+      'uid',
+    ]);
+    expect(Object.keys(projected.spec ?? {}).sort()).toEqual(['taints', 'unschedulable']);
+    expect(Object.keys(projected.status ?? {}).sort()).toEqual(['conditions', 'nodeInfo']);
+    expect(Object.keys(projected.status?.nodeInfo ?? {})).toEqual(['bootID']);
+    expect(JSON.stringify(projected).length).toBeLessThan(JSON.stringify(kubeletNode()).length / 4);
+  });
+
+  it('leaves a Node without status, spec or nodeInfo as it is', () => {
+    expect(projectNode({ metadata: { name: 'n' } })).toEqual({ metadata: { name: 'n' } });
+    const noBoot = projectNode({
+      metadata: { name: 'n' },
+      status: { nodeInfo: { kubeletVersion: 'v' } as never },
+    });
+    expect(noBoot.status).toEqual({});
+  });
+});
