@@ -31,6 +31,7 @@ import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantControllerRbac } from '../e2e/harness/rbac.ts';
 import { type PlanSettings, plan } from '../packages/controller/src/plan/plan.ts';
 import { baseSettings } from '../packages/controller/src/testing/test-support.ts';
+import { bundles } from '../scripts/bundle.ts';
 import { cpuSeconds, LoadSampler, percentile, round, rssMiB, sleep, watchStamped } from './lib.ts';
 
 export interface ScaleResult {
@@ -252,6 +253,11 @@ export async function scaleBench(
       args: ['--concurrency=1'],
       tokenExpirationSeconds: 6 * 3600,
       entry: opts.controllerEntry,
+      // The image's Node flags; more for a profile, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+      nodeArgs: [
+        ...(bundles.controller.nodeFlags ?? []),
+        ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+      ],
     });
     controllerStop = () => started.process.stop();
     const pid = started.process.pid;

@@ -39,6 +39,8 @@ export async function startController(
     tokenExpirationSeconds?: number;
     /** The controller's entry file: the TypeScript source (default) or the image's bundle. */
     entry?: string;
+    /** Node's own flags before the entry (a benchmark's --cpu-prof, say). */
+    nodeArgs?: readonly string[];
   },
 ): Promise<{ process: ManagedProcess; metricsUrl: string }> {
   const token =
@@ -67,6 +69,7 @@ export async function startController(
     name: 'controller',
     command: process.execPath,
     args: [
+      ...(opts.nodeArgs ?? []),
       opts.entry ?? CONTROLLER_MAIN,
       `--kubeconfig=${kubeconfig}`,
       ...(opts.replaceArgs ?? [`--namespace=${opts.namespace}`]),

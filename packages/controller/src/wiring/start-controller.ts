@@ -413,10 +413,18 @@ function buildReconciler(
 }
 
 /**
- * Coalesces a burst of reconcile requests (watch events, timers, gates) into one reconcile 50 ms
- * after the last, and counts them by source. Built before what asks, pointed at the reconciler
- * once it exists; asks after stop are dropped.
+ * Coalesces a burst of reconcile requests (watch events, timers, gates) into one reconcile
+ * RECONCILE_DEBOUNCE_MS after the last, and counts them by source. Built before what asks,
+ * pointed at the reconciler once it exists; asks after stop are dropped.
  */
+/**
+ * Only the events of one burst (a watch chunk, a relist) need gathering: what arrives while a
+ * pass runs is coalesced by the reconciler itself into one more pass after it (single-flight).
+ * Each handoff of a rollout waits this long at least twice (the reboot acknowledged, the slot
+ * released and granted again), so it was 50 ms of waiting per step.
+ */
+const RECONCILE_DEBOUNCE_MS = 5;
+
 function reconcileTrigger(registry: Registry, log: Logger) {
   let reconcile: (() => Promise<void>) | undefined;
   let stopped = false;
@@ -430,7 +438,7 @@ function reconcileTrigger(registry: Registry, log: Logger) {
       clearTimeout(debounce);
       debounce = setTimeout(() => {
         reconcile?.().catch((err: unknown) => log.error({ err: String(err) }, 'reconcile failed'));
-      }, 50);
+      }, RECONCILE_DEBOUNCE_MS);
     },
     target(fn: () => Promise<void>): void {
       reconcile = fn;
