@@ -318,6 +318,32 @@ describe('superviseInformer: the watchdog and trimming', () => {
     await s.informer.stop();
   });
 
+  it('caches and hands on the projection of every listed and watched object, not the object', async () => {
+    const m = manual();
+    const listed: Obj = { metadata: { name: 'l', resourceVersion: '1' }, data: { x: 'y' } };
+    m.setItems([listed]);
+    const informer = superviseInformer<Obj>({
+      name: 'test',
+      source: m.source,
+      log: quietLog,
+      watchdogMs: 60_000,
+      project: (o) => ({
+        metadata: { name: o.metadata?.name, resourceVersion: o.metadata?.resourceVersion },
+      }),
+    });
+    const seen: (Obj | undefined)[] = [];
+    informer.onChange((_e, o) => seen.push(o));
+    await informer.start();
+    expect(informer.list()).toEqual([{ metadata: { name: 'l', resourceVersion: '1' } }]);
+    expect(listed.data).toEqual({ x: 'y' });
+    const watched: Obj = { metadata: { name: 'a', resourceVersion: '2' }, data: { big: 'x'.repeat(1000) } };
+    m.push(watched);
+    expect(informer.get('a')).toEqual({ metadata: { name: 'a', resourceVersion: '2' } });
+    expect(informer.get('a')).not.toBe(watched);
+    expect(seen.at(-1)).toBe(informer.get('a'));
+    await informer.stop();
+  });
+
   it('restarts after an error with backoff, not synced meanwhile, and names the error', async () => {
     const m = manual();
     const s = setup(m);

@@ -74,6 +74,11 @@ export interface InformerOptions<T> {
    * of the cache's memory.
    */
   readonly trim?: (obj: T) => void;
+  /**
+   * Like `trim`, but returns the object to cache and hand to the handlers (a projection of a new,
+   * smaller object); applied after `trim`.
+   */
+  readonly project?: (obj: T) => T;
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -136,6 +141,7 @@ export function superviseInformer<T extends KubernetesObject>(
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const trim = opts.trim;
+  const project = opts.project;
   const cache = new Map<string, T>();
   const handlers: ((event: InformerEvent | 'resync', obj: T | undefined) => void)[] = [];
   let controller: AbortController | undefined;
@@ -159,10 +165,15 @@ export function superviseInformer<T extends KubernetesObject>(
     }
   };
 
+  const keep = (obj: T): T => {
+    trim?.(obj);
+    return project === undefined ? obj : project(obj);
+  };
+
   const replace = (items: readonly T[]) => {
     const seen = new Set<string>();
-    for (const item of items) {
-      trim?.(item);
+    for (const listed of items) {
+      const item = keep(listed);
       const key = keyOf(item);
       seen.add(key);
       const before = cache.get(key);
@@ -178,27 +189,23 @@ export function superviseInformer<T extends KubernetesObject>(
   };
 
   const apply = (event: WatchEvent<T>): string | undefined => {
-    const obj = event.object;
-    const rv = obj.metadata?.resourceVersion;
+    const rv = event.object.metadata?.resourceVersion;
+    if (event.type === 'BOOKMARK') return rv;
+    if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED') return undefined;
+    // The watched object, trimmed or projected, is the one cached: the cache shrinks.
+    const obj = keep(event.object);
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED': {
-        // The watched object is the one cached: trimmed in place, the cache shrinks.
-        trim?.(obj);
         const existed = cache.has(keyOf(obj));
         cache.set(keyOf(obj), obj);
         emit(existed ? 'update' : 'add', obj);
         return rv;
       }
       case 'DELETED':
-        trim?.(obj);
         cache.delete(keyOf(obj));
         emit('delete', obj);
         return rv;
-      case 'BOOKMARK':
-        return rv;
-      default:
-        return undefined;
     }
   };
 

@@ -80,7 +80,8 @@ describe('projectNode', () => {
   });
 
   it('drops what a kubelet reports that the controller never reads', () => {
-    const projected = projectNode(kubeletNode());
+    const projected = JSON.parse(JSON.stringify(projectNode(kubeletNode()))) as V1Node;
+    expect(Object.keys(projected).sort()).toEqual(['metadata', 'spec', 'status']);
     expect(Object.keys(projected.metadata ?? {}).sort()).toEqual([
       'annotations',
       'creationTimestamp',
@@ -95,12 +96,25 @@ describe('projectNode', () => {
     expect(JSON.stringify(projected).length).toBeLessThan(JSON.stringify(kubeletNode()).length / 4);
   });
 
-  it('leaves a Node without status, spec or nodeInfo as it is', () => {
-    expect(projectNode({ metadata: { name: 'n' } })).toEqual({ metadata: { name: 'n' } });
+  it('gives every projection the same shape, and leaves the listed object untouched', () => {
+    const full = kubeletNode();
+    const before = JSON.stringify(full);
+    const a = projectNode(full);
+    const b = projectNode({ metadata: { name: 'n' }, spec: {}, status: {} });
+    expect(Object.keys(a.metadata ?? {})).toEqual(Object.keys(b.metadata ?? {}));
+    expect(Object.keys(a.spec ?? {})).toEqual(Object.keys(b.spec ?? {}));
+    expect(Object.keys(a.status ?? {})).toEqual(Object.keys(b.status ?? {}));
+    expect(JSON.stringify(full)).toBe(before);
+  });
+
+  it('projects a Node without status, spec or boot ID to no more than it has', () => {
+    expect(JSON.parse(JSON.stringify(projectNode({ metadata: { name: 'n' } })))).toEqual({
+      metadata: { name: 'n' },
+    });
     const noBoot = projectNode({
       metadata: { name: 'n' },
       status: { nodeInfo: { kubeletVersion: 'v' } as never },
     });
-    expect(noBoot.status).toEqual({});
+    expect(noBoot.status?.nodeInfo).toBeUndefined();
   });
 });

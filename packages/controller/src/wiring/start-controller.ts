@@ -200,7 +200,7 @@ function buildWatches(config: ControllerConfig, { kc, core, coordination }: Clie
     source: clientNodeListWatchSource(kc, '/api/v1/nodes', (page) => core.listNode(page)),
     log,
     // Only what the decisions read is cached: at thousands of Nodes the rest is most of the memory.
-    trim: projectNode,
+    project: projectNode,
   });
   const leases = superviseInformer<V1Lease>({
     name: 'leases',
