@@ -80,21 +80,6 @@ describe('the image bundles', () => {
     expect(run.output()).toContain(`"name":"baton-${name}"`);
   });
 
-  it.each(['controller', 'agent'] as const)(
-    "%s bundle does not load Node's undici (13 MiB) through an ES module import of node:http",
-    async (name) => {
-      const probe =
-        'data:text/javascript,process.on("exit",()=>console.log("undici loaded:",process.moduleLoadList.some((m)=>m.includes("undici"))))';
-      const run = runNode(['--import', probe, join(out, bundles[name].out), '--bogus-flag']);
-      expect(await run.exited).toBe(2);
-      expect(run.output()).toContain('undici loaded: false');
-      // The probe can tell: an ES module import of node:http, as a library would write it, loads it.
-      const esm = runNode(['--import', probe, '--input-type=module', '-e', "import 'node:http';"]);
-      expect(await esm.exited).toBe(0);
-      expect(esm.output()).toContain('undici loaded: true');
-    },
-  );
-
   it.each(['controller', 'agent'] as const)('%s bundle exits 2 on a bad flag', async (name) => {
     const run = runNode([join(out, bundles[name].out), '--node-id=n', '--metrics-port=99999']);
     expect(await run.exited).toBe(2);

@@ -9,7 +9,7 @@
 import { chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,39 +38,6 @@ export const bundles = {
   { entry: string; out: string; executable?: boolean; nodeFlags?: readonly string[] }
 >;
 
-/**
- * An ES module import of node:http or node:https (client-node's, say) builds the module's
- * namespace, which reads every export, including node:http's lazy `WebSocket`, `CloseEvent` and
- * `MessageEvent`: that loads Node's whole undici (about 13 MiB resident) into a process that
- * never opens a WebSocket. In the bundles these imports are served by a module that takes the
- * built-in from `process.getBuiltinModule` and re-exports its plain values only; an import of a
- * lazy one would fail the build ("No matching export"), not load it.
- */
-const LAZY_BUILTINS = /^(node:)?https?$/;
-const lazyBuiltins: Plugin = {
-  name: 'builtins-without-namespace',
-  setup(b) {
-    b.onResolve({ filter: LAZY_BUILTINS }, (args) => ({
-      path: args.path.startsWith('node:') ? args.path : `node:${args.path}`,
-      namespace: 'baton-builtin',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'baton-builtin' }, (args) => {
-      const builtin = process.getBuiltinModule(args.path) as Record<string, unknown>;
-      const plain = Object.entries(Object.getOwnPropertyDescriptors(builtin))
-        .filter(([name, d]) => 'value' in d && /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default')
-        .map(([name]) => name);
-      return {
-        contents: [
-          `const m = process.getBuiltinModule(${JSON.stringify(args.path)});`,
-          'export default m;',
-          ...plain.map((name) => `export const ${name} = m.${name};`),
-        ].join('\n'),
-        loader: 'js',
-      };
-    });
-  },
-};
-
 const REQUIRE_SHIM =
   "import { createRequire as __batonCreateRequire } from 'node:module'; const require = __batonCreateRequire(import.meta.url);";
 
@@ -93,7 +60,6 @@ export async function bundle(outRoot = root): Promise<string[]> {
       // The plugin is one file to copy: its licence notices travel inside it.
       legalComments: executable ? 'eof' : 'linked',
       logLevel: 'warning',
-      plugins: [lazyBuiltins],
       // Some dependencies are CommonJS and call require(); give the ESM bundle one.
       banner: { js: executable ? `#!/usr/bin/env node\n${REQUIRE_SHIM}` : REQUIRE_SHIM },
     });
