@@ -1,10 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { KubeConnectionError, resolveContext } from './kube-connection.ts';
-import { loadKubeConfig } from './kubeconfig.ts';
+import { loadKubeConfig, reuseConnections } from './kubeconfig.ts';
 import { writeBrokenKubeconfigs } from './test-support.ts';
 
 let dir: string;
@@ -110,5 +111,81 @@ describe('loadKubeConfig (the controller, through client-node)', () => {
     expect(refusal(() => loadKubeConfig({ context: 'z' }))).toBe(
       `kubeconfig ${good}:${other}: contexts: has no entry named "z"`,
     );
+  });
+});
+
+describe('reuseConnections', () => {
+  const tlsConfig = (certData: string) => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        { name: 'c', server: 'https://127.0.0.1:6443', caData: Buffer.from('ca').toString('base64') },
+      ],
+      users: [
+        {
+          name: 'u',
+          certData: Buffer.from(certData).toString('base64'),
+          keyData: Buffer.from('key').toString('base64'),
+        },
+      ],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    return kc;
+  };
+  const dispatcherOf = async (kc: KubeConfig) => {
+    const context = new RequestContext('https://127.0.0.1:6443/api/v1/nodes', HttpMethod.GET);
+    await kc.applySecurityAuthentication(context);
+    return context.getDispatcher();
+  };
+
+  it('gives every request the same connection pool while the TLS inputs are the same', async () => {
+    const plain = tlsConfig('cert-1');
+    // What client-node does on its own: a new pool (and TLS connection) per request.
+    expect(await dispatcherOf(plain)).not.toBe(await dispatcherOf(plain));
+    const kc = tlsConfig('cert-1');
+    reuseConnections(kc);
+    const first = await dispatcherOf(kc);
+    expect(first).toBeDefined();
+    expect(await dispatcherOf(kc)).toBe(first);
+    expect(await dispatcherOf(kc)).toBe(first);
+  });
+
+  it('makes a new pool when a certificate changes (a rotated file), and closes the old one', async () => {
+    const kc = tlsConfig('cert-1');
+    reuseConnections(kc);
+    const first = await dispatcherOf(kc);
+    const user = kc.getCurrentUser() as { certData?: string };
+    user.certData = Buffer.from('cert-2').toString('base64');
+    const second = await dispatcherOf(kc);
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    expect((first as unknown as { closed: boolean }).closed).toBe(true);
+    expect(await dispatcherOf(kc)).toBe(second);
+  });
+
+  it('is on the KubeConfig loadKubeConfig gives the controller and kubectl baton', async () => {
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    const path = join(dir, 'tls.kubeconfig');
+    await writeFile(
+      path,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'c',
+            cluster: { server: 'https://127.0.0.1:6443', 'certificate-authority-data': b64('ca') },
+          },
+        ],
+        users: [
+          { name: 'u', user: { 'client-certificate-data': b64('cert'), 'client-key-data': b64('key') } },
+        ],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const kc = loadKubeConfig(path);
+    expect(await dispatcherOf(kc)).toBe(await dispatcherOf(kc));
   });
 });
