@@ -256,9 +256,9 @@ export async function scaleBench(
       args: ['--concurrency=1'],
       tokenExpirationSeconds: 6 * 3600,
       entry: opts.controllerEntry,
-      // The image's Node flags; more for a profile, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+      // The image's Node flags, then any given for a profile ("--cpu-prof --cpu-prof-dir=/tmp/p").
       nodeArgs: [
-        ...(bundles.controller.nodeFlags ?? []),
+        ...bundles.controller.nodeFlags,
         ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
       ],
     });

@@ -1,8 +1,10 @@
 /** A real baton-controller process with a ServiceAccount token of its own. */
+
 import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { CONTROLLER_NODE_FLAGS } from '../../scripts/bundle.ts';
 import { freePort } from './cluster.ts';
 import { AGENT_MAIN } from './fleet.ts';
 import { mintPodToken, mintServiceAccountToken, writeTokenKubeconfig } from './kube.ts';
@@ -39,7 +41,7 @@ export async function startController(
     tokenExpirationSeconds?: number;
     /** The controller's entry file: the TypeScript source (default) or the image's bundle. */
     entry?: string;
-    /** Node's own flags before the entry (a benchmark's --cpu-prof, say). */
+    /** Node's own flags before the entry; with a bundle `entry`, its image's flags by default. */
     nodeArgs?: readonly string[];
   },
 ): Promise<{ process: ManagedProcess; metricsUrl: string }> {
@@ -69,7 +71,7 @@ export async function startController(
     name: 'controller',
     command: process.execPath,
     args: [
-      ...(opts.nodeArgs ?? []),
+      ...(opts.nodeArgs ?? (opts.entry !== undefined ? CONTROLLER_NODE_FLAGS : [])),
       opts.entry ?? CONTROLLER_MAIN,
       `--kubeconfig=${kubeconfig}`,
       ...(opts.replaceArgs ?? [`--namespace=${opts.namespace}`]),
