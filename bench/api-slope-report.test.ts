@@ -48,14 +48,14 @@ describe('the API slope report', () => {
     expect(toolLine(result.baton.slice(0, 1))).toBeUndefined();
   });
 
-  it('marks the slope goal missed with its causes, and derives kured at 1 h from its cost per check', () => {
+  it('marks the slope goal missed with its causes, next to kured at its period', () => {
     const { figures, notes } = apiSlopeFigures(result);
     const slope = figures[0];
     expect(slope?.baton).toBe('13.5');
     expect(slope?.met).toBe(false);
     expect(slope?.note).toContain('by 1.5 (13 %)');
     expect(slope?.note).toContain('PATCH nodes/status 12');
-    expect(slope?.reference).toBe('kured --period=30s: 120; --period=1h: 1 (its cost per check)');
+    expect(slope?.reference).toBe('kured --period=30s: 120 (120 checks an hour; --period=1h not measured)');
     expect(figures[1]?.baton).toBe('3600');
     expect(notes[0]?.body).toContain('| `PUT leases` | 1800 | 0 |');
   });
