@@ -3,30 +3,21 @@ import type { ApiSlopeResult } from './api-slope.ts';
 import { apiSlopeFigures, periodSeconds, toolLine } from './api-slope-report.ts';
 
 const load = { min: 1, mean: 1, max: 1 };
+/** baton's window at `nodes`: a heartbeat and 1.5 watch renewals per node, leader election fixed. */
+const batonAt = (nodes: number): ApiSlopeResult['baton'][number] => ({
+  nodes,
+  seconds: 600,
+  load,
+  perHour: {
+    'baton-agent': { 'PATCH nodes/status': nodes * 12, 'WATCH leases': nodes * 1.5 },
+    'baton-controller': { 'PUT leases': 1800, 'GET leases': 1800 },
+  },
+});
 const result: ApiSlopeResult = {
   settleSeconds: 60,
   windowSeconds: 600,
   kuredPeriod: '30s',
-  baton: [
-    {
-      nodes: 25,
-      seconds: 600,
-      load,
-      perHour: {
-        'baton-agent': { 'PATCH nodes/status': 25 * 12, 'WATCH leases': 25 * 1.5 },
-        'baton-controller': { 'PUT leases': 1800, 'GET leases': 1800 },
-      },
-    },
-    {
-      nodes: 100,
-      seconds: 600,
-      load,
-      perHour: {
-        'baton-agent': { 'PATCH nodes/status': 100 * 12, 'WATCH leases': 100 * 1.5 },
-        'baton-controller': { 'PUT leases': 1800, 'GET leases': 1800 },
-      },
-    },
-  ],
+  baton: [batonAt(25), batonAt(100)],
   kured: [
     { nodes: 25, seconds: 600, load, perHour: { kured: { 'GET daemonsets': 25 * 120 } } },
     { nodes: 100, seconds: 600, load, perHour: { kured: { 'GET daemonsets': 100 * 120 } } },
