@@ -186,9 +186,7 @@ export class Machine {
     const read = () => link.call(() => server.get('node', name) as V1Node);
     const nodeApi: NodeApi = {
       read,
-      patchCondition: async (entry) => {
-        await link.call(() => server.patchNodeConditions(name, [entry], actor));
-      },
+      patchCondition: (entry) => link.call(() => server.patchNodeConditions(name, [entry], actor)),
       patchMetadata: (patch) => link.call(() => server.patchMetadata('node', name, patch, actor) as V1Node),
       update: async (mutate) =>
         (

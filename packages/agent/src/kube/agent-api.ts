@@ -27,8 +27,11 @@ export interface NodeMetadataPatch {
 
 export interface NodeApi {
   read(): Promise<V1Node>;
-  /** Strategic merge on the status subresource: merges by condition type, the kubelet's stay. */
-  patchCondition(entry: V1NodeCondition): Promise<void>;
+  /**
+   * Strategic merge on the status subresource: merges by condition type, the kubelet's stay.
+   * Returns the node as the patch left it.
+   */
+  patchCondition(entry: V1NodeCondition): Promise<V1Node>;
   /** JSON merge patch of labels and annotations (no conflict possible: keys are disjoint). */
   patchMetadata(patch: NodeMetadataPatch): Promise<V1Node>;
   /** Read-modify-replace with the resourceVersion, re-read on conflict (spec: taints, unschedulable). */
@@ -49,15 +52,14 @@ export function kubeNodeApi(client: KubeClient, name: string): NodeApi {
   const read = () => client.request<V1Node>({ method: 'GET', path });
   return {
     read,
-    async patchCondition(entry) {
-      await client.request({
+    patchCondition: (entry) =>
+      client.request<V1Node>({
         method: 'PATCH',
         path: `${path}/status`,
         query: manager,
         body: { status: { conditions: [entry] } },
         contentType: PatchType.StrategicMerge,
-      });
-    },
+      }),
     patchMetadata: (patch) =>
       client.request<V1Node>({
         method: 'PATCH',

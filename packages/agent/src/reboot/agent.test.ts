@@ -61,6 +61,7 @@ class FakeNode implements NodeApi {
   }
   async patchCondition() {
     this.writes.push('condition');
+    return structuredClone(this.node);
   }
   async patchMetadata(patch: NodeMetadataPatch) {
     this.node.metadata ??= {};

@@ -55,7 +55,10 @@ export function desiredCondition(
   return base;
 }
 
-export function sameCondition(a: ReportedCondition | undefined, b: ReportedCondition): boolean {
+/** What a condition says, as reported or as read back from the API server. */
+type Saying = Pick<V1NodeCondition, 'status' | 'reason' | 'message'>;
+
+export function sameCondition(a: Saying | undefined, b: Saying): boolean {
   return a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message;
 }
 

@@ -6,9 +6,9 @@
  */
 import { REBOOT_REQUIRED_CONDITION } from '@baton/protocol';
 import { singleFlight } from '@baton/runtime';
-import type { V1Node } from '@kubernetes/client-node';
+import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import type { NodeApi } from '../kube/agent-api.ts';
-import { conditionEntry, desiredCondition } from './condition.ts';
+import { conditionEntry, desiredCondition, sameCondition } from './condition.ts';
 import type { SentinelReading } from './sentinel.ts';
 
 export interface ReporterDeps {
@@ -42,27 +42,56 @@ export class Reporter {
   async #next(): Promise<boolean> {
     const latest = this.#latest;
     if (latest === undefined) return false;
-    const patched = await this.#once(latest.reading, latest.node);
-    // A repeated run reads the node fresh: the watch copy may predate our own patch.
-    if (this.#latest) this.#latest = { reading: this.#latest.reading, node: undefined };
-    return patched;
+    const written = await this.#once(latest.reading, latest.node);
+    if (written !== undefined && this.#latest !== undefined) {
+      // The next run must not judge by a node older than this patch: a watch copy that arrived
+      // meanwhile may predate it (a re-read would cost a GET per heartbeat). A copy that shows
+      // the entry just written is at or after the patch; otherwise the patch's answer is the
+      // newest node known, and any later change arrives by the watch.
+      const watched = this.#latest.node;
+      const node = watched !== undefined && showsEntry(watched, written.entry) ? watched : written.node;
+      this.#latest = { reading: this.#latest.reading, node };
+    }
+    return written !== undefined;
   }
 
-  async #once(reading: SentinelReading, known: V1Node | undefined): Promise<boolean> {
+  /** Patches if needed; returns what it wrote and the node the patch left, or undefined. */
+  async #once(
+    reading: SentinelReading,
+    known: V1Node | undefined,
+  ): Promise<{ entry: V1NodeCondition; node: V1Node } | undefined> {
     const node = known ?? (await this.#d.node.read());
     const desired = desiredCondition(reading, node.metadata?.annotations, this.#d.maxRebootAttempts);
-    const previous = node.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+    const previous = rebootRequired(node);
     const now = this.#d.now();
-    const heartbeat = previous?.lastHeartbeatTime
-      ? new Date(String(previous.lastHeartbeatTime)).getTime()
-      : 0;
-    const same =
-      previous !== undefined &&
-      previous.status === desired.status &&
-      previous.reason === desired.reason &&
-      previous.message === desired.message;
-    if (same && now.getTime() - heartbeat < this.#d.heartbeatMs) return false;
-    await this.#d.node.patchCondition(conditionEntry(desired, previous, now));
-    return true;
+    const heartbeat = previous?.lastHeartbeatTime ? timeOf(previous.lastHeartbeatTime) : 0;
+    if (sameCondition(previous, desired) && now.getTime() - heartbeat < this.#d.heartbeatMs) return undefined;
+    const entry = conditionEntry(desired, previous, now);
+    return { entry, node: await this.#d.node.patchCondition(entry) };
   }
+}
+
+function rebootRequired(node: V1Node): V1NodeCondition | undefined {
+  return node.status?.conditions?.find((c) => c.type === REBOOT_REQUIRED_CONDITION);
+}
+
+/** A watch copy carries times as strings, our own entry as a Date. */
+function timeOf(t: Date | string): number {
+  return new Date(t instanceof Date ? t.getTime() : String(t)).getTime();
+}
+
+/** The API server keeps condition times to the second. */
+function sameSecond(a: Date | string, b: Date | string): boolean {
+  return Math.floor(timeOf(a) / 1000) === Math.floor(timeOf(b) / 1000);
+}
+
+/** Whether the node carries exactly this heartbeat of ours. */
+function showsEntry(node: V1Node, entry: V1NodeCondition): boolean {
+  const c = rebootRequired(node);
+  return (
+    c?.lastHeartbeatTime !== undefined &&
+    entry.lastHeartbeatTime !== undefined &&
+    sameSecond(c.lastHeartbeatTime, entry.lastHeartbeatTime) &&
+    sameCondition(c, entry)
+  );
 }
