@@ -8,7 +8,6 @@
  *
  * Prints a table and writes bench/results/agent-memory.json.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,20 +21,12 @@ import { acknowledgeReboots, grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
 import { AGENT_NODE_FLAGS, bundle, bundles } from '../scripts/bundle.ts';
-import { deployPodsOnNode, kubectlDrain, rssMiB, sleep } from './lib.ts';
+import { deployPodsOnNode, emptyNodeRssMiB, kubectlDrain, rssMiB, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PODS = Number(process.env.BENCH_PODS ?? 100);
 /** Idle means settled: V8 shrinks its heap only after a quiet while (its memory reducer). */
 const IDLE_SETTLE_MS = 30_000;
-
-async function emptyNodeRss(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  await sleep(3000);
-  const rss = rssMiB(child.pid ?? 0);
-  child.kill();
-  return rss;
-}
 
 const work = await mkdtemp(join(tmpdir(), 'baton-bench-agent-'));
 const bundleDir = join(work, 'bundle');
@@ -49,17 +40,18 @@ try {
   if (!node || !refNode) throw new Error('no nodes');
   await waitForNodesReady(kc, [node, refNode]);
   await grantAgentRbac(kc, ns, 'baton-agent');
+  // The image's flags (scripts/bundle.ts) unless BENCH_NODE_ARGS names others ('' for none).
+  const nodeArgs =
+    process.env.BENCH_NODE_ARGS === undefined
+      ? AGENT_NODE_FLAGS
+      : process.env.BENCH_NODE_ARGS.split(' ').filter((a) => a !== '');
   const fleet = new Fleet({
     kc,
     namespace: ns,
     serviceAccount: 'baton-agent',
     dir: join(work, 'fleet'),
     agentEntry: join(bundleDir, bundles.agent.out),
-    // The image's flags (scripts/bundle.ts) unless BENCH_NODE_ARGS names others ('' for none).
-    nodeArgs:
-      process.env.BENCH_NODE_ARGS === undefined
-        ? AGENT_NODE_FLAGS
-        : process.env.BENCH_NODE_ARGS.split(' ').filter((a) => a !== ''),
+    nodeArgs,
   });
   const [sim] = await fleet.add([node]);
   if (!sim?.agent) throw new Error('no agent');
@@ -74,7 +66,7 @@ try {
     idleSamples.push(rssMiB(sim.agent.pid));
     await sleep(500);
   }
-  const empty = await emptyNodeRss();
+  const empty = await emptyNodeRssMiB(nodeArgs);
   // Where the idle memory is, from the agent's own default metrics.
   const idleMetrics = await (await fetch(sim.metricsUrl)).text();
   const metric = (name: string) =>

@@ -28,6 +28,20 @@ export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') / 1024;
 }
 
+/**
+ * Resident memory of an empty Node process (a timer and nothing else) run with `flags`: the
+ * floor any agent written for Node starts from, measured beside it.
+ */
+export async function emptyNodeRssMiB(flags: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(3000);
+    return rssMiB(child.pid ?? 0);
+  } finally {
+    child.kill();
+  }
+}
+
 /** User + system CPU seconds a process has used (clock ticks are 100 Hz on Linux). */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from '../e2e/harness/cluster.ts';
 import { createFakeNodes, loadKubeConfig, waitForNodesReady } from '../e2e/harness/kube.ts';
-import { bundle, bundles } from '../scripts/bundle.ts';
+import { AGENT_NODE_FLAGS, bundle, bundles } from '../scripts/bundle.ts';
 import { type ApiSlopeResult, apiSlopeBench } from './api-slope.ts';
 import { apiSlopeFigures } from './api-slope-report.ts';
 import { type DrainResult, drainBench } from './drain.ts';
@@ -38,6 +38,7 @@ import { ensureKured, installKured, kuredPrerequisites, kuredSkipReason } from '
 import {
   type ApiWindow,
   apiWindow,
+  emptyNodeRssMiB,
   envInt,
   load1,
   percentile,
@@ -106,6 +107,8 @@ export interface BenchResults {
   baton?: RolloutSide;
   kured?: KuredRolloutResult;
   agentIdleRssMiB?: number;
+  /** An empty Node process with the agent's flags, sampled right after the agents. */
+  emptyNodeRssMiB?: number;
   api?: { baseline: ApiWindow; baton: ApiWindow; kured?: ApiWindow; nodes: number };
   /** Part 'api': each tool at two fleet sizes, counted by ServiceAccount in the audit log. */
   apiSlope?: ApiSlopeResult;
@@ -244,6 +247,7 @@ if (only.has('rollout') || only.has('drain') || kured) {
         const rss: number[] = [];
         for (const n of baton.fleet.nodes.values()) if (n.agent) rss.push(rssMiB(n.agent.pid));
         results.agentIdleRssMiB = round(percentile(rss, 50), 1);
+        results.emptyNodeRssMiB = round(await emptyNodeRssMiB(AGENT_NODE_FLAGS), 1);
         // The report takes API load from part 'api' when it runs: these windows only without it.
         if (!only.has('api')) {
           batonApi = await apiWindow(cluster, sizes.apiWindowSeconds);
@@ -531,7 +535,14 @@ function reportOf(r: BenchResults): { report: BenchReport; svg: string | undefin
       item: 6,
       what: 'Agent resident memory, idle (median of the rollout fleet)',
       baton: s(r.agentIdleRssMiB, 'MiB', 1),
-      reference: r.kured ? `kured process: ${s(r.kured.idleRssMiB, 'MiB', 1)}` : '',
+      reference: [
+        r.kured ? `kured process: ${s(r.kured.idleRssMiB, 'MiB', 1)}` : '',
+        r.emptyNodeRssMiB !== undefined
+          ? `empty Node 24 process, the agent's flags: ${s(r.emptyNodeRssMiB, 'MiB', 1)}`
+          : '',
+      ]
+        .filter((x) => x !== '')
+        .join('; '),
       ratio: r.kured && r.agentIdleRssMiB ? `${(r.agentIdleRssMiB / r.kured.idleRssMiB).toFixed(1)}×` : '',
       target: '≤ 55 MiB',
       met: r.agentIdleRssMiB !== undefined ? r.agentIdleRssMiB <= 55 : undefined,

@@ -8,8 +8,10 @@
  * or transition time, the bootID — schedules a reconcile. Time-driven decisions do not depend
  * on events: the controller's own wake-up timer and period tick cover them.
  */
+import { createHash } from 'node:crypto';
 import { DOMAIN, LEADER_LEASE } from '@baton/protocol';
 import type { V1Lease, V1Node } from '@kubernetes/client-node';
+import { KEPT_CONDITIONS } from './node-projection.ts';
 
 /**
  * A timestamp as milliseconds: a listed Node (deserialized by client-node) carries Date objects,
@@ -25,6 +27,7 @@ export function nodeFingerprint(node: V1Node): string {
     .sort(([a], [b]) => a.localeCompare(b));
   const labels = Object.entries(node.metadata?.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const conditions = (node.status?.conditions ?? [])
+    .filter((c) => KEPT_CONDITIONS.has(c.type))
     .map((c) => [c.type, c.status, c.reason ?? '', c.message ?? '', millis(c.lastTransitionTime)])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   return JSON.stringify([
@@ -39,8 +42,9 @@ export function nodeFingerprint(node: V1Node): string {
 }
 
 /**
- * Remembers each node's fingerprint and says whether an informer event is worth a reconcile:
- * always for a relist, an added or deleted node; for an update only when the fingerprint moved.
+ * Remembers a digest of each node's fingerprint (the fingerprint itself is a kilobyte or more
+ * per node) and says whether an informer event is worth a reconcile: always for a relist, an
+ * added or deleted node; for an update only when the fingerprint moved.
  */
 export class NodeChangeFilter {
   readonly #seen = new Map<string, string>();
@@ -52,7 +56,7 @@ export class NodeChangeFilter {
       this.#seen.delete(name);
       return true;
     }
-    const fp = nodeFingerprint(node);
+    const fp = createHash('sha256').update(nodeFingerprint(node)).digest('base64');
     const before = this.#seen.get(name);
     this.#seen.set(name, fp);
     return event === 'add' || before !== fp;

@@ -1,7 +1,7 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { nodeFingerprint } from './node-changes.ts';
-import { projectNode } from './node-projection.ts';
+import { pooled, projectNode } from './node-projection.ts';
 
 /** A Node as a kubelet reports it, with what the controller reads and much that it does not. */
 function kubeletNode(): V1Node {
@@ -45,6 +45,14 @@ function kubeletNode(): V1Node {
           lastHeartbeatTime: new Date(t),
           lastTransitionTime: new Date(t),
         },
+        {
+          type: 'MemoryPressure',
+          status: 'False',
+          reason: 'KubeletHasSufficientMemory',
+          message: 'kubelet has sufficient memory available',
+          lastHeartbeatTime: new Date(t),
+          lastTransitionTime: new Date(t),
+        },
       ],
       nodeInfo: {
         architecture: 'amd64',
@@ -69,12 +77,16 @@ function kubeletNode(): V1Node {
 }
 
 describe('projectNode', () => {
-  it('keeps everything the decisions read: the fingerprint, the boot ID and the conditions whole', () => {
+  it('keeps everything the decisions read: the fingerprint, the boot ID, the conditions read, whole', () => {
     const full = kubeletNode();
     const projected = projectNode(kubeletNode());
     expect(nodeFingerprint(projected)).toBe(nodeFingerprint(full));
     expect(projected.status?.nodeInfo?.bootID).toBe('boot-1');
-    expect(projected.status?.conditions).toEqual(full.status?.conditions);
+    expect(projected.status?.conditions).toEqual(
+      full.status?.conditions?.filter((c) => c.type === 'Ready' || c.type === 'RebootRequired'),
+    );
+    expect(projected.metadata?.labels).toEqual(full.metadata?.labels);
+    expect(projected.metadata?.annotations).toEqual({ 'baton.dev/phase': 'Idle' });
     expect(projected.metadata?.resourceVersion).toBe('42');
     expect(projected.metadata?.uid).toBe('u-1');
   });
@@ -116,5 +128,42 @@ describe('projectNode', () => {
       status: { nodeInfo: { kubeletVersion: 'v' } as never },
     });
     expect(noBoot.status?.nodeInfo).toBeUndefined();
+  });
+
+  it('keeps RebootGate, drops the conditions nothing reads, and still fingerprints a change of one it keeps', () => {
+    const full = kubeletNode();
+    full.status?.conditions?.push({
+      type: 'RebootGate',
+      status: 'True',
+      reason: 'Granted',
+      message: 'slot 0',
+    });
+    full.status?.conditions?.push({ type: 'DiskPressure', status: 'False' });
+    const projected = projectNode(full);
+    expect(projected.status?.conditions?.map((c) => c.type)).toEqual([
+      'Ready',
+      'RebootRequired',
+      'RebootGate',
+    ]);
+    const pressured = kubeletNode();
+    const memory = pressured.status?.conditions?.find((c) => c.type === 'MemoryPressure');
+    if (memory) memory.status = 'True';
+    expect(nodeFingerprint(pressured)).toBe(nodeFingerprint(kubeletNode()));
+    const unready = kubeletNode();
+    const ready = unready.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready) ready.status = 'False';
+    expect(nodeFingerprint(projectNode(unready))).not.toBe(nodeFingerprint(projectNode(kubeletNode())));
+  });
+
+  it('pools repeated strings without changing a value, and keeps long ones as they are', () => {
+    const long = 'x'.repeat(300);
+    expect(pooled(long)).toBe(long);
+    expect(pooled(undefined)).toBeUndefined();
+    // Past the pool's bound it starts afresh: every value still comes back equal.
+    for (let i = 0; i < 60_000; i++) expect(pooled(`v-${i}`)).toBe(`v-${i}`);
+    const a = projectNode(kubeletNode());
+    const b = projectNode(kubeletNode());
+    expect(a.metadata?.labels).toEqual(b.metadata?.labels);
+    expect(a.status?.conditions).toEqual(b.status?.conditions);
   });
 });
