@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { dropManagedFields, type ListResult, type ListWatchSource, superviseInformer } from './informer.ts';
@@ -232,6 +234,39 @@ describe('superviseInformer', () => {
     await inf.start();
     expect(inf.synced()).toBe(true);
     await inf.stop();
+  });
+
+  it('keeps no listed object once the cache is filled, however long the watch runs', async () => {
+    // The list of thousands of full Nodes must die after the projection, not live with the watch.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let listedRef: WeakRef<object> | undefined;
+    const source: ListWatchSource<KubernetesObject> = {
+      async list() {
+        const items: KubernetesObject[] = Array.from({ length: 100 }, (_, i) => ({
+          metadata: { name: `n${i}`, resourceVersion: '1', labels: { big: 'x'.repeat(1000) } },
+        }));
+        listedRef = new WeakRef(items);
+        return { items, resourceVersion: '1' };
+      },
+      watch: (_rv, _onEvent, signal) =>
+        new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve())),
+    };
+    const informer = superviseInformer<KubernetesObject>({
+      name: 'test',
+      source,
+      log: quietLog,
+      watchdogMs: 60_000,
+      project: (o) => ({ metadata: { name: o.metadata?.name } }),
+    });
+    await informer.start();
+    expect(informer.list()).toHaveLength(100);
+    for (let i = 0; i < 3; i++) {
+      await settle();
+      gc();
+    }
+    expect(listedRef?.deref()).toBeUndefined();
+    await informer.stop();
   });
 });
 

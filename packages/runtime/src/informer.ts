@@ -222,26 +222,35 @@ export function superviseInformer<T extends KubernetesObject>(
       opts.log.warn({ informer: opts.name, err: lastError, retryInMs: delay }, `${what}; retrying`);
       await sleep(delay, stop);
     };
+    /**
+     * Lists into the cache; returns the list's resourceVersion. The listed objects die here: held
+     * in the loop below they would outlive the list by the whole watch (thousands of full Nodes).
+     */
+    const listIntoCache = async (signal: AbortSignal): Promise<string | typeof ABANDONED> => {
+      const listed = await unlessAborted(opts.source.list(), signal);
+      if (listed === ABANDONED || stop.aborted) return ABANDONED;
+      replace(listed.items);
+      return listed.resourceVersion;
+    };
     while (!stop.aborted) {
       const mine = new AbortController();
       attempt = mine;
       lastActivity = now();
-      let listed: ListResult<T> | typeof ABANDONED;
+      let listedVersion: string | typeof ABANDONED;
       try {
-        listed = await unlessAborted(opts.source.list(), mine.signal);
+        listedVersion = await listIntoCache(mine.signal);
       } catch (err) {
         if (!stop.aborted) await fail(err, 'list failed');
         continue;
       }
       if (stop.aborted) return;
-      if (listed === ABANDONED) continue; // the watchdog: list again
-      replace(listed.items);
+      if (listedVersion === ABANDONED) continue; // the watchdog: list again
       inSync = true;
       lastError = undefined;
       lastActivity = now();
       emit('resync', undefined);
       firstSync?.();
-      let rv = listed.resourceVersion;
+      let rv = listedVersion;
       // Watch until the watch fails; the server ending a watch normally just starts the next one.
       for (;;) {
         const started = now();
