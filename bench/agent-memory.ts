@@ -20,7 +20,7 @@ import { createFakeNodes, loadKubeConfig, waitFor, waitForNodesReady } from '../
 import { acknowledgeReboots, grantSlot } from '../e2e/harness/leases.ts';
 import { createTestNamespace } from '../e2e/harness/namespace.ts';
 import { grantAgentRbac } from '../e2e/harness/rbac.ts';
-import { AGENT_NODE_FLAGS, bundle, bundles } from '../scripts/bundle.ts';
+import { AGENT_NODE_FLAGS, bundle, bundles, MALLOC_ENV } from '../scripts/bundle.ts';
 import { deployPodsOnNode, emptyNodeRssMiB, kubectlDrain, rssMiB, sleep } from './lib.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,7 +66,7 @@ try {
     idleSamples.push(rssMiB(sim.agent.pid));
     await sleep(500);
   }
-  const empty = await emptyNodeRssMiB(nodeArgs);
+  const empty = await emptyNodeRssMiB(nodeArgs, MALLOC_ENV);
   // Where the idle memory is, from the agent's own default metrics.
   const idleMetrics = await (await fetch(sim.metricsUrl)).text();
   const metric = (name: string) =>

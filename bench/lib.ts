@@ -29,11 +29,17 @@ export function rssMiB(pid: number): number {
 }
 
 /**
- * Resident memory of an empty Node process (a timer and nothing else) run with `flags`: the
+ * Resident memory of an empty Node process (a timer and nothing else) run with `flags` and `env`: the
  * floor any agent written for Node starts from, measured beside it.
  */
-export async function emptyNodeRssMiB(flags: readonly string[]): Promise<number> {
-  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+export async function emptyNodeRssMiB(
+  flags: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<number> {
+  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], {
+    stdio: 'ignore',
+    env: { ...process.env, ...env },
+  });
   try {
     await sleep(3000);
     return rssMiB(child.pid ?? 0);

@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from '../e2e/harness/cluster.ts';
 import { createFakeNodes, loadKubeConfig, waitForNodesReady } from '../e2e/harness/kube.ts';
-import { AGENT_NODE_FLAGS, bundle, bundles } from '../scripts/bundle.ts';
+import { AGENT_NODE_FLAGS, bundle, bundles, MALLOC_ENV } from '../scripts/bundle.ts';
 import { type ApiSlopeResult, apiSlopeBench } from './api-slope.ts';
 import { apiSlopeFigures } from './api-slope-report.ts';
 import { type DrainResult, drainBench } from './drain.ts';
@@ -247,7 +247,7 @@ if (only.has('rollout') || only.has('drain') || kured) {
         const rss: number[] = [];
         for (const n of baton.fleet.nodes.values()) if (n.agent) rss.push(rssMiB(n.agent.pid));
         results.agentIdleRssMiB = round(percentile(rss, 50), 1);
-        results.emptyNodeRssMiB = round(await emptyNodeRssMiB(AGENT_NODE_FLAGS), 1);
+        results.emptyNodeRssMiB = round(await emptyNodeRssMiB(AGENT_NODE_FLAGS, MALLOC_ENV), 1);
         // The report takes API load from part 'api' when it runs: these windows only without it.
         if (!only.has('api')) {
           batonApi = await apiWindow(cluster, sizes.apiWindowSeconds);

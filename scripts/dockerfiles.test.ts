@@ -94,7 +94,9 @@ describe.each(['controller', 'agent'] as const)('Dockerfile.%s', (component) => 
       `[${argv.map((a) => `"${a}"`).join(', ')}]`,
     );
     expect(runtime.filter((i) => i.op === 'RUN')).toEqual([]); // no install step: nothing but node and the file
-    expect(runtime.find((i) => i.op === 'ENV')?.args).toBe('NODE_ENV=production');
+    // The malloc settings scripts/bundle.ts names for the component, after NODE_ENV.
+    const env = Object.entries(bundles[component].env).map(([k, v]) => `${k}=${v}`);
+    expect(runtime.find((i) => i.op === 'ENV')?.args).toBe(['NODE_ENV=production', ...env].join(' '));
   });
 
   it('runs as the user the chart runs it as: non-root for the controller', () => {

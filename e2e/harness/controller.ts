@@ -4,7 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CONTROLLER_NODE_FLAGS } from '../../scripts/bundle.ts';
+import { CONTROLLER_NODE_FLAGS, MALLOC_ENV } from '../../scripts/bundle.ts';
 import { freePort } from './cluster.ts';
 import { AGENT_MAIN } from './fleet.ts';
 import { mintPodToken, mintServiceAccountToken, writeTokenKubeconfig } from './kube.ts';
@@ -79,7 +79,12 @@ export async function startController(
       `--metrics-port=${port}`,
       ...(opts.args ?? []),
     ],
-    env: opts.env === undefined ? undefined : { ...process.env, ...opts.env },
+    // The image's malloc settings when the bundle runs (scripts/bundle.ts).
+    env: {
+      ...process.env,
+      ...(opts.entry !== undefined ? MALLOC_ENV : {}),
+      ...opts.env,
+    },
     logPath: join(opts.dir, 'controller.log'),
   });
   reapWithThisProcess(proc.pid);

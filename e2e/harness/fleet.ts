@@ -14,7 +14,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { AGENT_NODE_FLAGS } from '../../scripts/bundle.ts';
+import { AGENT_NODE_FLAGS, MALLOC_ENV } from '../../scripts/bundle.ts';
 import { freePort } from './cluster.ts';
 import {
   mergePatch,
@@ -178,6 +178,8 @@ export class SimulatedNode {
         ].filter((a) => !overridden(a)),
         ...this.extraArgs,
       ],
+      // The image's malloc settings when the bundle runs (scripts/bundle.ts).
+      ...(o.agentEntry !== undefined ? { env: { ...process.env, ...MALLOC_ENV } } : {}),
       logPath: join(this.dir, `agent.log`),
     });
     await this.#fleet.recordPids();

@@ -48,10 +48,14 @@ export function kubeLeaderStore(
     },
     async create(r) {
       try {
-        await api.createNamespacedLease({ namespace, body: body(r), fieldManager: FieldManager.Controller });
-        return true;
+        last = await api.createNamespacedLease({
+          namespace,
+          body: body(r),
+          fieldManager: FieldManager.Controller,
+        });
+        return last.metadata?.resourceVersion ?? '';
       } catch (err) {
-        if (isAlreadyExists(err)) return false;
+        if (isAlreadyExists(err)) return undefined;
         throw err;
       }
     },
@@ -59,10 +63,15 @@ export function kubeLeaderStore(
       const b = body(r, last);
       b.metadata = { ...b.metadata, resourceVersion: version };
       try {
-        await api.replaceNamespacedLease({ name, namespace, body: b, fieldManager: FieldManager.Controller });
-        return true;
+        last = await api.replaceNamespacedLease({
+          name,
+          namespace,
+          body: b,
+          fieldManager: FieldManager.Controller,
+        });
+        return last.metadata?.resourceVersion ?? '';
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isConflict(err)) return undefined;
         throw err;
       }
     },

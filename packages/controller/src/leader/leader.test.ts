@@ -6,25 +6,27 @@ class FakeStore {
   record: LeaderRecord | undefined;
   version = 0;
   down = false;
+  reads = 0;
   for(_who: string): LeaderLeaseStore {
     return {
       read: async () => {
         if (this.down) throw new Error('connection refused');
+        this.reads++;
         return this.record ? { record: { ...this.record }, version: String(this.version) } : undefined;
       },
       create: async (r) => {
         if (this.down) throw new Error('connection refused');
-        if (this.record) return false;
+        if (this.record) return undefined;
         this.record = r;
         this.version++;
-        return true;
+        return String(this.version);
       },
       replace: async (r, v) => {
         if (this.down) throw new Error('connection refused');
-        if (String(this.version) !== v) return false;
+        if (String(this.version) !== v) return undefined;
         this.record = r;
         this.version++;
-        return true;
+        return String(this.version);
       },
     };
   }
@@ -55,6 +57,8 @@ describe('LeaderElector', () => {
     }
     expect(store.record?.holder).toBe('a');
     expect(store.record?.renewTime).toBe(new Date(clock.t).toISOString());
+    // Each renewal is one compare-and-swap on the version it last wrote: no read before it.
+    expect(store.reads).toBe(1);
   });
 
   it('a follower waits a full lease duration of silence before taking over, then takes over', async () => {
