@@ -83,11 +83,23 @@ describe('rollout scenarios', () => {
 
   it('scenario 1: one of four nodes needs a reboot: granted, drained, rebooted, uncordoned, released; the logs and Events tell it in order', async () => {
     bed = await controllerTestbed(kc(), { name: 's1', nodes: 4 });
-    const ctl = await bed.startController();
+    // With kured's metric asked for: kured's dashboards and alerts read the same story.
+    const ctl = await bed.startController(['--kured-metric']);
     const [, target] = bed.nodes;
     if (!target) throw new Error('no node');
+    const kuredRequired = (node: string) => metricSample(ctl.metricsUrl, 'kured_reboot_required', { node });
+    await waitFor('kured_reboot_required 0 for every node', async () => {
+      for (const n of bed?.nodes ?? []) if ((await kuredRequired(n.name)) !== 0) return false;
+      return true;
+    });
     await target.touchSentinel();
+    await waitFor('kured_reboot_required 1 for the node that needs a reboot', async () =>
+      (await kuredRequired(target.name)) === 1 ? true : undefined,
+    );
     await rolloutDone(bed, [target.name]);
+    await waitFor('kured_reboot_required back to 0 after the reboot', async () =>
+      (await kuredRequired(target.name)) === 0 ? true : undefined,
+    );
     expect(bed.nodes.map((n) => n.reboots)).toEqual([0, 1, 0, 0]);
     expect(bed.recorder.grants.map((g) => `${g.slot}=${g.node}`)).toEqual([`baton-slot-0=${target.name}`]);
     expect(bed.recorder.maxHolders).toBe(1);

@@ -53,4 +53,22 @@ describe('controllerMetrics().fleet', () => {
     expect(text).not.toContain('node="a"');
     expect(text).not.toContain('holder="a"');
   });
+
+  it("exports kured's kured_reboot_required{node} only when asked, following the condition and the node", async () => {
+    const plain = new Registry();
+    controllerMetrics(plain).fleet([testNode('a', { needs: true })], [], NOW);
+    expect(await plain.metrics()).not.toContain('kured_');
+
+    const registry = new Registry();
+    const m = controllerMetrics(registry, { kuredMetric: true });
+    m.fleet([testNode('a', { needs: true }), testNode('b', { needs: false })], [], NOW);
+    let text = await registry.metrics();
+    expect(text).toContain('# TYPE kured_reboot_required gauge');
+    expect(text).toContain('kured_reboot_required{node="a"} 1');
+    expect(text).toContain('kured_reboot_required{node="b"} 0');
+    m.fleet([testNode('a', { needs: false })], [], NOW);
+    text = await registry.metrics();
+    expect(text).toContain('kured_reboot_required{node="a"} 0');
+    expect(text).not.toContain('kured_reboot_required{node="b"}');
+  });
 });

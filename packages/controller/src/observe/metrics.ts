@@ -14,7 +14,7 @@ export interface ControllerMetrics {
   fleet(nodes: readonly V1Node[], leases: readonly V1Lease[], now: Date): void;
 }
 
-/** What asked for a reconcile (the controller coalesces requests that come within 50 ms). */
+/** What asked for a reconcile (the controller coalesces requests that come within 5 ms). */
 export type ReconcileSource = 'node' | 'lease' | 'tick' | 'wake' | 'leader' | 'gates' | 'settle' | 'sync';
 
 /**
@@ -25,7 +25,7 @@ export type ReconcileSource = 'node' | 'lease' | 'tick' | 'wake' | 'leader' | 'g
 export function reconcileRequestMetric(registry: Registry): (source: ReconcileSource) => void {
   const requests = new Counter({
     name: 'baton_reconcile_requests_total',
-    help: 'Requests for a reconcile, by what asked (coalesced within 50 ms).',
+    help: 'Requests for a reconcile, by what asked (coalesced within 5 ms).',
     labelNames: ['source'],
     registers: [registry],
   });
@@ -35,7 +35,12 @@ export function reconcileRequestMetric(registry: Registry): (source: ReconcileSo
 /** Stage durations run from seconds (a drain of nothing) to hours (a slow reboot, a long wait). */
 const STAGE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400];
 
-export function controllerMetrics(registry: Registry): ControllerMetrics {
+export interface ControllerMetricsOptions {
+  /** Also kured's `kured_reboot_required{node}`, for dashboards and alerts written for kured. */
+  readonly kuredMetric?: boolean;
+}
+
+export function controllerMetrics(registry: Registry, opts: ControllerMetricsOptions = {}): ControllerMetrics {
   const grants = new Counter({
     name: 'baton_grants_total',
     help: 'Reboot grants made.',
@@ -74,6 +79,15 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     labelNames: ['node'],
     registers: [registry],
   });
+  // kured's name, help and label, so its users' queries read it unchanged.
+  const kuredRequired = opts.kuredMetric
+    ? new Gauge({
+        name: 'kured_reboot_required',
+        help: "OS requires reboot due to software updates (kured's metric, from each node's RebootRequired condition).",
+        labelNames: ['node'],
+        registers: [registry],
+      })
+    : undefined;
   const phase = new Gauge({
     name: 'baton_node_phase',
     help: "The agent's phase on the node (baton.dev/phase), 1 per node.",
@@ -137,7 +151,10 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
         present.add(node);
         const current = { required: rebootRequired(n) ? 1 : 0, phase: phaseOf(n)?.phase };
         const before = exported.get(node);
-        if (before?.required !== current.required) required.set({ node }, current.required);
+        if (before?.required !== current.required) {
+          required.set({ node }, current.required);
+          kuredRequired?.set({ node }, current.required);
+        }
         if (before === undefined || before.phase !== current.phase) {
           if (before?.phase !== undefined) phase.remove({ node, phase: before.phase });
           if (current.phase !== undefined) phase.set({ node, phase: current.phase }, 1);
@@ -147,6 +164,7 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
       for (const [node, before] of exported) {
         if (present.has(node)) continue;
         required.remove({ node });
+        kuredRequired?.remove({ node });
         if (before.phase !== undefined) phase.remove({ node, phase: before.phase });
         exported.delete(node);
       }

@@ -377,7 +377,7 @@ function buildReconciler(
       monotonicMs: () => performance.now(),
       abortBackoffMs: config.abortBackoff,
       events: nodeEventRecorder(events, { component: EventSource.Controller, instance: identity }, log),
-      metrics: controllerMetrics(registry),
+      metrics: controllerMetrics(registry, { kuredMetric: config.kuredMetric }),
       log,
       now,
       renewAfterMs: config.grantDuration / 3,

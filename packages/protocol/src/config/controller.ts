@@ -340,6 +340,13 @@ export const controllerOptions = defineOptions([
     description: 'Port of the HTTP server.',
     kuredFlag: 'metrics-port',
   },
+  {
+    name: 'kured-metric',
+    kind: 'boolean',
+    default: false,
+    description:
+      "Also export kured's gauge kured_reboot_required{node} (1 while the node's RebootRequired condition is True, else 0; kured's pods each exported their own node's), so that dashboards and alerts written for kured keep working during and after the move.",
+  },
   ...loggingOptions,
   {
     name: 'leader-elect',
