@@ -40,7 +40,10 @@ export interface ControllerMetricsOptions {
   readonly kuredMetric?: boolean;
 }
 
-export function controllerMetrics(registry: Registry, opts: ControllerMetricsOptions = {}): ControllerMetrics {
+export function controllerMetrics(
+  registry: Registry,
+  opts: ControllerMetricsOptions = {},
+): ControllerMetrics {
   const grants = new Counter({
     name: 'baton_grants_total',
     help: 'Reboot grants made.',
