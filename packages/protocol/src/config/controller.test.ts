@@ -215,7 +215,7 @@ describe('parseControllerConfig: every invalid value names the flag, the value a
       {},
       '--alert-filter-regexp',
       '([',
-      'Invalid regular expression',
+      'missing closing ]',
     ],
     [
       'bad label selector',

@@ -256,9 +256,8 @@ export const controllerOptions = defineOptions([
     kind: 'single',
     ...regex,
     description:
-      'Alerts whose name matches are ignored (or, with --alert-filter-match-only, are the only ones that block). A leading (?i) works as in Go.',
+      "Alerts whose name matches are ignored (or, with --alert-filter-match-only, are the only ones that block). Go's RE2 syntax and meaning, as kured reads it.",
     kuredFlag: 'alert-filter-regexp',
-    kuredNote: 'JavaScript syntax instead of Go RE2; ordinary patterns mean the same.',
   },
   {
     name: 'alert-filter-match-only',

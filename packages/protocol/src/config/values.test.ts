@@ -189,22 +189,21 @@ describe('names', () => {
 });
 
 describe('regex', () => {
-  it('compiles JavaScript patterns', () => {
+  it('compiles Go (RE2) patterns with their Go meaning', () => {
     const result = run(regex, '^RebootRequired$');
     expect(result.ok && result.value.test('RebootRequired')).toBe(true);
-  });
-
-  it("turns Go's leading inline flags into JavaScript flags", () => {
     const pattern = parseRegex('(?i)^kube');
-    expect(pattern.flags).toBe('i');
     expect(pattern.test('KubeNodeNotReady')).toBe(true);
-    expect(parseRegex('(?is)a.b').flags).toBe('is');
+    // Go's flags last to the end of their group, wherever they stand.
+    expect(parseRegex('Kube(?i)node').test('KubeNODE')).toBe(true);
+    expect(parseRegex('Kube(?i)node').test('kubeNODE')).toBe(false);
   });
 
-  it("reports the engine's message", () => {
-    const result = run(regex, '([');
+  it("refuses what Go refuses, with Go's reason", () => {
+    const result = run(regex, '(?=Kube)');
     expect(result.ok).toBe(false);
-    expect(!result.ok && result.detail).toMatch(/^Invalid regular expression: .*/);
+    expect(!result.ok && result.detail).toBe('invalid or unsupported Perl syntax: `(?=`');
+    expect(run(regex, '([').ok).toBe(false);
   });
 });
 

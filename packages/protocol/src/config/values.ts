@@ -13,7 +13,9 @@
  * Time values live in ./time.ts, label values in ./labels.ts.
  */
 // zod/mini: the same parsing as classic zod at a fraction of the memory (the agent must stay slim).
+
 import * as z from 'zod/mini';
+import { re2ToRegExp } from './re2.ts';
 
 /** A string → T parser with the words that describe the accepted form. */
 export interface ValueType<T> {
@@ -267,22 +269,22 @@ export const listenHost: ValueType<string> = valueType(
 // ---------------------------------------------------------------------------------------------
 
 /**
- * JavaScript regular expression. kured used Go's RE2, whose inline flags `(?i)` JavaScript does
- * not have at the start of a pattern; a leading `(?i)`, `(?s)`, `(?m)` (or a combination) is
- * turned into the matching JavaScript flags so kured users' patterns keep working.
+ * A regular expression in Go's RE2 syntax, as kured (`--alert-filter-regexp`) and Prometheus
+ * (`=~` matchers) read it, translated to a JavaScript RegExp of the same meaning (re2.ts); what
+ * Go refuses is refused with Go's reason.
  */
 export function parseRegex(text: string): RegExp {
-  const inline = /^\(\?([ims]+)\)/.exec(text);
-  const source = inline ? text.slice(inline[0].length) : text;
-  const flags = inline ? [...new Set(inline[1])].join('') : '';
   try {
-    return new RegExp(source, flags);
+    return re2ToRegExp(text);
   } catch (error) {
     throw new InvalidValueError(error instanceof Error ? error.message : String(error));
   }
 }
 
-export const regex: ValueType<RegExp> = valueType('a regular expression (JavaScript syntax)', parseRegex);
+export const regex: ValueType<RegExp> = valueType(
+  "a regular expression in Go's RE2 syntax (as kured)",
+  parseRegex,
+);
 
 /**
  * `--alert-label-matcher`: a Prometheus-style label matcher, `name=value`, `name!=value`,

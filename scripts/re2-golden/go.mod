@@ -1,0 +1,3 @@
+module baton.dev/scripts/re2-golden
+
+go 1.26
