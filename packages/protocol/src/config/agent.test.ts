@@ -124,7 +124,8 @@ describe('parseAgentConfig: valid input', () => {
     expect(parse(['--force-reboot=false']).drainTimeoutPolicy).toBe('abort');
     expect(parse(['--drain-timeout-policy=force']).drainTimeoutPolicy).toBe('force');
     expect(parse(['--force-reboot', '--drain-timeout-policy=force']).drainTimeoutPolicy).toBe('force');
-    expect(parse([], { ...NODE, KURED_FORCE_REBOOT: 'true' }).drainTimeoutPolicy).toBe('abort');
+    // kured's variable for it, as kured reads it.
+    expect(parse([], { ...NODE, KURED_FORCE_REBOOT: 'true' }).drainTimeoutPolicy).toBe('force');
   });
 
   it('is deeply frozen', () => {
@@ -462,5 +463,16 @@ describe('agent reference', () => {
     for (const def of agentOptions as OptionTable) {
       if (def.kuredFlag !== undefined) expect(['agent', 'both']).toContain(KURED_FLAGS[def.kuredFlag]?.home);
     }
+  });
+});
+
+describe("kured's KURED_ variables (agent)", () => {
+  it("reads the agent's kured flags from KURED_<FLAG>, and refuses the controller's with where they went", () => {
+    expect(parse([], { ...NODE, KURED_REBOOT_SENTINEL: '/sentinel/reboot-required' }).rebootSentinel).toBe(
+      '/sentinel/reboot-required',
+    );
+    expect(() => parse([], { ...NODE, KURED_PERIOD: '1h' })).toThrow(
+      "env KURED_PERIOD: kured's --period is an option of baton-controller, not of baton-agent",
+    );
   });
 });

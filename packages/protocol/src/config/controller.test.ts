@@ -622,3 +622,46 @@ describe('parseControllerConfig: credentials in values are never printed', () =>
     );
   });
 });
+
+describe("kured's KURED_ variables", () => {
+  it('reads KURED_<FLAG> for every option with kured meaning, after BATON_ and below the flag', () => {
+    expect(parse([], { KURED_PERIOD: '5m' }).period).toBe(300_000);
+    expect(parse([], { KURED_PERIOD: '5m', BATON_PERIOD: '2m' }).period).toBe(120_000);
+    expect(parse(['--period=1m'], { KURED_PERIOD: '5m' }).period).toBe(60_000);
+    expect(parse([], { KURED_CONCURRENCY: '2' }).concurrency).toBe(2);
+    expect(parse([], { KURED_REBOOT_DAYS: 'mo,tu' }).rebootDays).toEqual([1, 2]);
+    // Empty counts as unset, as for BATON_ variables.
+    expect(parse([], { KURED_PERIOD: '' }).period).toBe(60_000);
+  });
+
+  it('names the variable when its value is bad', () => {
+    const err = errorOf([], { KURED_CONCURRENCY: 'two' });
+    expect(err.message).toContain('env KURED_CONCURRENCY');
+  });
+
+  it("refuses a kured variable this process does not take, saying where kured's flag went", () => {
+    expect(errorOf([], { KURED_REBOOT_SENTINEL: '/var/run/reboot-required' }).message).toContain(
+      "env KURED_REBOOT_SENTINEL: kured's --reboot-sentinel is an option of baton-agent, not of baton-controller",
+    );
+    expect(errorOf([], { KURED_LOCK_TTL: '30m' }).message).toContain(
+      "env KURED_LOCK_TTL: kured's --lock-ttl has no baton equivalent",
+    );
+    expect(errorOf([], { KURED_NO_SUCH_FLAG: 'x' }).message).toContain(
+      'env KURED_NO_SUCH_FLAG: names no flag of kured 1.23.0 that this process takes',
+    );
+  });
+
+  it('leaves service-link variables of a Service named kured alone', () => {
+    expect(parse([], { KURED_SERVICE_HOST: '10.0.0.1', KURED_PORT: 'tcp://10.0.0.1:8080' }).period).toBe(
+      60_000,
+    );
+  });
+
+  it('has a KURED_ variable for every option that names a kured flag, listed in the reference', () => {
+    for (const row of describeOptions(controllerOptions)) {
+      if (row.kured === undefined) continue;
+      const flag = row.kured.replace(/^--/, '');
+      expect(row.env).toContain(`KURED_${flag.toUpperCase().replaceAll('-', '_')}`);
+    }
+  });
+});

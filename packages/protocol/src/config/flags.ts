@@ -8,8 +8,9 @@
  * Where a value comes from, first match wins:
  *   1. the command line: `--name=value`, `--name value`, `--flag` (booleans: true), `--flag=false`;
  *   2. the environment: `BATON_<NAME_UPPER_SNAKE>`, then the option's extra names in order
- *      (`KURED_NODE_ID`, `NODE_NAME`, …); an empty variable counts as unset, because Kubernetes
- *      manifests and templates routinely render empty values;
+ *      (`NODE_NAME`, …), then kured's `KURED_<KURED_FLAG>` for an option that has kured's
+ *      meaning; an empty variable counts as unset, because Kubernetes manifests and templates
+ *      routinely render empty values;
  *   3. the option's default.
  * kured did the opposite (environment over flags, applied after parsing); baton follows the
  * usual convention so that a flag typed by hand always wins over an inherited variable.
@@ -22,7 +23,8 @@
  *
  * Strictness, because a configuration mistake on a reboot tool surfaces as an outage days later:
  * unknown flags (with a "did you mean"), positional arguments, a single-value flag given twice,
- * a missing value and `BATON_*` variables that name no option are all errors. Every problem is
+ * a missing value, `BATON_*` variables that name no option and `KURED_*` variables this process
+ * does not take (with where that kured flag went) are all errors. Every problem is
  * collected and reported at once in a {@link ConfigError}; the result is deeply frozen.
  */
 import type * as z from 'zod/mini';
@@ -148,9 +150,18 @@ export function envName(name: string): string {
   return `BATON_${name.toUpperCase().replaceAll('-', '_')}`;
 }
 
+/** `lock-ttl` → `KURED_LOCK_TTL`: how kured reads each of its flags from the environment. */
+export function kuredEnvName(kuredFlag: string): string {
+  return `KURED_${kuredFlag.toUpperCase().replaceAll('-', '_')}`;
+}
+
 /** Every environment variable an option reads, in precedence order. */
 export function envNames(def: OptionDef): readonly string[] {
-  return [envName(def.name), ...(def.env ?? [])];
+  const names = [envName(def.name), ...(def.env ?? [])];
+  if (def.kuredFlag !== undefined && !names.includes(kuredEnvName(def.kuredFlag))) {
+    names.push(kuredEnvName(def.kuredFlag));
+  }
+  return names;
 }
 
 export function camelCase(name: string): string {
@@ -296,7 +307,7 @@ export function collectOptions<const T extends OptionTable>(
     if (!failed) values[key] = items;
   }
 
-  issues.push(...unknownEnvIssues(table, input.env));
+  issues.push(...unknownEnvIssues(table, input.env, settings));
   // The record was filled key by key from the same table the type is computed from.
   return { values: values as Partial<OptionValues<T>>, origins, issues };
 }
@@ -451,11 +462,32 @@ export function isServiceLinkVariable(name: string, value: string | undefined): 
   return /_PORT$/.test(name) && /^(tcp|udp|sctp):\/\/\S+:\d+$/.test(value ?? '');
 }
 
-function unknownEnvIssues(table: OptionTable, env: OptionInput['env']): ConfigIssue[] {
+function unknownEnvIssues(
+  table: OptionTable,
+  env: OptionInput['env'],
+  settings: ParseSettings,
+): ConfigIssue[] {
   const known = new Set(table.flatMap((def) => envNames(def)));
   const batonNames = [...known].filter((name) => name.startsWith('BATON_'));
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(env)) {
+    if (name.startsWith('KURED_') && !known.has(name) && !isServiceLinkVariable(name, env[name])) {
+      // kured read KURED_<FLAG> for each of its flags; one this process does not take is refused
+      // with where it went, never dropped.
+      if (env[name] === undefined || env[name] === '') continue;
+      const flag = name.slice('KURED_'.length).toLowerCase().replaceAll('_', '-');
+      const hint = settings.unknownFlagHints?.[flag];
+      issues.push({
+        source: `env ${name}`,
+        value: '',
+        expected: 'a KURED_ variable of a kured flag this process takes',
+        message:
+          hint === undefined
+            ? `env ${name}: names no flag of kured 1.23.0 that this process takes`
+            : `env ${name}: ${hint}`,
+      });
+      continue;
+    }
     if (!name.startsWith('BATON_') || known.has(name) || NON_OPTION_BATON_ENV.includes(name)) continue;
     if (isServiceLinkVariable(name, env[name])) continue;
     const suggestion = closest(name, batonNames);
