@@ -80,7 +80,7 @@ describe('baton-agent', () => {
     core = kc.makeApiClient(CoreV1Api);
     ns = await createTestNamespace(kc, 'agent');
     dir = await mkdtemp(join(tmpdir(), 'baton-agent-e2e-'));
-    names = await createFakeNodes(kc, { prefix, count: 10 });
+    names = await createFakeNodes(kc, { prefix, count: 11 });
     await waitForNodesReady(kc, names);
     cleanupRbac = await grantAgentRbac(kc, ns, 'baton-agent');
     fleet = new Fleet({
@@ -590,6 +590,43 @@ describe('baton-agent', () => {
     expect(node.reboots).toBe(0);
     expect(await reasonsOf(target)).toContain(EventReason.RebootAborted);
     await releaseSlot(kc, ns, 'baton-slot-7');
+  });
+
+  it("with kured's --force-reboot, a drain refused by a pod it may not evict reboots anyway", async () => {
+    const node = sim(10);
+    const target = names[10] ?? '';
+    await node.stopAgent();
+    // Unmanaged pods kept (not kured's default): the bare pod below stops the drain.
+    node.extraArgs = ['--force-reboot', '--evict-unmanaged-pods=false'];
+    await node.startAgent();
+    // A bare pod, managed by no controller: the drain refuses to evict it (it would not come back).
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'bare' },
+        spec: { nodeName: target, containers: [{ name: 'bare', image: 'registry.invalid/bare:1' }] },
+      },
+    });
+    await waitFor(
+      'the bare pod running',
+      async () => (await core.readNamespacedPod({ name: 'bare', namespace: ns })).status?.phase === 'Running',
+    );
+    await node.touchSentinel();
+    await waitFor('RebootRequired=True', async () => condition(await readNode(10))?.status === 'True');
+    acknowledging(target);
+    await grantSlot(kc, ns, 'baton-slot-8', target);
+    await waitFor(
+      'the reboot to be verified',
+      async () => annotation(await readNode(10), Annotation.Phase) === AgentPhase.Rebooted,
+      90_000,
+    );
+    expect(node.reboots).toBe(1);
+    const reasons = await reasonsOf(target);
+    expect(reasons).toContain(EventReason.DrainBlocked);
+    expect(reasons).not.toContain(EventReason.RebootAborted);
+    await core.deleteNamespacedPod({ name: 'bare', namespace: ns, gracePeriodSeconds: 0 });
+    await releaseSlot(kc, ns, 'baton-slot-8');
+    node.extraArgs = [];
   });
 
   it('killed after its reboot command while its slot is emptied, the restarted agent waits for the shutdown instead of undoing the cordon', async () => {

@@ -187,6 +187,7 @@ export async function runScenario(config: ScenarioConfig, actions: readonly Acti
         rebootDelayMs: 0,
         shutdownGraceMs: t.shutdownGraceMs,
         drainTimeoutPolicy: 'abort',
+        forceRefusedDrain: false,
         preRebootLabels: [],
         postRebootLabels: [],
         preRebootTaint: undefined,

@@ -21,6 +21,7 @@ const settings: AgentSettings = {
   rebootDelayMs: 0,
   shutdownGraceMs: 600_000,
   drainTimeoutPolicy: 'abort',
+  forceRefusedDrain: false,
   preRebootLabels: [{ key: 'example.com/rebooting', value: 'true' }],
   postRebootLabels: [{ key: 'example.com/rebooting', value: 'false' }],
   preRebootTaint: undefined,
@@ -357,6 +358,29 @@ describe('the agent, given a grant', () => {
     };
     expect(await reconcileThroughAck(w)).toBe('rebooting');
     expect(w.reboots).toBe(1);
+  });
+
+  it("reboots anyway after a refused drain only with kured's --force-reboot", async () => {
+    const refused = {
+      outcome: 'refused' as const,
+      evicted: 0,
+      rounds: 1,
+      elapsedMs: 0,
+      refused: [
+        { pod: { metadata: { namespace: 'ns', name: 'bare' } }, reason: 'not managed by a controller' },
+      ],
+    };
+    w = world(makeNode());
+    w.leases = [slot(NODE)];
+    w.drainResult = refused;
+    expect(await w.agent.reconcile()).toBe('aborted');
+    expect(w.reboots).toBe(0);
+    w = world(makeNode(), { drainTimeoutPolicy: 'force', forceRefusedDrain: true });
+    w.leases = [slot(NODE)];
+    w.drainResult = refused;
+    expect(await reconcileThroughAck(w)).toBe('rebooting');
+    expect(w.reboots).toBe(1);
+    expect(w.events).toContain('DrainBlocked');
   });
 
   it('a reboot command that could not start (not found): nothing is going down, it undoes at once', async () => {

@@ -59,6 +59,8 @@ export interface AgentSettings {
   /** How long a machine may take to go down after the reboot command (--shutdown-grace). */
   readonly shutdownGraceMs: number;
   readonly drainTimeoutPolicy: 'abort' | 'force';
+  /** kured's --force-reboot: a refused drain (pods it may not evict) reboots anyway too. */
+  readonly forceRefusedDrain: boolean;
   readonly preRebootLabels: readonly LabelPair[];
   readonly postRebootLabels: readonly LabelPair[];
   readonly preRebootTaint: TaintSpec | undefined;
@@ -435,7 +437,10 @@ export class Agent {
           .map((r) => `${r.pod.metadata?.namespace}/${r.pod.metadata?.name}: ${r.reason}`)
           .join('; ');
         await this.#d.events.record('Warning', EventReason.DrainBlocked, `drain refused: ${why}`);
-        return this.#abort(await this.#d.node.read(), `the drain was refused (${why})`);
+        if (!this.#s.forceRefusedDrain)
+          return this.#abort(await this.#d.node.read(), `the drain was refused (${why})`);
+        log.warn({ refused: result.refused.length }, 'drain refused; rebooting anyway (--force-reboot)');
+        break;
       }
       case 'timeout': {
         const why = result.lastBlockers.join('; ') || `${result.remaining.length} pod(s) still terminating`;

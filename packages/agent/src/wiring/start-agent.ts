@@ -181,6 +181,7 @@ function buildStateMachine(
       rebootDelayMs: config.rebootDelay,
       shutdownGraceMs: config.shutdownGrace,
       drainTimeoutPolicy: config.drainTimeoutPolicy,
+      forceRefusedDrain: config.forceReboot,
       preRebootLabels: config.preRebootNodeLabels,
       postRebootLabels: config.postRebootNodeLabels,
       preRebootTaint: config.preRebootTaint,

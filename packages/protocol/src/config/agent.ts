@@ -128,9 +128,11 @@ export const agentOptions = defineOptions([
     name: 'force-reboot',
     kind: 'boolean',
     default: false,
-    description: 'Shorthand for --drain-timeout-policy=force.',
+    description:
+      'Reboot even when the drain cannot finish, as kured does: a drain that times out (--drain-timeout-policy=force) and a drain refused because of pods it may not evict; those pods are killed by the reboot.',
     kuredFlag: 'force-reboot',
-    kuredNote: 'kured also rebooted after other drain errors; baton forces only after --drain-timeout.',
+    kuredNote:
+      'A cordon that fails is retried, not forced past: an uncordoned node would take new pods while it reboots.',
   },
   {
     name: 'skip-wait-for-delete-timeout',
