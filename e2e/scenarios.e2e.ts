@@ -169,6 +169,45 @@ describe('rollout scenarios', () => {
     ]);
   }, 300_000);
 
+  it("scenario 1b: kured's --prefer-no-schedule-taint: on the node that waits for a slot, off once it is granted, on no node at the end", async () => {
+    const key = 'example.com/reboot-pending';
+    bed = await controllerTestbed(kc(), {
+      name: 's1b',
+      nodes: 2,
+      agentArgs: [`--prefer-no-schedule-taint=${key}`],
+      // As the chart configures it: its node policy then lets the agent write that taint.
+      agentConfig: { preferNoScheduleTaint: key },
+      rebootMs: 3000,
+    });
+    const b = bed;
+    const tainted = async (name: string) =>
+      ((await b.core.readNode({ name })).spec?.taints ?? []).some(
+        (t) => t.key === key && t.effect === 'PreferNoSchedule',
+      );
+    // Both ask before the controller looks: one is granted, the other waits for the slot.
+    for (const n of b.nodes) await n.touchSentinel();
+    await waitFor('both nodes asking for a reboot', async () => {
+      for (const n of b.nodes)
+        if (required(await b.core.readNode({ name: n.name }))?.status !== 'True') return false;
+      return true;
+    });
+    await b.startController(['--concurrency=1']);
+    const waiting = await waitFor('one node tainted while the other holds the slot', async () => {
+      const holders = b.recorder.holders();
+      if (holders.length !== 1) return undefined;
+      const other = b.nodes.find((n) => n.name !== holders[0]);
+      return other !== undefined && (await tainted(other.name)) ? other.name : undefined;
+    });
+    // The holder never had it: it was granted, not waiting.
+    expect(await tainted(b.nodes.find((n) => n.name !== waiting)?.name ?? '')).toBe(false);
+    await rolloutDone(
+      b,
+      b.nodes.map((n) => n.name),
+    );
+    for (const n of b.nodes) expect(await tainted(n.name), n.name).toBe(false);
+    expect(b.recorder.maxHolders).toBe(1);
+  }, 300_000);
+
   it('scenario 2: six nodes, concurrency 1 then 2: one (two) at a time, in the planned order, zero overlaps', async () => {
     bed = await controllerTestbed(kc(), { name: 's2', nodes: 6 });
     const b = bed;

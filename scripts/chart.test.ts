@@ -351,6 +351,7 @@ describe('charts/baton', () => {
             preRebootNodeLabels: ['example.com/rebooting=true'],
             postRebootNodeLabels: ['example.com/rebooting=false', 'example.com/rebooted=yes'],
             preRebootTaint: 'example.com/maintenance=true:NoSchedule',
+            preferNoScheduleTaint: 'example.com/reboot-pending',
           },
         },
       });
@@ -360,7 +361,9 @@ describe('charts/baton', () => {
         policy.spec.variables.map((v: { name: string; expression: string }) => [v.name, v.expression]),
       );
       expect(vars.forbiddenLabels).toContain("['example.com/rebooting', 'example.com/rebooted']");
-      expect(vars.otherTaints).toContain("['baton.dev/rebooting', 'example.com/maintenance']");
+      expect(vars.otherTaints).toContain(
+        "['baton.dev/rebooting', 'example.com/maintenance', 'example.com/reboot-pending']",
+      );
       for (const key of ['node-restriction.kubernetes.io/pool', 'kubernetes.io/arch', 'node.k8s.io/x']) {
         const bad = await renderChart({ agent: { config: { preRebootNodeLabels: [`${key}=a`] } } });
         expect(bad.ok).toBe(false);

@@ -60,6 +60,7 @@ async function serviceAccountWithChartRules(
   namespace: string,
   serviceAccount: string,
   component: ChartSubject,
+  policyValues?: object,
 ): Promise<() => Promise<void>> {
   const rules = await chartRules(component);
   const core = kc.makeApiClient(CoreV1Api);
@@ -90,7 +91,7 @@ async function serviceAccountWithChartRules(
       body: { metadata: { name }, roleRef: roleRef('Role', name), subjects },
     });
   }
-  const removePolicy = await installChartPolicy(kc, namespace, serviceAccount, component);
+  const removePolicy = await installChartPolicy(kc, namespace, serviceAccount, component, policyValues);
   // The test namespace takes the namespaced objects with it; these live elsewhere.
   return async () => {
     await removePolicy();
@@ -101,13 +102,18 @@ async function serviceAccountWithChartRules(
   };
 }
 
-/** The chart's agent RBAC for `serviceAccount`: its node (via the policy in the chart only), pods, eviction, Events, Leases read-only. */
+/**
+ * The chart's agent RBAC for `serviceAccount`: its node (via the policy in the chart only), pods,
+ * eviction, Events, Leases read-only. `values`: chart values the policy is rendered with (the
+ * agent's configured labels and taints are the ones it may write).
+ */
 export function grantAgentRbac(
   kc: KubeConfig,
   namespace: string,
   serviceAccount: string,
+  values?: object,
 ): Promise<() => Promise<void>> {
-  return serviceAccountWithChartRules(kc, namespace, serviceAccount, 'agent');
+  return serviceAccountWithChartRules(kc, namespace, serviceAccount, 'agent', values);
 }
 
 /** The chart's controller RBAC for `serviceAccount`: read Nodes and Pods, node status, Leases in its namespace, Events. */
@@ -145,10 +151,11 @@ async function installChartPolicy(
   namespace: string,
   serviceAccount: string,
   component: ChartSubject,
+  values?: object,
 ): Promise<() => Promise<void>> {
   const chartName = POLICY_OF[component];
   if (chartName === undefined) return async () => undefined;
-  const r = await renderChart(undefined, { release: RELEASE, namespace });
+  const r = await renderChart(values, { release: RELEASE, namespace });
   if (!r.ok) throw new Error(`helm template of charts/baton failed: ${r.stderr}`);
   const policy = only(
     r.objects,

@@ -67,6 +67,8 @@ export async function controllerTestbed(
     readonly name: string;
     readonly nodes: number;
     readonly agentArgs?: readonly string[];
+    /** Chart values of the agent's configuration its node policy is rendered with (taints, labels). */
+    readonly agentConfig?: Readonly<Record<string, unknown>>;
     readonly rebootMs?: number;
   },
 ): Promise<Testbed> {
@@ -94,7 +96,14 @@ export async function controllerTestbed(
   };
   try {
     await waitForNodesReady(kc, names);
-    cleanups.push(await grantAgentRbac(kc, ns, 'baton-agent'));
+    cleanups.push(
+      await grantAgentRbac(
+        kc,
+        ns,
+        'baton-agent',
+        o.agentConfig === undefined ? undefined : { agent: { config: o.agentConfig } },
+      ),
+    );
     cleanups.push(await grantControllerRbac(kc, ns, 'baton-controller'));
     fleet = new Fleet({
       kc,

@@ -119,6 +119,8 @@ here: the policy never lets the agent set one.
 {{- $keys := list "baton.dev/rebooting" }}
 {{- $raw := include "baton.agentConfigValue" (dict "root" . "key" "preRebootTaint") }}
 {{- if $raw }}{{ $keys = append $keys (trim (first (splitList ":" (first (splitList "=" $raw))))) }}{{ end }}
+{{- $prefer := include "baton.agentConfigValue" (dict "root" . "key" "preferNoScheduleTaint") }}
+{{- if $prefer }}{{ $keys = append $keys (trim $prefer) }}{{ end }}
 {{- toJson (uniq $keys) }}
 {{- end }}
 

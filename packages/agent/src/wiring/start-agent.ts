@@ -34,9 +34,10 @@ import {
   systemClock,
 } from '../drain/index.ts';
 import { rebooterFor } from '../host/rebooter.ts';
-import { kubeDrainCore, kubeEventSink, kubeNodeApi } from '../kube/agent-api.ts';
+import { kubeDrainCore, kubeEventSink, kubeNodeApi, type NodeApi } from '../kube/agent-api.ts';
 import { agentMetrics } from '../observe/metrics.ts';
 import { Agent } from '../reboot/agent.ts';
+import { waitingTaintChange, waitsForSlot } from '../reboot/waiting-taint.ts';
 import { type SentinelMonitor, startSentinelMonitor } from '../sentinel/monitor.ts';
 import { Reporter } from '../sentinel/reporter.ts';
 import { commandSentinel, fileSentinel, type Sentinel, type SentinelReading } from '../sentinel/sentinel.ts';
@@ -95,7 +96,8 @@ async function buildAgent(ctx: RunContext<AgentConfig>): Promise<Component> {
   const readings = laterMonitor();
   const agent = buildStateMachine(ctx, { client, nodeApi, watches, readings, metrics, now });
   return {
-    start: async () => startAgent(ctx, { client, watches, sentinel, reporter, readings, agent, metrics }),
+    start: async () =>
+      startAgent(ctx, { client, nodeApi, watches, sentinel, reporter, readings, agent, metrics }),
   };
 }
 
@@ -239,6 +241,7 @@ function startAgent(
   { config, log, setReadiness }: RunContext<AgentConfig>,
   p: {
     readonly client: KubeClient;
+    readonly nodeApi: NodeApi;
     readonly watches: Watches;
     readonly sentinel: Sentinel;
     readonly reporter: Reporter;
@@ -282,9 +285,29 @@ function startAgent(
       },
     }),
   );
+  // kured's --prefer-no-schedule-taint: on while the node waits for a slot (waiting-taint.ts).
+  const taintKey = config.preferNoScheduleTaint;
+  let tainting = false;
+  const keepWaitingTaint = () => {
+    if (taintKey === undefined || tainting || stopped || !nodes.synced()) return;
+    const node = nodes.get(config.nodeId);
+    if (node === undefined || waitingTaintChange(node, taintKey) === undefined) return;
+    tainting = true;
+    p.nodeApi
+      .update((n) => waitingTaintChange(n, taintKey))
+      .then(
+        (n) => log.info({ taint: taintKey, on: waitsForSlot(n) }, 'waiting-for-a-slot taint updated'),
+        (err: unknown) =>
+          log.warn({ err: String(err), taint: taintKey }, 'could not update the waiting taint'),
+      )
+      .finally(() => {
+        tainting = false;
+      });
+  };
   nodes.onChange(() => {
     report();
     reconcile();
+    keepWaitingTaint();
   });
   // Slot Leases only (and relists): the controller's leader Lease renews every few seconds.
   leases.onChange((_event, lease) => {

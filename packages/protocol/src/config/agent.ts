@@ -15,7 +15,7 @@ import {
   type OptionValues,
 } from './flags.ts';
 import { kuredFlagHints } from './kured.ts';
-import { type LabelPair, labelPair, labelSelector, taint } from './labels.ts';
+import { type LabelPair, labelKey, labelPair, labelSelector, taint } from './labels.ts';
 import { loggingOptions } from './logging.ts';
 import { boundedDuration, boundedDurationOrSeconds } from './time.ts';
 import {
@@ -265,6 +265,16 @@ export const agentOptions = defineOptions([
     kind: 'single',
     ...taint,
     description: `Taint added to the node before it is drained and removed after the reboot, besides baton's own ${REBOOTING_TAINT.key}.`,
+  },
+  {
+    name: 'prefer-no-schedule-taint',
+    kind: 'single',
+    ...labelKey,
+    description:
+      'Taint key put on the node with effect PreferNoSchedule while it waits for a slot (its RebootGate condition says WaitingForSlot) and taken off once it is granted or needs nothing, so that new pods go to nodes that will not be drained soon. Unset: no such taint.',
+    kuredFlag: 'prefer-no-schedule-taint',
+    kuredNote:
+      'kured put it on while another node held its lock; here while the controller says the node waits for a slot (not while a window, a pause or an alert holds it).',
   },
   // --- process --------------------------------------------------------------------------------
   {

@@ -59,11 +59,7 @@ export const KURED_FLAGS: Readonly<Record<string, KuredFlagFate>> = {
   'reboot-delay': { home: 'agent' },
   'pre-reboot-node-labels': { home: 'agent' },
   'post-reboot-node-labels': { home: 'agent' },
-  'prefer-no-schedule-taint': {
-    home: 'none',
-    instead:
-      "the agent's --pre-reboot-taint adds a taint of your choice (e.g. key:PreferNoSchedule) before its node is drained",
-  },
+  'prefer-no-schedule-taint': { home: 'agent' },
   'annotate-nodes': {
     home: 'none',
     instead: 'baton always reports the RebootRequired condition and its phase annotations on every node',
