@@ -169,14 +169,15 @@ describe('rollout scenarios', () => {
     ]);
   }, 300_000);
 
-  it("scenario 1b: kured's --prefer-no-schedule-taint: on the node that waits for a slot, off once it is granted, on no node at the end", async () => {
+  it("scenario 1b: kured's --prefer-no-schedule-taint and --annotate-nodes: the taint on the node that waits for a slot, off once granted; kured's annotations while a reboot is needed", async () => {
     const key = 'example.com/reboot-pending';
     bed = await controllerTestbed(kc(), {
       name: 's1b',
       nodes: 2,
-      agentArgs: [`--prefer-no-schedule-taint=${key}`],
-      // As the chart configures it: its node policy then lets the agent write that taint.
-      agentConfig: { preferNoScheduleTaint: key },
+      agentArgs: [`--prefer-no-schedule-taint=${key}`, '--annotate-nodes'],
+      // As the chart configures it: its node policy then lets the agent write that taint and
+      // kured's annotations.
+      agentConfig: { preferNoScheduleTaint: key, annotateNodes: true },
       rebootMs: 3000,
     });
     const b = bed;

@@ -352,6 +352,7 @@ describe('charts/baton', () => {
             postRebootNodeLabels: ['example.com/rebooting=false', 'example.com/rebooted=yes'],
             preRebootTaint: 'example.com/maintenance=true:NoSchedule',
             preferNoScheduleTaint: 'example.com/reboot-pending',
+            annotateNodes: true,
           },
         },
       });
@@ -364,6 +365,12 @@ describe('charts/baton', () => {
       expect(vars.otherTaints).toContain(
         "['baton.dev/rebooting', 'example.com/maintenance', 'example.com/reboot-pending']",
       );
+      expect(vars.forbiddenAnnotations).toContain(
+        "['weave.works/kured-reboot-in-progress', 'weave.works/kured-most-recent-reboot-needed']",
+      );
+      // Without annotateNodes, only baton.dev/ annotations.
+      const plain = only(objects, 'ValidatingAdmissionPolicy', 'baton-agent-own-node');
+      expect(JSON.stringify(plain.spec.variables)).not.toContain('weave.works');
       for (const key of ['node-restriction.kubernetes.io/pool', 'kubernetes.io/arch', 'node.k8s.io/x']) {
         const bad = await renderChart({ agent: { config: { preRebootNodeLabels: [`${key}=a`] } } });
         expect(bad.ok).toBe(false);

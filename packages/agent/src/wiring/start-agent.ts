@@ -37,6 +37,7 @@ import { rebooterFor } from '../host/rebooter.ts';
 import { kubeDrainCore, kubeEventSink, kubeNodeApi, type NodeApi } from '../kube/agent-api.ts';
 import { agentMetrics } from '../observe/metrics.ts';
 import { Agent } from '../reboot/agent.ts';
+import { kuredAnnotationsPatch } from '../reboot/kured-annotations.ts';
 import { waitingTaintChange, waitsForSlot } from '../reboot/waiting-taint.ts';
 import { type SentinelMonitor, startSentinelMonitor } from '../sentinel/monitor.ts';
 import { Reporter } from '../sentinel/reporter.ts';
@@ -304,10 +305,29 @@ function startAgent(
         tainting = false;
       });
   };
+  // kured's --annotate-nodes: its two annotations follow the node's reported need.
+  let annotating = false;
+  const keepKuredAnnotations = () => {
+    if (!config.annotateNodes || annotating || stopped || !nodes.synced()) return;
+    const node = nodes.get(config.nodeId);
+    const patch = node === undefined ? undefined : kuredAnnotationsPatch(node, new Date());
+    if (patch === undefined) return;
+    annotating = true;
+    p.nodeApi
+      .patchMetadata(patch)
+      .then(
+        () => log.info({ annotations: patch.annotations }, "kured's node annotations updated"),
+        (err: unknown) => log.warn({ err: String(err) }, "could not update kured's node annotations"),
+      )
+      .finally(() => {
+        annotating = false;
+      });
+  };
   nodes.onChange(() => {
     report();
     reconcile();
     keepWaitingTaint();
+    keepKuredAnnotations();
   });
   // Slot Leases only (and relists): the controller's leader Lease renews every few seconds.
   leases.onChange((_event, lease) => {

@@ -267,6 +267,16 @@ export const agentOptions = defineOptions([
     description: `Taint added to the node before it is drained and removed after the reboot, besides baton's own ${REBOOTING_TAINT.key}.`,
   },
   {
+    name: 'annotate-nodes',
+    kind: 'boolean',
+    default: false,
+    description:
+      "Also write kured's node annotations: weave.works/kured-reboot-in-progress and weave.works/kured-most-recent-reboot-needed, set to the time the node came to need a reboot; the first is removed once it needs nothing, the second stays.",
+    kuredFlag: 'annotate-nodes',
+    kuredNote:
+      "kured wrote them only inside its reboot window; here the need alone decides (the window is the controller's).",
+  },
+  {
     name: 'prefer-no-schedule-taint',
     kind: 'single',
     ...labelKey,

@@ -60,10 +60,7 @@ export const KURED_FLAGS: Readonly<Record<string, KuredFlagFate>> = {
   'pre-reboot-node-labels': { home: 'agent' },
   'post-reboot-node-labels': { home: 'agent' },
   'prefer-no-schedule-taint': { home: 'agent' },
-  'annotate-nodes': {
-    home: 'none',
-    instead: 'baton always reports the RebootRequired condition and its phase annotations on every node',
-  },
+  'annotate-nodes': { home: 'agent' },
   'notify-url': { home: 'controller' },
   'slack-hook-url': {
     home: 'none',
