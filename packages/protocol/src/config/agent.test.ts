@@ -50,6 +50,8 @@ describe('parseAgentConfig: valid input', () => {
       preRebootNodeLabels: [],
       postRebootNodeLabels: [],
       preRebootTaint: undefined,
+      annotateNodes: false,
+      preferNoScheduleTaint: undefined,
       metricsHost: '0.0.0.0',
       metricsPort: 8081,
       logFormat: 'json',
@@ -326,11 +328,11 @@ describe('parseAgentConfig: every invalid value names the flag, the value and th
     ],
     [
       'kured flag baton dropped',
-      ['--annotate-nodes'],
+      ['--lock-ttl=30m'],
       NODE,
-      '--annotate-nodes',
-      'annotate-nodes',
-      'baton always reports the RebootRequired condition',
+      '--lock-ttl',
+      'lock-ttl',
+      'grants are Leases renewed while the reboot progresses',
     ],
   ] as const)('%s', (_what, argv, env, source, value, expected) => {
     const error = errorOf(argv, env);
