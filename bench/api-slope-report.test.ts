@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiSlopeResult } from './api-slope.ts';
-import { apiSlopeFigures, periodSeconds, toolLine } from './api-slope-report.ts';
+import { apiSlopeFigures, onlyStartUp, periodSeconds, toolLine } from './api-slope-report.ts';
 
 const load = { min: 1, mean: 1, max: 1 };
 /** baton's window at `nodes`: a heartbeat and 1.5 watch renewals per node, leader election fixed. */
@@ -61,5 +61,29 @@ describe('the API slope report', () => {
     expect(periodSeconds('30s')).toBe(30);
     expect(periodSeconds('1h')).toBe(3600);
     expect(() => periodSeconds('1d')).toThrow(/expected <number>s\|m\|h/);
+  });
+
+  it("tells kured's start-up from a rate: at most one request of each kind per node in a window", () => {
+    // 300 s windows; kured read its lock and its Node once per node, 30-90 s after it started.
+    const startUp: ApiSlopeResult = {
+      ...result,
+      windowSeconds: 300,
+      kured: [
+        { nodes: 25, seconds: 300, load, perHour: { kured: { 'GET daemonsets': 240, 'GET nodes': 240 } } },
+        { nodes: 100, seconds: 300, load, perHour: { kured: { 'GET daemonsets': 828, 'GET nodes': 828 } } },
+      ],
+    };
+    expect(onlyStartUp(startUp.kured, ['kured'])).toBe(true);
+    expect(onlyStartUp(result.kured, ['kured'])).toBe(false);
+    const low = structuredClone(startUp);
+    for (const w of low.baton) delete w.perHour['baton-agent']?.['WATCH leases'];
+    const [slope] = apiSlopeFigures(low).figures;
+    expect(slope?.reference).toContain('all of it start-up');
+    expect(slope?.ratio).toBe('');
+    // 12 is met, "below kured" cannot be: the figure says which and why.
+    expect(slope?.met).toBe(false);
+    expect(slope?.note).toBe(
+      "below kured: not possible, kured sends nothing while no reboot is needed; baton's per-node requests are the heartbeat that shows a live agent",
+    );
   });
 });

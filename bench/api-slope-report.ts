@@ -50,6 +50,20 @@ export function toolLine(windows: readonly ApiSlopeWindow[], who?: readonly stri
   return { fixed: r1(line.fixed), slope: r1(line.slope), kinds };
 }
 
+/**
+ * Whether every kind of a tool's requests came at most once per node in every window: a
+ * one-time start-up (kured reads its lock and its Node once, 30 to 90 s after it starts), not a
+ * rate that a longer window would keep finding.
+ */
+export function onlyStartUp(windows: readonly ApiSlopeWindow[], who: readonly string[]): boolean {
+  return (
+    windows.length > 0 &&
+    windows.every((w) =>
+      [...byKind(w, who).values()].every((perHour) => (perHour * w.seconds) / 3600 <= w.nodes),
+    )
+  );
+}
+
 /** Seconds of kured's --period ("30s", "1h", "5m"). */
 export function periodSeconds(period: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(period);
@@ -78,24 +92,38 @@ export function apiSlopeFigures(r: ApiSlopeResult): {
     .filter((k) => k.slope >= 0.5)
     .map((k) => `${k.kind} ${k.slope}`)
     .join(', ');
+  // kured checks its sentinel locally and reads the API only when a reboot is needed: what an
+  // idle window counts of it is its start-up, and its steady idle cost is nothing at any period.
+  const kuredStartUpOnly = kured !== undefined && onlyStartUp(r.kured, ['kured']);
+  const overTarget =
+    baton.slope > SLOPE_TARGET
+      ? `by ${r1(baton.slope - SLOPE_TARGET)} (${Math.round(((baton.slope - SLOPE_TARGET) / SLOPE_TARGET) * 100)} %): ${top}`
+      : '';
+  const underKured = kured === undefined || (!kuredStartUpOnly && baton.slope < kured.slope);
   figures.push({
     item: 5,
     what: `API requests per node per hour: the slope (idle, ${sizes} nodes, ${r.windowSeconds} s windows, counted by ServiceAccount in the audit log)`,
     baton: `${baton.slope}`,
     reference:
-      kured !== undefined
-        ? `kured --period=${r.kuredPeriod}: ${kured.slope} (${checksPerHour} checks an hour; --period=1h not measured)`
-        : '',
+      kured === undefined
+        ? ''
+        : kuredStartUpOnly
+          ? `kured --period=${r.kuredPeriod}: ${kured.slope} in the windows, all of it start-up (at most one request of each kind per node); 0 in steady state, at any --period`
+          : `kured --period=${r.kuredPeriod}: ${kured.slope} (${checksPerHour} checks an hour; --period=1h not measured)`,
     ratio:
-      kured !== undefined && kured.slope > 0
+      kured !== undefined && kured.slope > 0 && !kuredStartUpOnly
         ? `baton / kured at ${r.kuredPeriod} = ${(baton.slope / kured.slope).toFixed(2)}×`
         : '',
     target: `≤ ${SLOPE_TARGET}, and below kured at the same detection latency`,
-    met: baton.slope <= SLOPE_TARGET && (kured === undefined || baton.slope < kured.slope),
-    note:
-      baton.slope > SLOPE_TARGET
-        ? `by ${r1(baton.slope - SLOPE_TARGET)} (${Math.round(((baton.slope - SLOPE_TARGET) / SLOPE_TARGET) * 100)} %): ${top}`
-        : '',
+    met: baton.slope <= SLOPE_TARGET && underKured,
+    note: [
+      overTarget,
+      underKured
+        ? ''
+        : "below kured: not possible, kured sends nothing while no reboot is needed; baton's per-node requests are the heartbeat that shows a live agent",
+    ]
+      .filter((x) => x !== '')
+      .join('; '),
     load,
   });
   figures.push({
@@ -129,7 +157,7 @@ export function apiSlopeFigures(r: ApiSlopeResult): {
   notes.push({
     heading: 'API load as a slope',
     body: [
-      `Each tool ran idle on ${sizes} nodes of a control plane of its own whose API server wrote an audit log (one line per request as it arrived, watches counted when opened). After ${r.settleSeconds} s of settling, ${r.windowSeconds} s were counted, by ServiceAccount: baton-agent and baton-controller for baton, kured for kured. The two sizes give requests per hour = fixed + slope × nodes.`,
+      `Each tool ran idle on ${sizes} nodes of a control plane of its own whose API server wrote an audit log (one line per request as it arrived, watches counted when opened). After ${r.settleSeconds} s of settling (kured: ${r.kuredSettleSeconds ?? r.settleSeconds} s), ${r.windowSeconds} s were counted, by ServiceAccount: baton-agent and baton-controller for baton, kured for kured. The two sizes give requests per hour = fixed + slope × nodes.`,
       '',
       table('baton (agents and controller)', baton),
       '',

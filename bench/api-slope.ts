@@ -26,8 +26,13 @@ export interface ApiSlopeWindow {
   load: { min: number; mean: number; max: number };
 }
 
+/** kured's first lock check lands 30 to 90 s after it starts; windows begin after it. */
+const KURED_START_UP_SECONDS = 100;
+
 export interface ApiSlopeResult {
   settleSeconds: number;
+  /** kured's settle, past its start-up (absent in runs before it was measured apart). */
+  kuredSettleSeconds?: number;
   windowSeconds: number;
   baton: ApiSlopeWindow[];
   kured: ApiSlopeWindow[];
@@ -68,9 +73,14 @@ export async function apiSlopeBench(o: ApiSlopeOptions, log: (s: string) => void
     baton: [],
     kured: [],
     kuredPeriod: o.kuredPeriod,
+    kuredSettleSeconds: Math.max(o.settleSeconds, KURED_START_UP_SECONDS),
   };
-  const window = async (nodes: number, who: readonly string[]): Promise<ApiSlopeWindow> => {
-    await sleep(o.settleSeconds * 1000);
+  const window = async (
+    nodes: number,
+    who: readonly string[],
+    settleSeconds = o.settleSeconds,
+  ): Promise<ApiSlopeWindow> => {
+    await sleep(settleSeconds * 1000);
     const load = new LoadSampler();
     const from = Date.now();
     await sleep(o.windowSeconds * 1000);
@@ -123,7 +133,9 @@ export async function apiSlopeBench(o: ApiSlopeOptions, log: (s: string) => void
         try {
           await fleet.start(names.slice(0, n));
           log(`api slope: kured on ${n} nodes running (--period=${o.kuredPeriod})`);
-          const w = await window(n, ['kured']);
+          // Past kured's start-up: each kured reads its lock and its Node once, 30 to 90 s after
+          // it starts (a one-minute delay tick), and nothing more while no reboot is needed.
+          const w = await window(n, ['kured'], result.kuredSettleSeconds);
           const dead = [...fleet.nodes.values()].filter(
             (node) => node.restarts > 0 || node.proc?.hasExited(),
           );
